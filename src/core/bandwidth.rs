@@ -1,0 +1,58 @@
+//! `bandwidth`: every packet takes the uplink with the most unused bandwidth,
+//! capacity minus estimated rate (thesis 4.1.4).
+//!
+//! Capacity comes from configuration or the ethtool link speed. An uplink
+//! whose capacity is unknown is assumed as fast as the fastest known sibling
+//! of the route; if no sibling's capacity is known, the least loaded uplink
+//! wins. Ties (say, idle uplinks of equal capacity) rotate in weighted
+//! round-robin order rather than all landing on the first.
+
+use super::estimator::headroom;
+use super::nexthop::{NexthopMask, Route, MAX_NEXTHOPS};
+use super::strategy::{Env, Outcome, Selection, Strategy, UplinkLoad};
+
+/// The bandwidth-usage strategy.
+pub struct BandwidthStrategy;
+
+impl Strategy for BandwidthStrategy {
+    fn name(&self) -> &'static str {
+        "bandwidth"
+    }
+
+    fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
+        let usable = route.usable_mask();
+        let mut loads = [UplinkLoad::default(); MAX_NEXTHOPS];
+        let mut fastest = 0u64;
+        for (i, nh) in route.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
+            if usable & (1 << i) != 0 {
+                loads[i] = env.load.load(nh.oif).unwrap_or_default();
+                fastest = fastest.max(loads[i].capacity_bps);
+            }
+        }
+        let mut best = i64::MIN;
+        let mut ties: NexthopMask = 0;
+        for (i, load) in loads.iter().enumerate().take(route.nexthops.len()) {
+            if usable & (1 << i) == 0 {
+                continue;
+            }
+            let cap = if load.capacity_bps != 0 {
+                load.capacity_bps
+            } else {
+                fastest
+            };
+            let room = headroom(cap, load.rate_bps);
+            if room > best {
+                best = room;
+                ties = 0;
+            }
+            if room == best {
+                ties |= 1 << i;
+            }
+        }
+        let index = env.wrr.pick(route, ties)?;
+        Some(Selection {
+            index,
+            outcome: Outcome::PerPacket,
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! Per-device transmit rate estimator for the bandwidth strategy.
+//!
+//! The thesis sampled each interface every second and averaged over 8 s. We
+//! keep an integer EWMA like `ip_vs_est.c`: every `bw_interval_ms` the sample
+//! rate (bytes sent since the last sample over the elapsed time) moves the
+//! average by `1 / 2^ewma_log` of the difference; `ewma_log = 3` averages over
+//! about 8 samples. The average is kept scaled by 2^[`SCALE_SHIFT`] so small
+//! rates and small steps don't vanish in integer division.
+
+/// Fixed-point scaling of the stored average.
+pub const SCALE_SHIFT: u32 = 10;
+
+/// Largest accepted `ewma_log`.
+pub const MAX_EWMA_LOG: u32 = 8;
+
+/// Estimator state of one device. All-zero is the initial state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateEstimator {
+    last_bytes: u64,
+    last_ms: u64,
+    /// bit/s << SCALE_SHIFT.
+    avg_scaled: u64,
+    primed: bool,
+}
+
+impl RateEstimator {
+    /// Feeds the device's cumulative tx byte counter at time `now_ms`.
+    ///
+    /// The first sample only primes the state. A counter that goes backwards
+    /// (device reset, ifindex reuse) re-primes. A sample closer than 1 ms to
+    /// the previous one is ignored.
+    pub fn sample(&mut self, now_ms: u64, tx_bytes: u64, ewma_log: u32) {
+        if !self.primed || tx_bytes < self.last_bytes || now_ms < self.last_ms {
+            self.last_bytes = tx_bytes;
+            self.last_ms = now_ms;
+            self.primed = true;
+            return;
+        }
+        let dt = now_ms - self.last_ms;
+        if dt == 0 {
+            return;
+        }
+        let bits = (tx_bytes - self.last_bytes).saturating_mul(8);
+        let rate = bits.saturating_mul(1000) / dt;
+        let sample = rate.saturating_mul(1 << SCALE_SHIFT);
+        let log = ewma_log.min(MAX_EWMA_LOG);
+        // avg += (sample - avg) >> log, on unsigned values.
+        if sample >= self.avg_scaled {
+            self.avg_scaled += (sample - self.avg_scaled) >> log;
+        } else {
+            self.avg_scaled -= (self.avg_scaled - sample) >> log;
+        }
+        self.last_bytes = tx_bytes;
+        self.last_ms = now_ms;
+    }
+
+    /// The averaged rate in bit/s.
+    pub fn rate_bps(&self) -> u64 {
+        self.avg_scaled >> SCALE_SHIFT
+    }
+}
+
+/// Unused bandwidth in bit/s; negative when the estimate exceeds capacity.
+pub fn headroom(capacity_bps: u64, rate_bps: u64) -> i64 {
+    let cap = capacity_bps.min(i64::MAX as u64) as i64;
+    let rate = rate_bps.min(i64::MAX as u64) as i64;
+    cap - rate
+}

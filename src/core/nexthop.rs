@@ -1,0 +1,63 @@
+//! The view of an equalize route that strategies work on.
+//!
+//! The wrapper layer copies what it needs out of `struct fib_info` into a
+//! small array of [`Nexthop`]s, so strategies never touch kernel memory and
+//! can be tested on the host.
+
+/// Routes with more nexthops than this are left to stock ECMP (and counted).
+pub const MAX_NEXTHOPS: usize = 16;
+
+/// One nexthop of a multipath route, as `fib_select_multipath()` sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Nexthop {
+    /// Output device ifindex (`fib_nh_dev->ifindex`).
+    pub oif: u32,
+    /// `fib_nh_weight`, 1..=256.
+    pub weight: u32,
+    /// `fib_nh_upper_bound`: the largest 31-bit hash that selects this nexthop,
+    /// or -1 when `fib_rebalance()` excluded it (dead or ignored linkdown).
+    pub upper_bound: i32,
+    /// Whether mpbal may choose it: not dead and the link is not down.
+    ///
+    /// Stricter than the kernel, which still routes over a linkdown nexthop
+    /// unless `ignore_routes_with_linkdown` is set; mpbal never picks one.
+    pub usable: bool,
+}
+
+/// Bit set of nexthop indexes (bit `i` = nexthop `i`).
+pub type NexthopMask = u32;
+
+/// A multipath route flagged `equalize`.
+#[derive(Clone, Copy, Debug)]
+pub struct Route<'a> {
+    /// Identity of the route for per-route state caches (the `fib_info`
+    /// address in the kernel). Only compared, never dereferenced.
+    pub key: usize,
+    /// The nexthops in kernel order, at most [`MAX_NEXTHOPS`].
+    pub nexthops: &'a [Nexthop],
+}
+
+impl Route<'_> {
+    /// Index of the nexthop that leaves through `oif`.
+    pub fn find_oif(&self, oif: u32) -> Option<usize> {
+        if oif == 0 {
+            return None;
+        }
+        self.nexthops.iter().position(|nh| nh.oif == oif)
+    }
+
+    /// Nexthops mpbal may choose from. Only those with a non-empty hash range
+    /// count, because the forwarding lever can reach no others.
+    pub fn usable_mask(&self) -> NexthopMask {
+        let mut mask = 0;
+        let mut prev = -1i32;
+        for (i, nh) in self.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
+            let reachable = nh.upper_bound > prev;
+            if nh.usable && reachable && nh.weight > 0 {
+                mask |= 1 << i;
+            }
+            prev = prev.max(nh.upper_bound);
+        }
+        mask
+    }
+}

@@ -1,0 +1,23 @@
+//! `packet`: every packet takes the next uplink in smooth weighted
+//! round-robin order, whatever its destination (thesis 4.1.2, the "nano"
+//! patch). Reorders packets of a flow across uplinks.
+
+use super::nexthop::Route;
+use super::strategy::{Env, Outcome, Selection, Strategy};
+
+/// The per-packet strategy.
+pub struct PacketStrategy;
+
+impl Strategy for PacketStrategy {
+    fn name(&self) -> &'static str {
+        "packet"
+    }
+
+    fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
+        let index = env.wrr.pick(route, route.usable_mask())?;
+        Some(Selection {
+            index,
+            outcome: Outcome::PerPacket,
+        })
+    }
+}

@@ -1,0 +1,86 @@
+//! Smooth weighted round-robin (as in nginx and IPVS `ip_vs_wrr.c`'s aim),
+//! used by every strategy that makes a "next uplink" choice.
+//!
+//! Each pick adds every candidate's weight to its `current`, takes the
+//! largest, and subtracts the total from the winner. Over any `W` consecutive
+//! picks (`W` = sum of weights) each nexthop is taken exactly `weight` times,
+//! and the picks interleave instead of coming in bursts.
+//!
+//! State is tiny and copied per CPU in the kernel, so no cache line is shared
+//! between CPUs per packet; the aggregate error grows only by the CPU count.
+
+use super::nexthop::{NexthopMask, Route, MAX_NEXTHOPS};
+
+/// WRR state of one route on one CPU. All-zero is a valid initial state (the
+/// kernel's per-CPU allocator hands out zeroed memory).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WrrState {
+    /// Route identity the counters belong to; 0 = none.
+    key: usize,
+    /// Candidate set the counters were built for; a change restarts them, so a
+    /// nexthop coming back from the dead does not arrive with a burst.
+    mask: NexthopMask,
+    current: [i32; MAX_NEXTHOPS],
+}
+
+impl WrrState {
+    /// The initial state.
+    pub const ZERO: WrrState = WrrState {
+        key: 0,
+        mask: 0,
+        current: [0; MAX_NEXTHOPS],
+    };
+
+    /// Picks the next nexthop among `mask`, or `None` if `mask` is empty.
+    pub fn pick(&mut self, route: &Route<'_>, mask: NexthopMask) -> Option<usize> {
+        if self.key != route.key || self.mask != mask {
+            *self = WrrState {
+                key: route.key,
+                mask,
+                ..WrrState::ZERO
+            };
+        }
+        let mut total = 0i32;
+        let mut best: Option<usize> = None;
+        for (i, nh) in route.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
+            if mask & (1 << i) == 0 {
+                continue;
+            }
+            // Weights are at most 256 and there are at most 16 nexthops, so
+            // neither `current` nor `total` can overflow.
+            let w = nh.weight.min(256) as i32;
+            self.current[i] += w;
+            total += w;
+            if best.is_none_or(|b| self.current[i] > self.current[b]) {
+                best = Some(i);
+            }
+        }
+        let b = best?;
+        self.current[b] -= total;
+        Some(b)
+    }
+}
+
+/// A few WRR states per CPU, direct-mapped by route, so several equalize
+/// routes in one netns each keep their own rotation.
+#[derive(Clone, Copy, Debug)]
+pub struct WrrCache<const N: usize> {
+    slots: [WrrState; N],
+}
+
+impl<const N: usize> Default for WrrCache<N> {
+    fn default() -> Self {
+        WrrCache {
+            slots: [WrrState::ZERO; N],
+        }
+    }
+}
+
+impl<const N: usize> WrrCache<N> {
+    /// The state for `route`; a slot taken over by another route restarts.
+    pub fn for_route(&mut self, key: usize) -> &mut WrrState {
+        // fib_info is slab-allocated: drop the always-equal low bits.
+        let slot = ((key >> 6) ^ (key >> 12)) % N;
+        &mut self.slots[slot]
+    }
+}
