@@ -1,0 +1,122 @@
+//! Per-device configuration: `net.mpbal.conf.DEV.capacity` and the ethtool
+//! link speed, kept for every device of the netns so capacity can be set
+//! before a device becomes an uplink.
+
+use super::state::NetState;
+use super::uplinks::CapacitySource;
+use crate::sys::net::NetDevice;
+use crate::sys::sysctl::DevCapacity;
+use kernel::alloc::{flags::GFP_KERNEL, KBox, KVec};
+use kernel::prelude::*;
+
+/// Device events mpbal reacts to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NetdevEvent {
+    Register,
+    Unregister,
+    ChangeName,
+    /// Up, or link parameters (speed) changed.
+    Change,
+}
+
+struct DevConf {
+    ifindex: u32,
+    speed_mbps: u32,
+    capacity: KBox<DevCapacity>,
+}
+
+/// All devices of the netns. Entries of removed devices become `None` and
+/// are reused (6.12's `KVec` cannot remove elements).
+pub(crate) struct Devices {
+    list: KVec<Option<DevConf>>,
+}
+
+impl Devices {
+    pub(crate) fn new() -> Self {
+        Devices { list: KVec::new() }
+    }
+
+    fn get(&self, ifindex: u32) -> Option<&DevConf> {
+        self.list.iter().flatten().find(|d| d.ifindex == ifindex)
+    }
+
+    fn get_mut(&mut self, ifindex: u32) -> Option<&mut DevConf> {
+        self.list.iter_mut().flatten().find(|d| d.ifindex == ifindex)
+    }
+
+    /// Capacity of a device in bit/s and where it comes from.
+    pub(crate) fn capacity(&self, ifindex: u32) -> (u64, CapacitySource) {
+        let Some(d) = self.get(ifindex) else {
+            return (0, CapacitySource::None);
+        };
+        match d.capacity.get() {
+            0 if d.speed_mbps != 0 => (u64::from(d.speed_mbps) * 1_000_000, CapacitySource::Ethtool),
+            0 => (0, CapacitySource::None),
+            bps => (bps, CapacitySource::Config),
+        }
+    }
+
+    fn remove(&mut self, ifindex: u32) -> Option<DevConf> {
+        self.list
+            .iter_mut()
+            .find(|d| d.as_ref().is_some_and(|d| d.ifindex == ifindex))?
+            .take()
+    }
+
+    fn insert(&mut self, conf: DevConf) -> Result {
+        match self.list.iter_mut().find(|d| d.is_none()) {
+            Some(free) => *free = Some(conf),
+            None => self.list.push(Some(conf), GFP_KERNEL)?,
+        }
+        Ok(())
+    }
+}
+
+/// A netdevice notifier event (RTNL held, process context).
+pub(crate) fn netdev_event(st: &NetState, event: NetdevEvent, dev: &NetDevice<'_>) {
+    let ifindex = dev.ifindex();
+    match event {
+        NetdevEvent::Register => {
+            let mut devs = st.devices.lock();
+            if devs.get(ifindex).is_some() {
+                return;
+            }
+            if let Err(e) = add(&mut devs, st, dev, 0) {
+                pr_warn!(
+                    "{}: no net.mpbal.conf.{} sysctls: {:?}\n",
+                    st.net.inum(),
+                    dev.name().as_str(),
+                    e
+                );
+            }
+        }
+        NetdevEvent::Unregister => {
+            drop(st.devices.lock().remove(ifindex));
+            st.device_gone(ifindex);
+        }
+        NetdevEvent::ChangeName => {
+            // The sysctl directory is named after the device: re-register it,
+            // keeping the configured capacity.
+            let mut devs = st.devices.lock();
+            let kept = devs.remove(ifindex).map_or(0, |d| d.capacity.get());
+            if let Err(e) = add(&mut devs, st, dev, kept) {
+                pr_warn!("{}: lost net.mpbal.conf.{}: {:?}\n", st.net.inum(), dev.name().as_str(), e);
+            }
+        }
+        NetdevEvent::Change => {
+            let speed = dev.speed_mbps();
+            if let Some(d) = st.devices.lock().get_mut(ifindex) {
+                d.speed_mbps = speed;
+            }
+        }
+    }
+}
+
+fn add(devs: &mut Devices, st: &NetState, dev: &NetDevice<'_>, capacity: u64) -> Result {
+    let conf = DevConf {
+        ifindex: dev.ifindex(),
+        speed_mbps: dev.speed_mbps(),
+        capacity: DevCapacity::register(st.net, &dev.name(), capacity)?,
+    };
+    devs.insert(conf)
+}

@@ -1,0 +1,88 @@
+//! Assembly and teardown of one netns's state and registrations.
+//!
+//! Teardown order is what makes the raw pointers handed to C sound: every
+//! registration that can call back with the state pointer goes before the
+//! state, and the work goes after everything that can schedule it.
+
+use super::bindings;
+use super::entry;
+use super::fib::FibNotifier;
+use super::hooks::Hooks;
+use super::net::Net;
+use super::proc::ProcDir;
+use super::sysctl::SysctlTable;
+use super::work::DelayedWork;
+use crate::policy::state::NetState;
+use crate::policy::worker;
+use core::ffi::c_void;
+use core::pin::Pin;
+use kernel::alloc::{flags::GFP_KERNEL, KBox};
+use kernel::error::Result;
+use kernel::init::InPlaceInit;
+
+/// Dropped in declaration order: hooks (no more packets), FIB notifier (no
+/// more route events), sysctls and proc (no more readers or writers, no
+/// more kicks), and last the work, which nothing can schedule any more.
+struct Registrations {
+    _hooks: Hooks,
+    _fib: FibNotifier,
+    _sysctl: SysctlTable,
+    _proc: ProcDir,
+    _work: DelayedWork,
+}
+
+/// One netns: its state and everything registered on its behalf.
+pub(crate) struct NetNs {
+    regs: Option<Registrations>,
+    state: Pin<KBox<NetState>>,
+}
+
+impl NetNs {
+    pub(crate) fn new(net: *mut bindings::net) -> Result<KBox<NetNs>> {
+        // SAFETY: pernet init hands us a live netns that outlives its exit
+        // callback, which drops this state.
+        let net = unsafe { Net::from_raw(net) }.ok_or(kernel::error::code::EINVAL)?;
+        let state = KBox::pin_init(NetState::new(net), GFP_KERNEL)?;
+        let ptr: *const c_void = core::ptr::from_ref::<NetState>(&state).cast();
+        // If a step below fails, `netns` drops after the steps already done
+        // (locals drop in reverse), and its Drop undoes the worker's effects.
+        let mut netns = KBox::new(NetNs { regs: None, state }, GFP_KERNEL)?;
+        let st = &netns.state;
+
+        // SAFETY: `ptr` is the pinned state, which outlives `work` (the
+        // state is dropped after `regs`, see `Drop`).
+        let work = unsafe { DelayedWork::new(entry::mpbal_rust_work, ptr)? };
+        // SAFETY: `work` is dropped after every registration that can
+        // schedule it, and before the state that holds the reference.
+        unsafe { st.work.set(&work) };
+        st.conf.set_kick_work(Some(&work));
+        // SAFETY (all four): `ptr` is the pinned state expected by the
+        // respective entry points, and these registrations are dropped
+        // before the state.
+        let sysctl = unsafe { SysctlTable::register(net, &st.conf)? };
+        let proc = unsafe { ProcDir::create(net, ptr)? };
+        let fib = unsafe { FibNotifier::register(net, ptr)? };
+        let hooks = unsafe { Hooks::register(net, ptr)? };
+        netns.regs = Some(Registrations {
+            _hooks: hooks,
+            _fib: fib,
+            _sysctl: sysctl,
+            _proc: proc,
+            _work: work,
+        });
+        Ok(netns)
+    }
+
+    pub(crate) fn state(&self) -> &NetState {
+        &self.state
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        drop(self.regs.take());
+        // Nothing can call into the state now: give back conntrack and the
+        // hash policy.
+        worker::shutdown(&self.state);
+    }
+}

@@ -1,0 +1,87 @@
+//! Delayed work (6.12's Rust has none): the per-netns worker.
+
+use super::bindings;
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::error::{code::ENOMEM, Result};
+
+/// A delayed work item calling `func(data)`.
+///
+/// # Invariants
+///
+/// `work` is a live `mpbal_dwork` whose `data` outlives `self`.
+pub(crate) struct DelayedWork {
+    work: NonNull<c_void>,
+}
+
+// SAFETY: workqueue functions may be called from any context.
+unsafe impl Send for DelayedWork {}
+// SAFETY: as above.
+unsafe impl Sync for DelayedWork {}
+
+impl DelayedWork {
+    /// # Safety
+    ///
+    /// `data` must stay valid for `func` until the returned value is dropped.
+    pub(crate) unsafe fn new(
+        func: unsafe extern "C" fn(*mut c_void),
+        data: *const c_void,
+    ) -> Result<Self> {
+        // SAFETY: plain allocation and INIT_DELAYED_WORK.
+        let work = unsafe { bindings::mpbal_dwork_create(Some(func), data.cast_mut()) };
+        Ok(DelayedWork {
+            work: NonNull::new(work).ok_or(ENOMEM)?,
+        })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut c_void {
+        self.work.as_ptr()
+    }
+}
+
+impl Drop for DelayedWork {
+    fn drop(&mut self) {
+        // SAFETY: live work; disabling waits for a running instance and makes
+        // later schedule calls no-ops, so nothing runs after the free.
+        unsafe {
+            bindings::mpbal_dwork_cancel_sync(self.work.as_ptr());
+            bindings::mpbal_dwork_destroy(self.work.as_ptr());
+        }
+    }
+}
+
+/// Where the policy (re)arms its netns's worker from: the fib notifier, the
+/// worker itself. Set by `netns.rs` once the work exists.
+///
+/// # Invariants
+///
+/// A non-null `work` points to a live `DelayedWork` that outlives every
+/// caller of `schedule` (see the teardown order in `netns.rs`).
+pub(crate) struct WorkRef {
+    work: AtomicPtr<c_void>,
+}
+
+impl WorkRef {
+    pub(crate) const fn new() -> Self {
+        WorkRef {
+            work: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `work` must outlive every later `schedule` call on `self`.
+    pub(crate) unsafe fn set(&self, work: &DelayedWork) {
+        self.work.store(work.as_ptr(), Ordering::Release);
+    }
+
+    /// Runs the worker after `delay_ms`; a no-op before `set`.
+    pub(crate) fn schedule(&self, delay_ms: u32) {
+        let w = self.work.load(Ordering::Acquire);
+        if !w.is_null() {
+            // SAFETY: `w` is a live work (type invariant).
+            unsafe { bindings::mpbal_dwork_schedule(w, delay_ms) }
+        }
+    }
+}
