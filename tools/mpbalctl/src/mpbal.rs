@@ -1,0 +1,352 @@
+//! The `strategy`, `stats` and `link` objects: the module's sysctls and
+//! procfs files, rendered through the common printer.
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::output::{scalar, Printer};
+use crate::procfs::{self, Proc, Table};
+use crate::rate::format_rate;
+
+pub const STRATEGIES: [&str; 4] = ["route", "packet", "session", "bandwidth"];
+
+/// Unknown names are the user's mistake (exit 2), checked before touching
+/// the kernel; the kernel still has the last word (EINVAL -> exit 1).
+pub fn check_strategy(name: &str) -> Result<(), Error> {
+    if STRATEGIES.contains(&name) {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "unknown strategy '{name}' (allowed: {})",
+            STRATEGIES.join(", ")
+        )))
+    }
+}
+
+/// Same rules as the kernel's dev_valid_name(); also keeps DEV from
+/// escaping the conf/ directory.
+pub fn check_ifname(dev: &str) -> Result<(), Error> {
+    let ok = !dev.is_empty()
+        && dev.len() < 16
+        && dev != "."
+        && dev != ".."
+        && !dev.contains(['/', ':'])
+        && !dev.chars().any(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "\"{dev}\" is not a valid device name"
+        )))
+    }
+}
+
+pub fn strategy_show(proc: &Proc, p: &mut Printer) -> Result<(), Error> {
+    proc.ensure_loaded()?;
+    let name = procfs::read(&proc.sysctl("strategy"))?;
+    p.open_object(None);
+    p.string("strategy", "{}\n", name.trim());
+    p.close();
+    Ok(())
+}
+
+pub fn strategy_set(proc: &Proc, name: &str) -> Result<(), Error> {
+    check_strategy(name)?;
+    proc.ensure_loaded()?;
+    procfs::write(
+        &proc.sysctl("strategy"),
+        name,
+        &format!("strategy '{name}'"),
+    )
+}
+
+pub fn stats(proc: &Proc, p: &mut Printer) -> Result<(), Error> {
+    proc.ensure_loaded()?;
+    let counters = procfs::parse_kv(&procfs::read(&proc.stats())?);
+    let uplinks = procfs::parse_table(&procfs::read(&proc.uplinks())?);
+
+    p.open_object(None);
+    p.open_object(Some("counters"));
+    for (name, value) in &counters {
+        p.field(name, scalar(value), &format!("{name} {value}\n"));
+    }
+    p.close();
+    print_table(p, "uplinks", &uplinks);
+    p.close();
+    Ok(())
+}
+
+/// A generic table: aligned columns in text, an array of objects in JSON.
+fn print_table(p: &mut Printer, key: &str, t: &Table) {
+    let width = |i: usize| {
+        t.rows
+            .iter()
+            .filter_map(|r| r.get(i))
+            .map(String::len)
+            .chain([t.columns[i].len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..t.columns.len()).map(width).collect();
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("{}\n", padded.join(" ").trim_end())
+    };
+
+    if !t.columns.is_empty() {
+        p.text("\n");
+        p.text(&line(&t.columns));
+    }
+    p.open_array(Some(key));
+    for row in &t.rows {
+        p.open_object(None);
+        for (col, cell) in t.columns.iter().zip(row) {
+            p.field(col, scalar(cell), "");
+        }
+        p.text(&line(row));
+        p.close();
+    }
+    p.close();
+}
+
+/// One row of /proc/net/mpbal/uplinks, by column name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Uplink {
+    pub dev: String,
+    pub ifindex: Option<u64>,
+    pub up: Option<bool>,
+    pub capacity_bps: Option<u64>,
+    pub capacity_src: Option<String>,
+    pub rate_bps: Option<u64>,
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+    pub sessions: Option<u64>,
+}
+
+impl Uplink {
+    pub fn from_row(t: &Table, row: &[String]) -> Self {
+        Uplink {
+            dev: t.get(row, "dev").unwrap_or("?").to_string(),
+            ifindex: t.get_u64(row, "ifindex"),
+            up: t.get_u64(row, "up").map(|u| u != 0),
+            capacity_bps: t.get_u64(row, "capacity_bps"),
+            capacity_src: t.get(row, "capacity_src").map(str::to_string),
+            rate_bps: t.get_u64(row, "rate_bps"),
+            packets: t.get_u64(row, "packets"),
+            bytes: t.get_u64(row, "bytes"),
+            sessions: t.get_u64(row, "sessions"),
+        }
+    }
+
+    /// Spare capacity (never negative); None when the capacity is unknown (0).
+    pub fn headroom_bps(&self) -> Option<u64> {
+        match self.capacity_bps {
+            Some(c) if c > 0 => Some(c.saturating_sub(self.rate_bps.unwrap_or(0))),
+            _ => None,
+        }
+    }
+
+    pub fn print(&self, p: &mut Printer) {
+        p.open_object(None);
+        p.string("dev", "{}:", &self.dev);
+        p.opt_u64("ifindex", " ifindex {}", self.ifindex);
+        match self.up {
+            Some(up) => p.field("up", up, if up { " up" } else { " down" }),
+            None => p.field("up", Value::Null, ""),
+        }
+        match self.capacity_bps {
+            Some(0) => p.field("capacity_bps", 0, " capacity unknown"),
+            Some(c) => p.rate("capacity_bps", " capacity {}", c),
+            None => p.field("capacity_bps", Value::Null, ""),
+        }
+        match &self.capacity_src {
+            Some(src) => p.string("capacity_src", " ({})", src),
+            None => p.field("capacity_src", Value::Null, ""),
+        }
+        match self.rate_bps {
+            Some(r) => p.rate("rate_bps", " rate {}", r),
+            None => p.field("rate_bps", Value::Null, ""),
+        }
+        match self.headroom_bps() {
+            Some(h) => p.field("headroom_bps", h, &format!(" headroom {}", format_rate(h))),
+            None => p.field("headroom_bps", Value::Null, " headroom unknown"),
+        }
+        p.opt_u64("packets", " packets {}", self.packets);
+        p.opt_u64("bytes", " bytes {}", self.bytes);
+        p.opt_u64("sessions", " sessions {}", self.sessions);
+        p.text("\n");
+        p.close();
+    }
+}
+
+pub fn link_show(proc: &Proc, p: &mut Printer, dev: Option<&str>) -> Result<(), Error> {
+    if let Some(d) = dev {
+        check_ifname(d)?;
+    }
+    proc.ensure_loaded()?;
+    let table = procfs::parse_table(&procfs::read(&proc.uplinks())?);
+    let uplinks: Vec<Uplink> = table
+        .rows
+        .iter()
+        .map(|r| Uplink::from_row(&table, r))
+        .filter(|u| dev.is_none_or(|d| u.dev == d))
+        .collect();
+    // A device that exists but is not an uplink just shows nothing; one that
+    // does not exist at all is an error, as with `ip link show dev`.
+    if let Some(d) = dev {
+        if uplinks.is_empty() && !proc.dev_conf(d).is_dir() {
+            return Err(cannot_find_device(d));
+        }
+    }
+    p.open_array(None);
+    for u in &uplinks {
+        u.print(p);
+    }
+    p.close();
+    Ok(())
+}
+
+pub fn link_set_capacity(proc: &Proc, dev: &str, bps: u64, arg: &str) -> Result<(), Error> {
+    check_ifname(dev)?;
+    proc.ensure_loaded()?;
+    let conf = proc.dev_conf(dev);
+    if !conf.is_dir() {
+        return Err(cannot_find_device(dev));
+    }
+    procfs::write(
+        &conf.join("capacity"),
+        &bps.to_string(),
+        &format!("capacity '{arg}' for {dev}"),
+    )
+}
+
+pub fn cannot_find_device(dev: &str) -> Error {
+    Error::op(format!("Cannot find device \"{dev}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::parse_table;
+    use serde_json::json;
+
+    const UPLINKS: &str =
+        "dev ifindex up packets bytes sessions rate_bps capacity_bps capacity_src\n\
+                           eth1 3 1 1000 1500000 4 8123456 10000000 config\n\
+                           eth2 4 0 0 0 0 0 0 none\n";
+
+    fn uplinks() -> Vec<Uplink> {
+        let t = parse_table(UPLINKS);
+        t.rows.iter().map(|r| Uplink::from_row(&t, r)).collect()
+    }
+
+    #[test]
+    fn strategy_names() {
+        for s in STRATEGIES {
+            assert!(check_strategy(s).is_ok());
+        }
+        let e = check_strategy("fastest").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.message().contains("route, packet, session, bandwidth"));
+        assert!(check_strategy("Session").is_err());
+    }
+
+    #[test]
+    fn ifnames() {
+        assert!(check_ifname("eth1").is_ok());
+        assert!(check_ifname("veth-a.100").is_ok());
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "a:1",
+            "a b",
+            "abcdefghijklmnop",
+        ] {
+            assert_eq!(check_ifname(bad).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn headroom() {
+        let u = uplinks();
+        assert_eq!(u[0].headroom_bps(), Some(1_876_544));
+        assert_eq!(u[1].headroom_bps(), None);
+        let over = Uplink {
+            capacity_bps: Some(10),
+            rate_bps: Some(20),
+            ..Default::default()
+        };
+        assert_eq!(over.headroom_bps(), Some(0));
+    }
+
+    #[test]
+    fn link_text() {
+        let mut p = Printer::new(false, false);
+        for u in uplinks() {
+            u.print(&mut p);
+        }
+        assert_eq!(
+            p.finish(),
+            "eth1: ifindex 3 up capacity 10Mbit (config) rate 8123Kbit headroom 1876Kbit packets 1000 bytes 1500000 sessions 4\n\
+             eth2: ifindex 4 down capacity unknown (none) rate 0bit headroom unknown packets 0 bytes 0 sessions 0\n"
+        );
+    }
+
+    #[test]
+    fn link_json_shape() {
+        let mut p = Printer::new(true, false);
+        p.open_array(None);
+        for u in uplinks() {
+            u.print(&mut p);
+        }
+        p.close();
+        let v: Value = serde_json::from_str(&p.finish()).unwrap();
+        assert_eq!(
+            v[0],
+            json!({"dev":"eth1","ifindex":3,"up":true,"capacity_bps":10000000,
+                   "capacity_src":"config","rate_bps":8123456,"headroom_bps":1876544,
+                   "packets":1000,"bytes":1500000,"sessions":4})
+        );
+        assert_eq!(v[1]["headroom_bps"], Value::Null);
+        assert_eq!(v[1]["up"], json!(false));
+    }
+
+    #[test]
+    fn missing_columns_are_null() {
+        let t = parse_table("dev rate_bps\nx 5\n");
+        let u = Uplink::from_row(&t, &t.rows[0]);
+        let mut p = Printer::new(true, false);
+        u.print(&mut p);
+        let v: Value = serde_json::from_str(&p.finish()).unwrap();
+        assert_eq!(v["rate_bps"], json!(5));
+        assert_eq!(v["capacity_bps"], Value::Null);
+        let mut p = Printer::new(false, false);
+        u.print(&mut p);
+        assert_eq!(p.finish(), "x: rate 5bit headroom unknown\n");
+    }
+
+    #[test]
+    fn table_text_and_json() {
+        let t = parse_table(UPLINKS);
+        let mut p = Printer::new(false, false);
+        print_table(&mut p, "uplinks", &t);
+        let text = p.finish();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "");
+        assert!(lines[1].starts_with("dev  ifindex up packets"));
+        assert!(lines[2].starts_with("eth1 3       1  1000"));
+        let mut p = Printer::new(true, false);
+        p.open_object(None);
+        print_table(&mut p, "uplinks", &t);
+        let v: Value = serde_json::from_str(&p.finish()).unwrap();
+        assert_eq!(v["uplinks"][1]["capacity_src"], json!("none"));
+        assert_eq!(v["uplinks"][1]["ifindex"], json!(4));
+    }
+}

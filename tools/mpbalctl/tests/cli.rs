@@ -1,0 +1,391 @@
+//! Runs the built binary against fixture /proc trees (MPBAL_PROC_ROOT).
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+const STATS: &str = "strategy session\nequalize_routes 1\nhash_policy managed\npackets_fwd 1234\n\
+packets_local 56\nsteered 1290\nsessions_new 12\nfallback_dead 0\nfallback_oif_gone 0\n\
+fallback_hash_policy 0\n";
+
+const UPLINKS: &str = "dev ifindex up packets bytes sessions rate_bps capacity_bps capacity_src\n\
+eth1 3 1 1000 1500000 4 8123456 10000000 config\n\
+eth2 4 0 0 0 0 0 0 none\n";
+
+/// A /proc tree as the loaded module would present it.
+fn fixture() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let sys = r.join("sys/net/mpbal");
+    for dev in ["lo", "eth1", "eth2", "eth3"] {
+        fs::create_dir_all(sys.join("conf").join(dev)).unwrap();
+        fs::write(sys.join("conf").join(dev).join("capacity"), "0\n").unwrap();
+    }
+    fs::write(sys.join("conf/eth1/capacity"), "10000000\n").unwrap();
+    fs::write(sys.join("strategy"), "session\n").unwrap();
+    fs::write(sys.join("route_idle_timeout"), "60\n").unwrap();
+    fs::create_dir_all(r.join("net/mpbal")).unwrap();
+    fs::write(r.join("net/mpbal/stats"), STATS).unwrap();
+    fs::write(r.join("net/mpbal/uplinks"), UPLINKS).unwrap();
+    dir
+}
+
+fn run(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mpbalctl"))
+        .args(args)
+        .env("MPBAL_PROC_ROOT", root)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(root: &Path, args: &[&str]) -> String {
+    let o = run(root, args);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+fn json_of(root: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(root, args)).unwrap()
+}
+
+fn fails(root: &Path, args: &[&str], code: i32) -> String {
+    let o = run(root, args);
+    assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+    assert!(o.stdout.is_empty(), "{args:?}");
+    let err = stderr(&o);
+    assert!(err.starts_with("mpbalctl: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    if code == 2 {
+        assert!(err.contains("\nUsage: "), "{args:?}: {err}");
+    } else {
+        assert!(!err.contains("Usage:"), "{args:?}: {err}");
+    }
+    err
+}
+
+fn read(root: &Path, rel: &str) -> String {
+    fs::read_to_string(root.join(rel)).unwrap()
+}
+
+#[test]
+fn strategy_show() {
+    let f = fixture();
+    assert_eq!(ok(f.path(), &["strategy"]), "session\n");
+    assert_eq!(ok(f.path(), &["strategy", "show"]), "session\n");
+    assert_eq!(
+        json_of(f.path(), &["-j", "strategy"]),
+        json!({"strategy": "session"})
+    );
+}
+
+#[test]
+fn strategy_set() {
+    let f = fixture();
+    assert_eq!(ok(f.path(), &["strategy", "set", "packet"]), "");
+    assert_eq!(read(f.path(), "sys/net/mpbal/strategy"), "packet\n");
+    ok(f.path(), &["strategy", "set", "route"]);
+    assert_eq!(read(f.path(), "sys/net/mpbal/strategy"), "route\n");
+    assert_eq!(ok(f.path(), &["strategy"]), "route\n");
+    // Commands that print nothing print nothing in JSON mode too.
+    assert_eq!(ok(f.path(), &["-j", "strategy", "set", "bandwidth"]), "");
+    assert_eq!(read(f.path(), "sys/net/mpbal/strategy"), "bandwidth\n");
+}
+
+#[test]
+fn strategy_set_unknown_is_bad_argument() {
+    let f = fixture();
+    let err = fails(f.path(), &["strategy", "set", "fastest"], 2);
+    assert!(err.contains("unknown strategy 'fastest'"), "{err}");
+    assert!(err.contains("route, packet, session, bandwidth"), "{err}");
+    assert_eq!(read(f.path(), "sys/net/mpbal/strategy"), "session\n");
+    fails(f.path(), &["strategy", "set"], 2);
+    fails(f.path(), &["strategy", "set", "route", "extra"], 2);
+    fails(f.path(), &["strategy", "bogus"], 2);
+}
+
+#[test]
+fn strategy_write_failure_is_operational() {
+    let f = fixture();
+    let p = f.path().join("sys/net/mpbal/strategy");
+    fs::remove_file(&p).unwrap();
+    fs::create_dir(&p).unwrap();
+    let err = fails(f.path(), &["strategy", "set", "packet"], 1);
+    assert!(err.contains("cannot write"), "{err}");
+}
+
+#[test]
+fn stats_text() {
+    let f = fixture();
+    let out = ok(f.path(), &["stats"]);
+    assert!(out.starts_with(STATS), "{out}");
+    let table: Vec<&str> = out[STATS.len()..].lines().collect();
+    assert_eq!(table[0], "");
+    assert_eq!(
+        table[1],
+        "dev  ifindex up packets bytes   sessions rate_bps capacity_bps capacity_src"
+    );
+    assert_eq!(
+        table[2],
+        "eth1 3       1  1000    1500000 4        8123456  10000000     config"
+    );
+    assert_eq!(table.len(), 4);
+}
+
+#[test]
+fn stats_json() {
+    let f = fixture();
+    let v = json_of(f.path(), &["-j", "stats"]);
+    let counters = v["counters"].as_object().unwrap();
+    assert_eq!(counters.len(), 10);
+    assert_eq!(counters.keys().next().unwrap(), "strategy");
+    assert_eq!(v["counters"]["strategy"], json!("session"));
+    assert_eq!(v["counters"]["hash_policy"], json!("managed"));
+    assert_eq!(v["counters"]["packets_fwd"], json!(1234));
+    assert_eq!(v["uplinks"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["uplinks"][0],
+        json!({"dev":"eth1","ifindex":3,"up":1,"packets":1000,"bytes":1500000,"sessions":4,
+               "rate_bps":8123456,"capacity_bps":10000000,"capacity_src":"config"})
+    );
+}
+
+#[test]
+fn stats_generic_and_empty_table() {
+    let f = fixture();
+    fs::write(
+        f.path().join("net/mpbal/stats"),
+        "# comment\nnew_counter 5\nmode x y\n",
+    )
+    .unwrap();
+    fs::write(f.path().join("net/mpbal/uplinks"), "dev newcol\n").unwrap();
+    let v = json_of(f.path(), &["-json", "-pretty", "stats"]);
+    assert_eq!(
+        v,
+        json!({"counters": {"new_counter": 5, "mode": "x y"}, "uplinks": []})
+    );
+    assert_eq!(
+        ok(f.path(), &["stats"]),
+        "new_counter 5\nmode x y\n\ndev newcol\n"
+    );
+}
+
+#[test]
+fn link_show() {
+    let f = fixture();
+    assert_eq!(
+        ok(f.path(), &["link", "show"]),
+        "eth1: ifindex 3 up capacity 10Mbit (config) rate 8123Kbit headroom 1876Kbit packets 1000 bytes 1500000 sessions 4\n\
+         eth2: ifindex 4 down capacity unknown (none) rate 0bit headroom unknown packets 0 bytes 0 sessions 0\n"
+    );
+    assert_eq!(ok(f.path(), &["link"]), ok(f.path(), &["link", "show"]));
+    assert!(ok(f.path(), &["link", "show", "dev", "eth2"]).starts_with("eth2: "));
+    assert!(ok(f.path(), &["link", "show", "eth2"]).starts_with("eth2: "));
+    // Exists but is no uplink: nothing to show.
+    assert_eq!(ok(f.path(), &["link", "show", "dev", "eth3"]), "");
+    assert_eq!(
+        json_of(f.path(), &["-j", "link", "show", "dev", "eth3"]),
+        json!([])
+    );
+    let err = fails(f.path(), &["link", "show", "dev", "eth9"], 1);
+    assert!(err.contains("Cannot find device \"eth9\""), "{err}");
+    fails(f.path(), &["link", "show", "dev"], 2);
+    fails(f.path(), &["link", "show", "dev", "a", "b"], 2);
+    fails(f.path(), &["link", "show", "dev", "../../x"], 2);
+}
+
+#[test]
+fn link_show_json() {
+    let f = fixture();
+    let v = json_of(f.path(), &["-j", "link", "show"]);
+    assert_eq!(
+        v[0],
+        json!({"dev":"eth1","ifindex":3,"up":true,"capacity_bps":10000000,"capacity_src":"config",
+               "rate_bps":8123456,"headroom_bps":1876544,"packets":1000,"bytes":1500000,"sessions":4})
+    );
+    assert_eq!(v[1]["headroom_bps"], Value::Null);
+    assert_eq!(v[1]["up"], json!(false));
+    let pretty = ok(f.path(), &["-j", "-p", "link", "show"]);
+    assert!(pretty.contains("\n  {\n"), "{pretty}");
+}
+
+#[test]
+fn link_set_capacity() {
+    let f = fixture();
+    let cap = "sys/net/mpbal/conf/eth2/capacity";
+    for (arg, want) in [
+        ("100mbit", "100000000\n"),
+        ("1.5MBps", "12000000\n"),
+        ("1Gibit", "1073741824\n"),
+        ("2500", "2500\n"),
+        ("none", "0\n"),
+        ("0", "0\n"),
+    ] {
+        assert_eq!(ok(f.path(), &["link", "set", "eth2", "capacity", arg]), "");
+        assert_eq!(read(f.path(), cap), want, "{arg}");
+    }
+}
+
+#[test]
+fn link_set_errors() {
+    let f = fixture();
+    let err = fails(f.path(), &["link", "set", "eth9", "capacity", "1mbit"], 1);
+    assert!(err.contains("Cannot find device \"eth9\""), "{err}");
+    for args in [
+        &["link", "set", "eth1", "capacity", "10m"][..],
+        &["link", "set", "eth1", "capacity", "fast"],
+        &["link", "set", "eth1", "capacity", "99999999999tbit"],
+        &["link", "set", "eth1", "capacity"],
+        &["link", "set", "eth1", "speed", "1mbit"],
+        &["link", "set", "eth1"],
+        &["link", "set", "../eth1", "capacity", "1"],
+        &["link", "set"],
+    ] {
+        fails(f.path(), args, 2);
+    }
+    assert_eq!(
+        read(f.path(), "sys/net/mpbal/conf/eth1/capacity"),
+        "10000000\n"
+    );
+}
+
+#[test]
+fn module_not_loaded() {
+    let empty = tempfile::tempdir().unwrap();
+    let want = format!(
+        "mpbalctl: mpbal: module not loaded (no {}/sys/net/mpbal)\n",
+        empty.path().display()
+    );
+    for args in [
+        &["strategy"][..],
+        &["strategy", "set", "packet"],
+        &["stats"],
+        &["-j", "stats"],
+        &["link", "show"],
+        &["link", "set", "eth1", "capacity", "1mbit"],
+    ] {
+        assert_eq!(fails(empty.path(), args, 1), want, "{args:?}");
+    }
+}
+
+#[test]
+fn bad_arguments() {
+    let f = fixture();
+    for args in [
+        &[][..],
+        &["bogus"],
+        &["-x", "stats"],
+        &["stats", "extra"],
+        &["-n"],
+        &["route", "add"],
+        &["route", "add", "20.0.0.0/24"],
+        &[
+            "route",
+            "add",
+            "equalize",
+            "20.0.0.0/24",
+            "nexthop",
+            "via",
+            "10.0.0.1",
+            "dev",
+            "x",
+            "weight",
+            "0",
+        ],
+        &["route", "add", "20.0.0.0/33", "nexthop", "dev", "x"],
+        &["route", "frobnicate"],
+        &["route", "show", "table"],
+        &["route", "del"],
+    ] {
+        fails(f.path(), args, 2);
+    }
+}
+
+#[test]
+fn arguments_are_checked_before_entering_netns() {
+    let f = fixture();
+    fails(
+        f.path(),
+        &["-n", "mpbalctl-no-such-ns", "strategy", "set", "nope"],
+        2,
+    );
+    let err = fails(f.path(), &["-n", "mpbalctl-no-such-ns", "strategy"], 1);
+    assert!(
+        err.contains("Cannot open network namespace \"mpbalctl-no-such-ns\""),
+        "{err}"
+    );
+    fails(f.path(), &["-netns", "mpbalctl-no-such-ns", "stats"], 1);
+}
+
+#[test]
+fn help_and_version_succeed() {
+    let f = fixture();
+    assert!(ok(f.path(), &["--help"]).contains("route add [equalize]"));
+    assert!(ok(f.path(), &["-V"]).starts_with("mpbalctl "));
+}
+
+#[test]
+fn garbage_never_panics() {
+    let f = fixture();
+    let words = [
+        "route",
+        "add",
+        "del",
+        "show",
+        "replace",
+        "equalize",
+        "nexthop",
+        "via",
+        "dev",
+        "weight",
+        "table",
+        "metric",
+        "proto",
+        "all",
+        "default",
+        "1.2.3.0/24",
+        "300.1.1.1",
+        "",
+        "-",
+        "--",
+        "-j",
+        "strategy",
+        "set",
+        "link",
+        "capacity",
+        "stats",
+        "\u{fffd}",
+        "99999999999999999999",
+        "lo",
+        "-n",
+    ];
+    // A deterministic spread of word sequences.
+    for i in 0..400usize {
+        let len = i % 7;
+        let args: Vec<&str> = (0..len)
+            .map(|k| words[(i * 31 + k * 17) % words.len()])
+            .collect();
+        // Never touch the host's routes from this test.
+        if args.contains(&"route") && args.iter().any(|a| matches!(*a, "add" | "del" | "replace")) {
+            continue;
+        }
+        let o = run(f.path(), &args);
+        let code = o.status.code();
+        assert!(
+            matches!(code, Some(0..=2)),
+            "{args:?}: {code:?} {}",
+            stderr(&o)
+        );
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -1,0 +1,281 @@
+//! End-to-end check against the real kernel's rtnetlink in a scratch network
+//! namespace. Needs root and iproute2, so it is ignored by default:
+//!
+//!     sudo -E cargo test --test netns_e2e -- --ignored
+//!
+//! The mpbal module does not need to be loaded: routes with RTM_F_EQUALIZE
+//! are accepted and dumped back by a stock kernel (multipath ones, at least).
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Deletes the namespace (and with it its veths and routes) on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Self {
+        let ns = Netns(format!("mpbalctl-e2e-{}", std::process::id()));
+        ip(&["netns", "add", &ns.0]);
+        for (a, b) in [("va", "vb"), ("vc", "vd")] {
+            ip(&[
+                "-n", &ns.0, "link", "add", a, "type", "veth", "peer", "name", b,
+            ]);
+        }
+        for dev in ["lo", "va", "vb", "vc", "vd"] {
+            ip(&["-n", &ns.0, "link", "set", dev, "up"]);
+        }
+        ip(&["-n", &ns.0, "addr", "add", "10.0.1.1/24", "dev", "va"]);
+        ip(&["-n", &ns.0, "addr", "add", "10.0.2.1/24", "dev", "vc"]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn ip(args: &[&str]) -> String {
+    let o = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        o.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn mpbalctl(ns: &Netns, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mpbalctl"))
+        .args(["-n", &ns.0])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(ns: &Netns, args: &[&str]) -> String {
+    let o = mpbalctl(ns, args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn fails(ns: &Netns, args: &[&str], code: i32) -> String {
+    let o = mpbalctl(ns, args);
+    assert_eq!(o.status.code(), Some(code), "{args:?}");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn by_dst<'a>(routes: &'a Value, dst: &str) -> Option<&'a Value> {
+    routes.as_array()?.iter().find(|r| r["dst"] == dst)
+}
+
+const EQ_ROUTE: &[&str] = &[
+    "route",
+    "add",
+    "equalize",
+    "20.0.0.0/24",
+    "nexthop",
+    "via",
+    "10.0.1.2",
+    "dev",
+    "va",
+    "weight",
+    "1",
+    "nexthop",
+    "via",
+    "10.0.2.2",
+    "dev",
+    "vc",
+    "weight",
+    "2",
+];
+
+#[test]
+#[ignore = "needs root: creates a network namespace"]
+fn routes_in_a_real_netns() {
+    let ns = Netns::new();
+
+    ok(&ns, EQ_ROUTE);
+    ok(
+        &ns,
+        &[
+            "route",
+            "add",
+            "30.0.0.0/24",
+            "nexthop",
+            "via",
+            "10.0.1.2",
+            "dev",
+            "va",
+            "nexthop",
+            "via",
+            "10.0.2.2",
+            "dev",
+            "vc",
+        ],
+    );
+
+    // The kernel has it, as ip sees it.
+    let ipr = ip(&["-n", &ns.0, "-d", "route", "show"]);
+    assert!(ipr.contains("20.0.0.0/24 proto boot"), "{ipr}");
+    assert!(
+        ipr.contains("nexthop via 10.0.1.2 dev va weight 1"),
+        "{ipr}"
+    );
+    assert!(
+        ipr.contains("nexthop via 10.0.2.2 dev vc weight 2"),
+        "{ipr}"
+    );
+
+    // mpbalctl marks only the equalize one, and skips single-path routes.
+    let text = ok(&ns, &["route", "show"]);
+    assert!(
+        text.contains(
+            "20.0.0.0/24 equalize proto boot metric 0\n\
+             \tnexthop via 10.0.1.2 dev va weight 1\n\
+             \tnexthop via 10.0.2.2 dev vc weight 2\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("30.0.0.0/24 proto boot metric 0\n"), "{text}");
+    assert!(!text.contains("10.0.1.0/24"), "{text}");
+
+    let json: Value = serde_json::from_str(&ok(&ns, &["-j", "route", "show"])).unwrap();
+    let eq = by_dst(&json, "20.0.0.0/24").unwrap();
+    assert_eq!(eq["equalize"], true);
+    assert_eq!(eq["table"], "main");
+    assert_eq!(eq["nexthops"][1]["weight"], 2);
+    assert_eq!(eq["nexthops"][1]["dev"], "vc");
+    assert_eq!(by_dst(&json, "30.0.0.0/24").unwrap()["equalize"], false);
+
+    // Kernel errors come back as ip prints them.
+    let err = fails(&ns, EQ_ROUTE, 1);
+    assert!(err.contains("RTNETLINK answers: File exists"), "{err}");
+    let err = fails(
+        &ns,
+        &[
+            "route",
+            "add",
+            "40.0.0.0/24",
+            "nexthop",
+            "via",
+            "10.0.1.2",
+            "dev",
+            "nosuch",
+        ],
+        1,
+    );
+    assert_eq!(err, "mpbalctl: Cannot find device \"nosuch\"\n");
+
+    // replace turns the plain route into an equalize one.
+    ok(
+        &ns,
+        &[
+            "route",
+            "replace",
+            "equalize",
+            "30.0.0.0/24",
+            "nexthop",
+            "via",
+            "10.0.1.2",
+            "dev",
+            "va",
+            "nexthop",
+            "via",
+            "10.0.2.2",
+            "dev",
+            "vc",
+            "weight",
+            "3",
+        ],
+    );
+    let json: Value = serde_json::from_str(&ok(&ns, &["-j", "route", "show"])).unwrap();
+    let r = by_dst(&json, "30.0.0.0/24").unwrap();
+    assert_eq!(r["equalize"], true);
+    assert_eq!(r["nexthops"][1]["weight"], 3);
+
+    // Other tables, metrics, protocols.
+    ok(
+        &ns,
+        &[
+            "route",
+            "add",
+            "equalize",
+            "20.0.0.0/24",
+            "nexthop",
+            "dev",
+            "va",
+            "nexthop",
+            "dev",
+            "vc",
+            "table",
+            "1000",
+            "metric",
+            "5",
+            "proto",
+            "static",
+        ],
+    );
+    let t = ok(&ns, &["route", "show", "table", "1000"]);
+    assert!(
+        t.starts_with(
+            "20.0.0.0/24 table 1000 equalize proto static metric 5\n\tnexthop dev va weight 1\n"
+        ),
+        "{t}"
+    );
+    let all: Value =
+        serde_json::from_str(&ok(&ns, &["-j", "route", "show", "table", "all"])).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    assert!(!ok(&ns, &["route", "show"]).contains("table 1000"));
+
+    // Single nexthop: allowed, with a warning.
+    let o = mpbalctl(
+        &ns,
+        &[
+            "route",
+            "add",
+            "equalize",
+            "50.0.0.0/24",
+            "nexthop",
+            "via",
+            "10.0.1.2",
+            "dev",
+            "va",
+        ],
+    );
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no effect on single-path routes"));
+    assert!(ip(&["-n", &ns.0, "route", "show", "50.0.0.0/24"]).contains("via 10.0.1.2 dev va"));
+
+    // del removes exactly what it names.
+    ok(&ns, &["route", "del", "20.0.0.0/24"]);
+    let ipr = ip(&["-n", &ns.0, "route", "show", "20.0.0.0/24"]);
+    assert_eq!(ipr, "", "{ipr}");
+    assert!(ip(&["-n", &ns.0, "route", "show", "table", "1000"]).contains("20.0.0.0/24"));
+    let err = fails(&ns, &["route", "del", "20.0.0.0/24"], 1);
+    assert!(err.contains("RTNETLINK answers: No such process"), "{err}");
+    ok(
+        &ns,
+        &[
+            "route",
+            "del",
+            "20.0.0.0/24",
+            "table",
+            "1000",
+            "metric",
+            "5",
+        ],
+    );
+    assert_eq!(ip(&["-n", &ns.0, "route", "show", "table", "1000"]), "");
+
+    // The module is not loaded in this namespace (nor anywhere here).
+    let err = fails(&ns, &["strategy"], 1);
+    assert!(err.contains("module not loaded"), "{err}");
+}
