@@ -13,9 +13,9 @@
 //! `stamp` is the last-use time in seconds modulo 2^16, so idle timeouts must
 //! stay below 2^15 s. Address 0.0.0.0 is never forwarded, so a zero word
 //! means "free". Lookups probe one aligned group of [`WAYS`] words; a full
-//! group evicts its least recently used entry. Two CPUs racing to insert the
-//! same new destination may both insert; the first entry of the group wins
-//! from then on.
+//! group evicts its least recently used entry. Two CPUs racing to place the
+//! same new destination agree through [`DestTable::claim`]: the first
+//! compare-and-swap wins and the loser follows its choice.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,6 +33,19 @@ pub enum Insert {
     /// Stored by evicting a live entry: the table is too small for the load.
     Evicted,
     /// Not stored: ifindex above 65535, or the table has no room at all.
+    NotStored,
+}
+
+/// Result of [`DestTable::claim`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Stored in a free or expired entry (or over the stale one).
+    Stored,
+    /// Stored by evicting a live entry.
+    Evicted,
+    /// Another CPU stored this uplink for the destination first: use it.
+    Taken(u32),
+    /// Not stored: ifindex above 65535, or contention.
     NotStored,
 }
 
@@ -111,22 +124,70 @@ impl<'a> DestTable<'a> {
         None
     }
 
-    /// Remembers `oif` for `daddr`, replacing an older entry for it.
+    /// Remembers `oif` for `daddr`, replacing any entry for it.
     pub fn insert(&self, daddr: u32, oif: u32, now_s: u32, timeout_s: u32) -> Insert {
+        match self.store(daddr, oif, None, now_s, timeout_s) {
+            Claim::Stored => Insert::Stored,
+            Claim::Evicted => Insert::Evicted,
+            Claim::Taken(_) | Claim::NotStored => Insert::NotStored,
+        }
+    }
+
+    /// Remembers `oif` for `daddr` unless another CPU got there first: an
+    /// entry for `daddr` whose uplink is not `stale` (the one the caller
+    /// found unusable, 0 for none) wins, and its uplink is returned, so a
+    /// destination never ends up with two uplinks.
+    pub fn claim(&self, daddr: u32, oif: u32, stale: u32, now_s: u32, timeout_s: u32) -> Claim {
+        self.store(daddr, oif, Some(stale), now_s, timeout_s)
+    }
+
+    /// `keep`: `None` replaces any entry for `daddr`; `Some(stale)` yields
+    /// to an entry for `daddr` with another uplink than `stale`.
+    fn store(&self, daddr: u32, oif: u32, keep: Option<u32>, now_s: u32, timeout_s: u32) -> Claim {
         if daddr == 0 || oif == 0 || oif > 0xffff {
-            return Insert::NotStored;
+            return Claim::NotStored;
         }
         let group = self.group(daddr);
         let new = pack(daddr, oif, now_s);
-        // The entry already holding daddr (wherever it is in the group), else
-        // a free or expired one, else the least recently used.
+        // A lost race re-reads the group; a few rounds settle any contest.
+        for _ in 0..4 {
+            let Some((i, old, evicts)) = self.victim(group, daddr, now_s, timeout_s) else {
+                return Claim::NotStored;
+            };
+            if let Some(stale) = keep {
+                if old != 0
+                    && daddr_of(old) == daddr
+                    && oif_of(old) != stale
+                    && age(old, now_s) < timeout_s
+                {
+                    return Claim::Taken(oif_of(old));
+                }
+            }
+            match group[i].compare_exchange(old, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) if evicts => return Claim::Evicted,
+                Ok(_) => return Claim::Stored,
+                Err(_) => continue,
+            }
+        }
+        Claim::NotStored
+    }
+
+    /// The entry to write for `daddr`: the one already holding it (wherever
+    /// it is in the group), else a free or expired one, else the least
+    /// recently used (`true`: a live entry is evicted).
+    fn victim(
+        &self,
+        group: &[AtomicU64],
+        daddr: u32,
+        now_s: u32,
+        timeout_s: u32,
+    ) -> Option<(usize, u64, bool)> {
         let mut victim: Option<(usize, u64, bool)> = None;
         let mut oldest = 0u32;
         for (i, slot) in group.iter().enumerate() {
             let e = slot.load(Ordering::Relaxed);
             if e != 0 && daddr_of(e) == daddr {
-                victim = Some((i, e, false));
-                break;
+                return Some((i, e, false));
             }
             let a = age(e, now_s);
             let reusable = e == 0 || a >= timeout_s;
@@ -144,15 +205,7 @@ impl<'a> DestTable<'a> {
                 Some(_) => {}
             }
         }
-        let Some((i, old, evicts)) = victim else {
-            return Insert::NotStored;
-        };
-        match group[i].compare_exchange(old, new, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) if evicts => Insert::Evicted,
-            Ok(_) => Insert::Stored,
-            // Someone else wrote the entry meanwhile; their entry stands.
-            Err(_) => Insert::NotStored,
-        }
+        victim
     }
 
     /// Number of entries not idle for `timeout_s` (for stats; O(table)).

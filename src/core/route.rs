@@ -4,7 +4,7 @@
 //! [`DestTable`](super::desttable::DestTable) remembers the choice, with an
 //! idle timeout.
 
-use super::desttable::Insert;
+use super::desttable::Claim;
 use super::nexthop::Route;
 use super::strategy::{recall, Env, Outcome, Selection, Strategy};
 
@@ -18,7 +18,8 @@ impl Strategy for RouteStrategy {
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = route.usable_mask();
-        let remembered = env.dests.lookup(env.daddr, env.now_s, env.idle_timeout_s);
+        let (now, timeout) = (env.now_s, env.idle_timeout_s);
+        let remembered = env.dests.lookup(env.daddr, now, timeout);
         let mut outcome = Outcome::New;
         if let Some(oif) = remembered {
             match recall(route, usable, oif) {
@@ -26,14 +27,16 @@ impl Strategy for RouteStrategy {
                 Err(rechosen) => outcome = rechosen,
             }
         }
-        let index = env.wrr.pick(route, usable)?;
-        // A full table only costs stickiness, so the packet goes on either way.
-        let _: Insert = env.dests.insert(
-            env.daddr,
-            route.nexthops.get(index)?.oif,
-            env.now_s,
-            env.idle_timeout_s,
-        );
-        Some(Selection { index, outcome })
+        let index = env.first.pick(route, usable)?;
+        let oif = route.nexthops.get(index)?.oif;
+        let stale = remembered.unwrap_or(0);
+        match env.dests.claim(env.daddr, oif, stale, now, timeout) {
+            // Another CPU placed this destination meanwhile: follow it.
+            Claim::Taken(theirs) => recall(route, usable, theirs)
+                .ok()
+                .or(Some(Selection { index, outcome })),
+            // A full table only costs stickiness; the packet goes on.
+            Claim::Stored | Claim::Evicted | Claim::NotStored => Some(Selection { index, outcome }),
+        }
     }
 }

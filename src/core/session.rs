@@ -29,7 +29,12 @@ impl Strategy for SessionStrategy {
                 Err(rechosen) => outcome = rechosen,
             }
         }
-        let index = env.wrr.pick(route, usable)?;
+        // Untracked packets are chosen per packet; connections once, from
+        // the shared rotation so their spread is exact.
+        let index = match outcome {
+            Outcome::Untracked => env.wrr.pick(route, usable)?,
+            _ => env.first.pick(route, usable)?,
+        };
         Some(Selection { index, outcome })
     }
 }

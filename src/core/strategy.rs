@@ -2,7 +2,7 @@
 
 use super::desttable::DestTable;
 use super::nexthop::{NexthopMask, Route};
-use super::wrr::WrrState;
+use super::wrr::Pick;
 
 /// The four strategies of the thesis (chapter 4), in sysctl order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,10 +80,14 @@ pub trait LoadSource {
 
 /// Everything a strategy may consult or update besides the route.
 pub struct Env<'a> {
-    /// Destination address (host order) of the packet.
+    /// Destination address of the packet as it carries it (network byte
+    /// order read as a native integer); only compared and hashed.
     pub daddr: u32,
-    /// Per-CPU smooth WRR state of this route.
-    pub wrr: &'a mut WrrState,
+    /// Smooth WRR of this route for per-packet choices (per CPU).
+    pub wrr: &'a mut dyn Pick,
+    /// Smooth WRR of this route for first choices of a destination or
+    /// connection (shared, so their spread is exact across CPUs).
+    pub first: &'a mut dyn Pick,
     /// The per-destination table (route strategy).
     pub dests: &'a DestTable<'a>,
     /// Coarse clock in seconds, for the destination table.

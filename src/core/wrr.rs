@@ -11,6 +11,20 @@
 
 use super::nexthop::{NexthopMask, Route, MAX_NEXTHOPS};
 
+/// Something that picks the next nexthop in weighted round-robin order: a
+/// per-CPU [`WrrState`] for per-packet choices, or (in the kernel) one shared
+/// by all CPUs for first choices, where the spread must be exact.
+pub trait Pick {
+    /// The next nexthop among `mask`, or `None` if `mask` is empty.
+    fn pick(&mut self, route: &Route<'_>, mask: NexthopMask) -> Option<usize>;
+}
+
+impl Pick for WrrState {
+    fn pick(&mut self, route: &Route<'_>, mask: NexthopMask) -> Option<usize> {
+        WrrState::pick(self, route, mask)
+    }
+}
+
 /// WRR state of one route on one CPU. All-zero is a valid initial state (the
 /// kernel's per-CPU allocator hands out zeroed memory).
 #[derive(Clone, Copy, Debug, Default)]

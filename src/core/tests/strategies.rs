@@ -1,0 +1,793 @@
+//! The four strategies end to end through `StrategyId::ops()`, with a
+//! fixture `LoadSource`.
+
+mod common;
+
+use std::sync::atomic::AtomicU64;
+
+use common::{config, kernel_nexthops, Loads};
+use mpbal_core::desttable::DestTable;
+use mpbal_core::estimator::headroom;
+use mpbal_core::nexthop::{Nexthop, Route};
+use mpbal_core::strategy::{Env, Outcome, Rechoose, Selection, StrategyId};
+use mpbal_core::wrr::WrrState;
+use proptest::prelude::*;
+
+const TIMEOUT: u32 = 300;
+
+/// Per-packet inputs besides the route.
+#[derive(Clone, Copy, Debug)]
+struct Pkt {
+    daddr: u32,
+    now_s: u32,
+    stored_oif: u32,
+    has_conn: bool,
+}
+
+impl Pkt {
+    fn to(daddr: u32) -> Self {
+        Pkt {
+            daddr,
+            now_s: 1000,
+            stored_oif: 0,
+            has_conn: true,
+        }
+    }
+    fn at(self, now_s: u32) -> Self {
+        Pkt { now_s, ..self }
+    }
+    fn stored(self, stored_oif: u32) -> Self {
+        Pkt { stored_oif, ..self }
+    }
+    fn untracked(self) -> Self {
+        Pkt {
+            has_conn: false,
+            ..self
+        }
+    }
+}
+
+/// The state a CPU and a netns keep for one route.
+struct Harness {
+    /// Per-packet rotation (per CPU in the kernel).
+    wrr: WrrState,
+    /// First choices of destinations and connections (shared in the kernel).
+    first: WrrState,
+    mem: Vec<AtomicU64>,
+    loads: Loads,
+}
+
+impl Harness {
+    fn new(table_slots: usize) -> Self {
+        Harness {
+            wrr: WrrState::ZERO,
+            first: WrrState::ZERO,
+            mem: (0..table_slots).map(|_| AtomicU64::new(0)).collect(),
+            loads: Loads::default(),
+        }
+    }
+
+    fn select(&mut self, id: StrategyId, route: &Route<'_>, p: Pkt) -> Option<Selection> {
+        let dests = DestTable::new(&self.mem);
+        let mut env = Env {
+            daddr: p.daddr,
+            wrr: &mut self.wrr,
+            first: &mut self.first,
+            dests: &dests,
+            now_s: p.now_s,
+            idle_timeout_s: TIMEOUT,
+            stored_oif: p.stored_oif,
+            has_conn: p.has_conn,
+            load: &self.loads,
+        };
+        id.ops().select(route, &mut env)
+    }
+}
+
+/// `(oif, weight, alive)` -> nexthops; oifs are what the tests name.
+fn route_of(spec: &[(u32, u32, bool)]) -> Vec<Nexthop> {
+    kernel_nexthops(spec)
+}
+
+fn r(nhs: &[Nexthop]) -> Route<'_> {
+    Route {
+        key: 0xffff_8881_0000_0040,
+        nexthops: nhs,
+    }
+}
+
+/// 10.1.0.0 + i, host order.
+fn dest(i: u32) -> u32 {
+    0x0a01_0000 + i
+}
+
+/// Asserts every prefix of `choices` is within one pick of the weights.
+fn assert_prefix_within_one(choices: &[usize], weights: &[u32]) {
+    let total: u32 = weights.iter().sum();
+    let mut count = vec![0u32; weights.len()];
+    for (n, &c) in choices.iter().enumerate() {
+        count[c] += 1;
+        for (i, &w) in weights.iter().enumerate() {
+            let ideal = f64::from(w) * (n + 1) as f64 / f64::from(total);
+            let err = f64::from(count[i]) - ideal;
+            assert!(
+                err.abs() <= 1.0,
+                "after {} choices nexthop {i}: {count:?}",
+                n + 1
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- packet
+
+#[test]
+fn packet_follows_weights_exactly() {
+    let nhs = route_of(&[(2, 1, true), (3, 2, true), (4, 3, true)]);
+    let route = r(&nhs);
+    let mut h = Harness::new(0);
+    let mut count = [0usize; 3];
+    let mut seq = Vec::new();
+    for i in 0..6000 {
+        let s = h
+            .select(StrategyId::Packet, &route, Pkt::to(dest(i % 7)))
+            .unwrap();
+        assert_eq!(s.outcome, Outcome::PerPacket);
+        count[s.index] += 1;
+        seq.push(s.index);
+    }
+    assert_eq!(count, [1000, 2000, 3000]);
+    for window in seq.chunks(6) {
+        let mut c = [0; 3];
+        window.iter().for_each(|&i| c[i] += 1);
+        assert_eq!(c, [1, 2, 3]);
+    }
+    assert_prefix_within_one(&seq, &[1, 2, 3]);
+}
+
+#[test]
+fn packet_skips_unusable_nexthops() {
+    let mut nhs = route_of(&[(2, 1, true), (3, 2, false), (4, 3, true), (5, 4, true)]);
+    nhs[3].usable = false; // linkdown, still has its hash range
+    let route = r(&nhs);
+    let mut h = Harness::new(0);
+    let mut count = [0usize; 4];
+    for _ in 0..400 {
+        count[h
+            .select(StrategyId::Packet, &route, Pkt::to(1))
+            .unwrap()
+            .index] += 1;
+    }
+    assert_eq!(count, [100, 0, 300, 0]);
+}
+
+#[test]
+fn every_strategy_returns_none_without_usable_nexthops() {
+    let mut nhs = route_of(&[(2, 1, false), (3, 2, true)]);
+    nhs[1].usable = false;
+    let route = r(&nhs);
+    for id in StrategyId::ALL {
+        let mut h = Harness::new(64);
+        h.loads.set(3, 0, 1_000_000);
+        assert_eq!(
+            h.select(id, &route, Pkt::to(dest(1)).stored(3)),
+            None,
+            "{id:?}"
+        );
+        assert_eq!(
+            h.select(id, &route, Pkt::to(dest(1)).untracked()),
+            None,
+            "{id:?}"
+        );
+    }
+    let empty = r(&[]);
+    for id in StrategyId::ALL {
+        assert_eq!(Harness::new(64).select(id, &empty, Pkt::to(dest(1))), None);
+    }
+}
+
+// ----------------------------------------------------------------- route
+
+#[test]
+fn route_destinations_stick_and_new_ones_follow_weights() {
+    let weights = [1, 2, 3];
+    let nhs = route_of(&[(2, 1, true), (3, 2, true), (4, 3, true)]);
+    let route = r(&nhs);
+    let mut h = Harness::new(4096);
+    let mut assigned = vec![None; 600];
+    let mut firsts = Vec::new();
+    // Destinations come and come back in a scrambled order.
+    let mut rng = common::Rng::new(3);
+    let mut next_new = 0u32;
+    for step in 0..6000u32 {
+        let i = if next_new < 600 && (step % 3 == 0 || next_new == 0) {
+            next_new += 1;
+            next_new - 1
+        } else {
+            rng.below(u64::from(next_new)) as u32
+        };
+        let s = h
+            .select(
+                StrategyId::Route,
+                &route,
+                Pkt::to(dest(i)).at(1000 + step / 100),
+            )
+            .unwrap();
+        match assigned[i as usize] {
+            None => {
+                assert_eq!(s.outcome, Outcome::New, "first packet to {i}");
+                assigned[i as usize] = Some(s.index);
+                firsts.push(s.index);
+            }
+            Some(k) => {
+                assert_eq!(s.outcome, Outcome::Remembered, "packet to {i}");
+                assert_eq!(s.index, k, "destination {i} moved");
+            }
+        }
+    }
+    assert_eq!(firsts.len(), 600);
+    let mut count = [0; 3];
+    firsts.iter().for_each(|&k| count[k] += 1);
+    assert_eq!(count, [100, 200, 300]);
+    assert_prefix_within_one(&firsts, &weights);
+}
+
+#[test]
+fn route_dead_stored_nexthop_is_rechosen() {
+    let spec = [(2, 1, true), (3, 1, true), (4, 1, true)];
+    let nhs = route_of(&spec);
+    let mut h = Harness::new(1024);
+    let d = dest(5);
+    let first = h.select(StrategyId::Route, &r(&nhs), Pkt::to(d)).unwrap();
+    assert_eq!(first.outcome, Outcome::New);
+    let k = first.index;
+
+    // The nexthop dies: fib_rebalance() drops its range.
+    let mut dead = spec;
+    dead[k].2 = false;
+    let nhs_dead = route_of(&dead);
+    let s = h
+        .select(StrategyId::Route, &r(&nhs_dead), Pkt::to(d).at(1001))
+        .unwrap();
+    assert_eq!(s.outcome, Outcome::Rechosen(Rechoose::StoredDead));
+    assert_ne!(s.index, k);
+    let again = h
+        .select(StrategyId::Route, &r(&nhs_dead), Pkt::to(d).at(1002))
+        .unwrap();
+    assert_eq!(
+        again,
+        Selection {
+            index: s.index,
+            outcome: Outcome::Remembered
+        }
+    );
+
+    // Link down only (the kernel keeps the range): also StoredDead.
+    let mut nhs_down = nhs.clone();
+    nhs_down[s.index].usable = false;
+    let s2 = h
+        .select(StrategyId::Route, &r(&nhs_down), Pkt::to(d).at(1003))
+        .unwrap();
+    assert_eq!(s2.outcome, Outcome::Rechosen(Rechoose::StoredDead));
+    assert_ne!(s2.index, s.index);
+}
+
+#[test]
+fn route_removed_nexthop_is_rechosen() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
+    let mut h = Harness::new(1024);
+    let d = dest(9);
+    let k = h
+        .select(StrategyId::Route, &r(&nhs), Pkt::to(d))
+        .unwrap()
+        .index;
+    let gone_oif = nhs[k].oif;
+    let spec: Vec<(u32, u32, bool)> = nhs
+        .iter()
+        .filter(|nh| nh.oif != gone_oif)
+        .map(|nh| (nh.oif, nh.weight, true))
+        .collect();
+    let smaller = route_of(&spec);
+    let s = h
+        .select(StrategyId::Route, &r(&smaller), Pkt::to(d).at(1001))
+        .unwrap();
+    assert_eq!(s.outcome, Outcome::Rechosen(Rechoose::StoredGone));
+    assert_ne!(smaller[s.index].oif, gone_oif);
+    let again = h
+        .select(StrategyId::Route, &r(&smaller), Pkt::to(d).at(1002))
+        .unwrap();
+    assert_eq!(
+        again,
+        Selection {
+            index: s.index,
+            outcome: Outcome::Remembered
+        }
+    );
+}
+
+#[test]
+fn route_idle_destination_expires() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true)]);
+    let route = r(&nhs);
+    let mut h = Harness::new(1024);
+    let d = dest(1);
+    let t0 = 65_500; // and across the 16-bit stamp wrap
+    assert_eq!(
+        h.select(StrategyId::Route, &route, Pkt::to(d).at(t0))
+            .unwrap()
+            .outcome,
+        Outcome::New
+    );
+    let last_use = t0 + TIMEOUT - 1;
+    assert_eq!(
+        h.select(StrategyId::Route, &route, Pkt::to(d).at(last_use))
+            .unwrap()
+            .outcome,
+        Outcome::Remembered
+    );
+    assert_eq!(
+        h.select(
+            StrategyId::Route,
+            &route,
+            Pkt::to(d).at(last_use + TIMEOUT - 1)
+        )
+        .unwrap()
+        .outcome,
+        Outcome::Remembered
+    );
+    let t = last_use + TIMEOUT - 1 + TIMEOUT;
+    assert_eq!(
+        h.select(StrategyId::Route, &route, Pkt::to(d).at(t))
+            .unwrap()
+            .outcome,
+        Outcome::New
+    );
+}
+
+#[test]
+fn route_without_table_room_still_balances() {
+    let nhs = route_of(&[(2, 1, true), (3, 3, true)]);
+    let route = r(&nhs);
+    let mut h = Harness::new(0); // no table at all
+    let mut count = [0; 2];
+    for i in 0..400 {
+        let s = h
+            .select(StrategyId::Route, &route, Pkt::to(dest(i % 3)))
+            .unwrap();
+        assert_eq!(s.outcome, Outcome::New);
+        count[s.index] += 1;
+    }
+    assert_eq!(count, [100, 300]);
+}
+
+#[test]
+fn route_stored_oif_above_16_bits_is_not_remembered() {
+    // The table cannot hold ifindex > 65535: such an uplink is chosen every
+    // time but never remembered.
+    let nhs = route_of(&[(70_000, 1, true)]);
+    let route = r(&nhs);
+    let mut h = Harness::new(64);
+    for _ in 0..3 {
+        let s = h
+            .select(StrategyId::Route, &route, Pkt::to(dest(2)))
+            .unwrap();
+        assert_eq!(
+            s,
+            Selection {
+                index: 0,
+                outcome: Outcome::New
+            }
+        );
+    }
+}
+
+// --------------------------------------------------------------- session
+
+#[test]
+fn session_keeps_stored_uplink_without_advancing_wrr() {
+    let nhs = route_of(&[(2, 1, true), (3, 2, true), (4, 3, true)]);
+    let route = r(&nhs);
+    let expected = rotation(&route, 60);
+    let mut h = Harness::new(0);
+    let mut news = Vec::new();
+    for i in 0..60 {
+        let s = h
+            .select(StrategyId::Session, &route, Pkt::to(dest(i)))
+            .unwrap();
+        assert_eq!(s.outcome, Outcome::New);
+        news.push(s.index);
+        for oif in [2, 3, 4] {
+            let kept = h
+                .select(StrategyId::Session, &route, Pkt::to(dest(i)).stored(oif))
+                .unwrap();
+            assert_eq!(
+                kept,
+                Selection {
+                    index: (oif - 2) as usize,
+                    outcome: Outcome::Remembered
+                }
+            );
+        }
+    }
+    assert_eq!(news, expected);
+}
+
+/// The first `n` picks of a fresh smooth WRR rotation over `route`.
+fn rotation(route: &Route<'_>, n: usize) -> Vec<usize> {
+    let mut plain = Harness::new(0);
+    (0..n)
+        .map(|_| {
+            plain
+                .select(StrategyId::Packet, route, Pkt::to(1))
+                .unwrap()
+                .index
+        })
+        .collect()
+}
+
+/// New connections take the shared first-choice rotation and untracked
+/// packets the per-packet one: interleaving them disturbs neither.
+#[test]
+fn session_first_choices_and_untracked_packets_rotate_separately() {
+    let nhs = route_of(&[(2, 1, true), (3, 2, true), (4, 3, true)]);
+    let route = r(&nhs);
+    let expected = rotation(&route, 60);
+    let mut h = Harness::new(0);
+    let (mut news, mut untracked) = (Vec::new(), Vec::new());
+    for i in 0..60 {
+        let s = h
+            .select(StrategyId::Session, &route, Pkt::to(dest(i)))
+            .unwrap();
+        assert_eq!(s.outcome, Outcome::New);
+        news.push(s.index);
+        let s = h
+            .select(StrategyId::Session, &route, Pkt::to(dest(i)).untracked())
+            .unwrap();
+        assert_eq!(s.outcome, Outcome::Untracked);
+        untracked.push(s.index);
+    }
+    assert_eq!(news, expected);
+    assert_eq!(untracked, expected);
+}
+
+/// Likewise for the route strategy and per-packet strategies sharing a
+/// CPU: new destinations follow the first-choice rotation exactly.
+#[test]
+fn route_first_choices_ignore_per_packet_traffic() {
+    let nhs = route_of(&[(2, 1, true), (3, 2, true), (4, 3, true)]);
+    let route = r(&nhs);
+    let expected = rotation(&route, 60);
+    let mut h = Harness::new(1024);
+    let mut news = Vec::new();
+    for i in 0..60 {
+        h.select(StrategyId::Packet, &route, Pkt::to(1)).unwrap();
+        let s = h
+            .select(StrategyId::Route, &route, Pkt::to(dest(i)))
+            .unwrap();
+        assert_eq!(s.outcome, Outcome::New);
+        news.push(s.index);
+    }
+    assert_eq!(news, expected);
+}
+
+/// CPUs racing on the same new destinations, each with its own rotation
+/// state (so they would choose differently), all end up sending a
+/// destination through one uplink: the loser of the race follows the
+/// winner's entry.
+#[test]
+fn route_racing_cpus_agree_on_a_destination() {
+    use std::sync::Barrier;
+    const CPUS: usize = 4;
+    const ROUNDS: u32 = 300;
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true), (5, 1, true)]);
+    let mem: Vec<AtomicU64> = (0..4096).map(|_| AtomicU64::new(0)).collect();
+    let table = DestTable::new(&mem);
+    let barrier = Barrier::new(CPUS);
+    let loads = Loads::default();
+    let results: Vec<Vec<usize>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CPUS)
+            .map(|cpu| {
+                let (nhs, table, barrier, loads) = (&nhs, &table, &barrier, &loads);
+                s.spawn(move || {
+                    let route = r(nhs);
+                    let mut wrr = WrrState::ZERO;
+                    let mut first = WrrState::ZERO;
+                    // Different phases: CPU k would pick nexthop k first.
+                    for _ in 0..cpu {
+                        first.pick(&route, route.usable_mask());
+                    }
+                    (0..ROUNDS)
+                        .map(|round| {
+                            barrier.wait();
+                            let mut env = Env {
+                                daddr: dest(round + 1),
+                                wrr: &mut wrr,
+                                first: &mut first,
+                                dests: table,
+                                now_s: 1000,
+                                idle_timeout_s: TIMEOUT,
+                                stored_oif: 0,
+                                has_conn: true,
+                                load: loads,
+                            };
+                            StrategyId::Route
+                                .ops()
+                                .select(&route, &mut env)
+                                .unwrap()
+                                .index
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for round in 0..ROUNDS as usize {
+        let stored = table.lookup(dest(round as u32 + 1), 1000, TIMEOUT).unwrap();
+        for cpu in &results {
+            assert_eq!(
+                nhs[cpu[round]].oif,
+                stored,
+                "destination {round}: {:?}",
+                results.iter().map(|c| c[round]).collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+#[test]
+fn session_rechooses_dead_and_gone_uplinks() {
+    let mut nhs = route_of(&[(2, 1, false), (3, 2, true), (4, 3, true)]);
+    nhs[2].usable = false; // linkdown
+    let route = r(&nhs);
+    let mut h = Harness::new(0);
+    for stored in [2, 4] {
+        let s = h
+            .select(StrategyId::Session, &route, Pkt::to(1).stored(stored))
+            .unwrap();
+        assert_eq!(
+            s,
+            Selection {
+                index: 1,
+                outcome: Outcome::Rechosen(Rechoose::StoredDead)
+            }
+        );
+    }
+    let s = h
+        .select(StrategyId::Session, &route, Pkt::to(1).stored(99))
+        .unwrap();
+    assert_eq!(
+        s,
+        Selection {
+            index: 1,
+            outcome: Outcome::Rechosen(Rechoose::StoredGone)
+        }
+    );
+}
+
+#[test]
+fn session_untracked_packets_use_wrr() {
+    let nhs = route_of(&[(2, 1, true), (3, 3, true)]);
+    let route = r(&nhs);
+    let mut h = Harness::new(0);
+    let mut count = [0; 2];
+    for i in 0..400 {
+        // A stored uplink means nothing without a connection.
+        let p = if i % 2 == 0 {
+            Pkt::to(1).untracked()
+        } else {
+            Pkt::to(1).untracked().stored(2)
+        };
+        let s = h.select(StrategyId::Session, &route, p).unwrap();
+        assert_eq!(s.outcome, Outcome::Untracked);
+        count[s.index] += 1;
+    }
+    assert_eq!(count, [100, 300]);
+}
+
+// ------------------------------------------------------------- bandwidth
+
+const G: u64 = 1_000_000_000;
+const M: u64 = 1_000_000;
+
+fn bw_pick(h: &mut Harness, nhs: &[Nexthop]) -> usize {
+    let s = h
+        .select(StrategyId::Bandwidth, &r(nhs), Pkt::to(1))
+        .unwrap();
+    assert_eq!(s.outcome, Outcome::PerPacket);
+    s.index
+}
+
+#[test]
+fn bandwidth_picks_most_headroom() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
+    let mut h = Harness::new(0);
+    h.loads
+        .set(2, 90 * M, 100 * M)
+        .set(3, 10 * M, 100 * M)
+        .set(4, 50 * M, 100 * M);
+    for _ in 0..10 {
+        assert_eq!(bw_pick(&mut h, &nhs), 1);
+    }
+    // Capacity matters, not only load: 950M of 1G leaves less than 0 of 100M.
+    h.loads
+        .set(2, 950 * M, G)
+        .set(3, 0, 100 * M)
+        .set(4, 99 * M, 100 * M);
+    assert_eq!(bw_pick(&mut h, &nhs), 1);
+    // All overloaded: the least overloaded.
+    h.loads
+        .set(2, 300 * M, 100 * M)
+        .set(3, 150 * M, 100 * M)
+        .set(4, 180 * M, 100 * M);
+    assert_eq!(bw_pick(&mut h, &nhs), 1);
+}
+
+#[test]
+fn bandwidth_unknown_capacity_is_fastest_sibling() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
+    let mut h = Harness::new(0);
+    // Unknown capacity taken as 1G: 800M headroom beats 700M and 100M.
+    h.loads
+        .set(2, 200 * M, 0)
+        .set(3, 300 * M, G)
+        .set(4, 0, 100 * M);
+    assert_eq!(bw_pick(&mut h, &nhs), 0);
+    // Same, unknown: loaded more than the known one.
+    h.loads.set(2, 400 * M, 0);
+    assert_eq!(bw_pick(&mut h, &nhs), 1);
+    // An uplink the load source does not track counts as unknown and idle.
+    h.loads.0.remove(&2);
+    h.loads.set(3, 1, G);
+    assert_eq!(bw_pick(&mut h, &nhs), 0);
+}
+
+#[test]
+fn bandwidth_all_unknown_takes_least_loaded() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
+    let mut h = Harness::new(0);
+    h.loads
+        .set(2, 30 * M, 0)
+        .set(3, 10 * M, 0)
+        .set(4, 20 * M, 0);
+    assert_eq!(bw_pick(&mut h, &nhs), 1);
+    h.loads.set(3, 40 * M, 0);
+    assert_eq!(bw_pick(&mut h, &nhs), 2);
+}
+
+#[test]
+fn bandwidth_ties_rotate_by_weight() {
+    let nhs = route_of(&[(2, 1, true), (3, 2, true), (4, 3, true)]);
+    let mut h = Harness::new(0);
+    h.loads.set(2, 0, G).set(3, 0, G).set(4, 0, G);
+    let mut count = [0; 3];
+    let mut seq = Vec::new();
+    for _ in 0..600 {
+        let i = bw_pick(&mut h, &nhs);
+        count[i] += 1;
+        seq.push(i);
+    }
+    assert_eq!(count, [100, 200, 300]);
+    assert_prefix_within_one(&seq, &[1, 2, 3]);
+    // Only the tied ones rotate.
+    h.loads.set(3, 5 * M, G);
+    let mut count = [0; 3];
+    for _ in 0..400 {
+        count[bw_pick(&mut h, &nhs)] += 1;
+    }
+    assert_eq!(count, [100, 0, 300]);
+}
+
+#[test]
+fn bandwidth_never_picks_unusable_even_if_idle() {
+    let mut nhs = route_of(&[(2, 1, false), (3, 1, true), (4, 1, true)]);
+    nhs[2].usable = false;
+    let mut h = Harness::new(0);
+    h.loads
+        .set(2, 0, 10 * G)
+        .set(3, 99 * M, 100 * M)
+        .set(4, 0, 10 * G);
+    for _ in 0..10 {
+        assert_eq!(bw_pick(&mut h, &nhs), 1);
+    }
+}
+
+// ------------------------------------------------------------ properties
+
+/// `(oif, weight, alive, linkdown)` of 1..=16 nexthops with distinct oifs.
+fn route_spec() -> impl Strategy<Value = Vec<(u32, u32, bool, bool)>> {
+    prop::collection::vec(
+        (
+            1u32..=256,
+            prop::bool::weighted(0.8),
+            prop::bool::weighted(0.15),
+        ),
+        1..=16,
+    )
+    .prop_map(|v| {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (w, alive, down))| (2 + i as u32, w, alive, down))
+            .collect()
+    })
+}
+
+fn build(spec: &[(u32, u32, bool, bool)]) -> Vec<Nexthop> {
+    let k: Vec<(u32, u32, bool)> = spec.iter().map(|&(o, w, a, _)| (o, w, a)).collect();
+    let mut nhs = kernel_nexthops(&k);
+    for (nh, s) in nhs.iter_mut().zip(spec) {
+        if s.3 {
+            nh.usable = false;
+        }
+    }
+    nhs
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Whatever the inputs, a strategy picks a usable nexthop, or `None`
+    /// exactly when there is none.
+    #[test]
+    fn strategies_only_pick_usable_nexthops(
+        spec in route_spec(),
+        pkts in prop::collection::vec((1u32..64, 0u32..20, 0u32..3, any::<bool>()), 1..40),
+        loads in prop::collection::vec((0u64..=2 * G, prop_oneof![Just(0u64), 1u64..=10 * G]), 16),
+    ) {
+        let nhs = build(&spec);
+        let route = r(&nhs);
+        let usable = route.usable_mask();
+        for id in StrategyId::ALL {
+            let mut h = Harness::new(64);
+            for (i, &(rate, cap)) in loads.iter().enumerate() {
+                h.loads.set(2 + i as u32, rate, cap);
+            }
+            for &(d, stored, t, conn) in &pkts {
+                let p = Pkt { daddr: dest(d), now_s: 1000 + t, stored_oif: stored, has_conn: conn };
+                match h.select(id, &route, p) {
+                    None => prop_assert_eq!(usable, 0, "{:?} gave up", id),
+                    Some(s) => {
+                        prop_assert!(usable & (1 << s.index) != 0, "{:?} picked {}", id, s.index);
+                        prop_assert!(nhs[s.index].usable);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The bandwidth strategy's choice has the largest headroom among the
+    /// usable nexthops, unknown capacities taken as the fastest usable
+    /// sibling's.
+    #[test]
+    fn bandwidth_choice_has_max_headroom(
+        spec in route_spec(),
+        loads in prop::collection::vec((0u64..=2 * G, prop_oneof![Just(0u64), 1u64..=10 * G]), 16),
+        untracked in any::<u16>(),
+    ) {
+        let nhs = build(&spec);
+        let route = r(&nhs);
+        let usable = route.usable_mask();
+        let mut h = Harness::new(0);
+        for (i, &(rate, cap)) in loads.iter().enumerate() {
+            if untracked & (1 << i) == 0 {
+                h.loads.set(2 + i as u32, rate, cap);
+            }
+        }
+        let got = h.select(StrategyId::Bandwidth, &route, Pkt::to(1));
+        let load = |i: usize| h.loads.0.get(&(2 + i as u32)).copied().unwrap_or_default();
+        let fastest = (0..nhs.len()).filter(|&i| usable & (1 << i) != 0).map(|i| load(i).capacity_bps).max().unwrap_or(0);
+        let room = |i: usize| {
+            let l = load(i);
+            headroom(if l.capacity_bps == 0 { fastest } else { l.capacity_bps }, l.rate_bps)
+        };
+        let best = (0..nhs.len()).filter(|&i| usable & (1 << i) != 0).map(room).max();
+        match (best, got) {
+            (None, None) => {}
+            (Some(b), Some(s)) => {
+                prop_assert_eq!(room(s.index), b);
+                prop_assert!(usable & (1 << s.index) != 0);
+            }
+            (b, s) => prop_assert!(false, "best {:?}, got {:?}", b, s),
+        }
+    }
+}
