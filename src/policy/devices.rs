@@ -41,7 +41,10 @@ impl Devices {
     }
 
     fn get_mut(&mut self, ifindex: u32) -> Option<&mut DevConf> {
-        self.list.iter_mut().flatten().find(|d| d.ifindex == ifindex)
+        self.list
+            .iter_mut()
+            .flatten()
+            .find(|d| d.ifindex == ifindex)
     }
 
     /// Capacity of a device in bit/s and where it comes from.
@@ -50,7 +53,9 @@ impl Devices {
             return (0, CapacitySource::None);
         };
         match d.capacity.get() {
-            0 if d.speed_mbps != 0 => (u64::from(d.speed_mbps) * 1_000_000, CapacitySource::Ethtool),
+            0 if d.speed_mbps != 0 => {
+                (u64::from(d.speed_mbps) * 1_000_000, CapacitySource::Ethtool)
+            }
             0 => (0, CapacitySource::None),
             bps => (bps, CapacitySource::Config),
         }
@@ -100,7 +105,12 @@ pub(crate) fn netdev_event(st: &NetState, event: NetdevEvent, dev: &NetDevice<'_
             let mut devs = st.devices.lock();
             let kept = devs.remove(ifindex).map_or(0, |d| d.capacity.get());
             if let Err(e) = add(&mut devs, st, dev, kept) {
-                pr_warn!("{}: lost net.mpbal.conf.{}: {:?}\n", st.net.inum(), dev.name().as_str(), e);
+                pr_warn!(
+                    "{}: lost net.mpbal.conf.{}: {:?}\n",
+                    st.net.inum(),
+                    dev.name().as_str(),
+                    e
+                );
             }
         }
         NetdevEvent::Change => {

@@ -11,23 +11,32 @@
 //! path takes no lock and allocates nothing; sysctls are read once per packet.
 
 use super::counters::{Counter, CpuCounters};
-use super::state::{NetState, Steered};
+use super::state::{CpuWrr, NetState, Steered};
 use crate::mpbal_core::hashrange;
+use crate::mpbal_core::nexthop::NexthopMask;
 use crate::mpbal_core::nexthop::Route;
 use crate::mpbal_core::strategy::{Env, Outcome, Rechoose, Selection, StrategyId};
-use crate::mpbal_core::wrr::WrrCache;
-
-type CpuWrr = WrrCache<{ super::state::WRR_ROUTES_PER_CPU }>;
+use crate::mpbal_core::wrr::Pick;
 use crate::sys::log::warn_ratelimited;
 use crate::sys::net::now_secs;
 use crate::sys::packet::{Conn, Packet, RouteBuf, RouteKind};
 use core::sync::atomic::Ordering;
+use kernel::sync::SpinLock;
 
 /// The hash policy the forwarding lever needs.
 const HASH_POLICY_L4: i32 = 1;
 
 fn active(st: &NetState) -> bool {
     st.equalize_routes.load(Ordering::Relaxed) != 0
+}
+
+/// The shared first-choice WRR, locked only when a first choice is made.
+struct SharedPick<'a>(&'a SpinLock<CpuWrr>);
+
+impl Pick for SharedPick<'_> {
+    fn pick(&mut self, route: &Route<'_>, mask: NexthopMask) -> Option<usize> {
+        self.0.lock().for_route(route.key).pick(route, mask)
+    }
 }
 
 /// Whether the packet's route is ours; counts the multipath routes that are
@@ -68,9 +77,11 @@ impl Query {
     /// Runs the strategy.
     fn select(&self, st: &NetState, route: &Route<'_>, wrr: &mut CpuWrr) -> Option<Selection> {
         let dests = st.dest_table();
+        let mut first = SharedPick(&st.first_wrr);
         let mut env = Env {
             daddr: self.daddr,
             wrr: wrr.for_route(route.key),
+            first: &mut first,
             dests: &dests,
             now_s: now_secs(),
             idle_timeout_s: self.idle_timeout_s,

@@ -46,9 +46,23 @@ pub(crate) fn strategy_names(t: &mut Test) {
         check!(t, s.name_with_nul().ends_with('\0'));
         check!(t, StrategyId::from_u8(s as u8) == Some(s));
     }
-    check!(t, StrategyId::from_name(b"session\n") == Some(StrategyId::Session));
-    for bad in [&b""[..], b"Session", b" route", b"packet\n\n", b"bandwidthx"] {
-        check!(t, StrategyId::from_name(bad).is_none(), "accepted {:?}", bad);
+    check!(
+        t,
+        StrategyId::from_name(b"session\n") == Some(StrategyId::Session)
+    );
+    for bad in [
+        &b""[..],
+        b"Session",
+        b" route",
+        b"packet\n\n",
+        b"bandwidthx",
+    ] {
+        check!(
+            t,
+            StrategyId::from_name(bad).is_none(),
+            "accepted {:?}",
+            bad
+        );
     }
 }
 
@@ -59,7 +73,12 @@ fn nexthops(weights: &[u32]) -> [Nexthop; MAX_NEXTHOPS] {
     }
     oracle::rebalance(&mut raw[..weights.len()]);
     let mut nh = [Nexthop::default(); MAX_NEXTHOPS];
-    for (i, (n, r)) in nh.iter_mut().zip(raw.iter()).enumerate().take(weights.len()) {
+    for (i, (n, r)) in nh
+        .iter_mut()
+        .zip(raw.iter())
+        .enumerate()
+        .take(weights.len())
+    {
         *n = Nexthop {
             oif: i as u32 + 1,
             weight: r.weight,
@@ -114,11 +133,24 @@ pub(crate) fn hash_range(t: &mut Test) {
         for i in 0..n {
             for entropy in [0, u32::MAX, rng.next(), rng.next()] {
                 let Some(h) = hashrange::skb_hash_for(&nh[..n], i, entropy) else {
-                    check!(t, raw[i].flags & DEAD != 0 || raw[i].upper_bound < 0 || i > 0, "no range for live nexthop {}", i);
+                    check!(
+                        t,
+                        raw[i].flags & DEAD != 0 || raw[i].upper_bound < 0 || i > 0,
+                        "no range for live nexthop {}",
+                        i
+                    );
                     continue;
                 };
                 let got = oracle::select(&raw[..n], h >> 1);
-                check!(t, got == Some(i), "nexthop {} of {}: hash {:#x} selects {:?}", i, n, h, got);
+                check!(
+                    t,
+                    got == Some(i),
+                    "nexthop {} of {}: hash {:#x} selects {:?}",
+                    i,
+                    n,
+                    h,
+                    got
+                );
             }
         }
     }
@@ -132,7 +164,10 @@ pub(crate) fn desttable(t: &mut Test) {
     // The lookup at 130 refreshed the entry: alive at 189, gone at 190.
     check!(t, table.lookup(0x0a00_0001, 189, 60) == Some(3));
     check!(t, table.lookup(0x0a00_0001, 250, 60).is_none());
-    check!(t, table.insert(0x0a00_0002, 70_000, 100, 60) == Insert::NotStored);
+    check!(
+        t,
+        table.insert(0x0a00_0002, 70_000, 100, 60) == Insert::NotStored
+    );
     // Fill far beyond capacity: never more live entries than slots.
     for d in 1..200u32 {
         let _ = table.insert(d, 2, 300, 60);

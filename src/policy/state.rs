@@ -19,8 +19,8 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::error::{code::EINVAL, Error, Result};
 use kernel::init::PinInit;
-use kernel::sync::{Mutex, SpinLock};
 use kernel::prelude::pin_data;
+use kernel::sync::{Mutex, SpinLock};
 use kernel::{new_mutex, new_spinlock, try_pin_init};
 
 /// Default of `net.mpbal.route_idle_timeout`, seconds.
@@ -51,10 +51,13 @@ pub(crate) struct Steered {
     pub(crate) new_session: bool,
 }
 
+/// WRR states of the routes of a netns, direct-mapped by route.
+pub(crate) type CpuWrr = WrrCache<WRR_ROUTES_PER_CPU>;
+
 /// Per-CPU state only its CPU touches.
 #[derive(Default)]
 pub(crate) struct CpuLocal {
-    pub(crate) wrr: WrrCache<WRR_ROUTES_PER_CPU>,
+    pub(crate) wrr: CpuWrr,
     pub(crate) steered: Steered,
 }
 
@@ -76,6 +79,11 @@ pub(crate) struct NetState {
     /// The route strategy's destination table (lock-free).
     dests: KVec<AtomicU64>,
     pub(crate) local: PerCpuExclusive<CpuLocal>,
+    /// WRR for first choices of destinations and connections, shared so
+    /// that their spread follows the weights exactly. Taken only for a first
+    /// choice, always with BH disabled (inside `local.with`).
+    #[pin]
+    pub(crate) first_wrr: SpinLock<CpuWrr>,
     pub(crate) counters: PerCpuShared<CpuCounters>,
     /// Guards per-device configuration (netdev notifier, worker, proc).
     #[pin]
@@ -111,6 +119,7 @@ impl NetState {
             uplinks: Uplinks::default(),
             dests: alloc_dests(params::route_table_size() as usize)?,
             local: PerCpuExclusive::new()?,
+            first_wrr <- new_spinlock!(CpuWrr::default(), "mpbal_first_wrr"),
             counters: PerCpuShared::new()?,
             devices <- new_mutex!(Devices::new(), "mpbal_devices"),
             worker <- new_mutex!(WorkerState::new(), "mpbal_worker"),

@@ -22,7 +22,9 @@ pub(crate) fn show_stats(st: &NetState, m: &mut impl Write) -> fmt::Result {
         let ws = st.worker.lock();
         (ws.hash_policy_managed(), ws.conntrack_held())
     };
-    let routes = st.equalize_routes.load(core::sync::atomic::Ordering::Relaxed);
+    let routes = st
+        .equalize_routes
+        .load(core::sync::atomic::Ordering::Relaxed);
     let untracked = st.routes.lock().untracked();
     let now = crate::sys::net::now_secs();
     let timeout = st.conf.route_idle_timeout().max(1) as u32;

@@ -27,7 +27,6 @@ impl CapacitySource {
             CapacitySource::Ethtool => "ethtool",
         }
     }
-
 }
 
 /// One uplink. `ifindex == 0` marks a free slot.

@@ -147,6 +147,7 @@ fn sample(st: &NetState, ws: &mut WorkerState, now: u64) {
             continue;
         };
         ws.est[slot].sample(now, tx_bytes, log);
-        st.uplinks.set_load(slot, ws.est[slot].rate_bps(), capacity, up);
+        st.uplinks
+            .set_load(slot, ws.est[slot].rate_bps(), capacity, up);
     }
 }

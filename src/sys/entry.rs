@@ -150,7 +150,11 @@ unsafe extern "C" fn mpbal_rust_fib_flush(priv_: *mut c_void) {
 }
 
 #[no_mangle]
-unsafe extern "C" fn mpbal_rust_netdev_event(netns: *mut c_void, event: c_int, dev: *mut bindings::net_device) {
+unsafe extern "C" fn mpbal_rust_netdev_event(
+    netns: *mut c_void,
+    event: c_int,
+    dev: *mut bindings::net_device,
+) {
     // SAFETY: C passes `mpbal_net_state()`, the live `NetNs` of the device's
     // netns (the notifier is unregistered before any NetNs is freed).
     let Some(netns) = (unsafe { netns.cast::<NetNs>().as_ref() }) else {
@@ -188,13 +192,19 @@ unsafe fn show(
 }
 
 #[no_mangle]
-unsafe extern "C" fn mpbal_rust_show_stats(priv_: *mut c_void, m: *mut bindings::seq_file) -> c_int {
+unsafe extern "C" fn mpbal_rust_show_stats(
+    priv_: *mut c_void,
+    m: *mut bindings::seq_file,
+) -> c_int {
     // SAFETY: the "stats" entry was created with the live state.
     unsafe { show(priv_, m, |st, m| stats::show_stats(st, m)) }
 }
 
 #[no_mangle]
-unsafe extern "C" fn mpbal_rust_show_uplinks(priv_: *mut c_void, m: *mut bindings::seq_file) -> c_int {
+unsafe extern "C" fn mpbal_rust_show_uplinks(
+    priv_: *mut c_void,
+    m: *mut bindings::seq_file,
+) -> c_int {
     // SAFETY: the "uplinks" entry was created with the live state.
     unsafe { show(priv_, m, |st, m| stats::show_uplinks(st, m)) }
 }

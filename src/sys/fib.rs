@@ -48,7 +48,8 @@ impl FibNotifier {
     /// outlive the returned value.
     pub(crate) unsafe fn register(net: Net, state: *const c_void) -> Result<Self> {
         // SAFETY: `net` live; `state` outlives the notifier (contract).
-        let handle = unsafe { bindings::mpbal_fib_notifier_register(net.as_ptr(), state.cast_mut()) };
+        let handle =
+            unsafe { bindings::mpbal_fib_notifier_register(net.as_ptr(), state.cast_mut()) };
         Ok(FibNotifier {
             net,
             handle: NonNull::new(handle).ok_or(ENOMEM)?,

@@ -98,7 +98,9 @@ pub(crate) mod oracle {
 
     pub(crate) fn select(nh: &[mpbal_nh], hash: u32) -> Option<usize> {
         // SAFETY: the pointer and length describe `nh`.
-        let i = unsafe { super::bindings::mpbal_kunit_fib_select(nh.as_ptr(), nh.len() as i32, hash as i32) };
+        let i = unsafe {
+            super::bindings::mpbal_kunit_fib_select(nh.as_ptr(), nh.len() as i32, hash as i32)
+        };
         usize::try_from(i).ok()
     }
 

@@ -53,7 +53,12 @@ impl RouteBuf {
             return kind;
         }
         self.len = (self.raw.nr_nexthops as usize).min(MAX_NEXTHOPS);
-        for (nh, raw) in self.nexthops.iter_mut().zip(self.raw.nh.iter()).take(self.len) {
+        for (nh, raw) in self
+            .nexthops
+            .iter_mut()
+            .zip(self.raw.nh.iter())
+            .take(self.len)
+        {
             *nh = Nexthop {
                 oif: raw.oif,
                 weight: raw.weight,
@@ -105,16 +110,18 @@ impl<'a> Packet<'a> {
     pub(crate) fn route_input(&mut self, buf: &mut RouteBuf) -> RouteKind {
         // SAFETY: skb and state are valid (type invariant); `buf.raw` is a
         // valid out-buffer; the helper runs under the hook's RCU read lock.
-        let kind =
-            unsafe { bindings::mpbal_route_input(self.skb.as_ptr(), self.state.as_ptr(), &mut buf.raw) };
+        let kind = unsafe {
+            bindings::mpbal_route_input(self.skb.as_ptr(), self.state.as_ptr(), &mut buf.raw)
+        };
         buf.convert(RouteKind::from_raw(kind))
     }
 
     /// Looks up the route of a locally generated packet at LOCAL_OUT.
     pub(crate) fn route_output(&mut self, buf: &mut RouteBuf) -> RouteKind {
         // SAFETY: as in `route_input`.
-        let kind =
-            unsafe { bindings::mpbal_route_output(self.skb.as_ptr(), self.state.as_ptr(), &mut buf.raw) };
+        let kind = unsafe {
+            bindings::mpbal_route_output(self.skb.as_ptr(), self.state.as_ptr(), &mut buf.raw)
+        };
         buf.convert(RouteKind::from_raw(kind))
     }
 
@@ -122,8 +129,9 @@ impl<'a> Packet<'a> {
     pub(crate) fn reroute_oif(&mut self, oif: u32) -> Result {
         // SAFETY: skb and state are valid and the hook owns the skb, so its
         // dst may be replaced (as ip_route_me_harder() does).
-        let err =
-            unsafe { bindings::mpbal_reroute_oif(self.skb.as_ptr(), self.state.as_ptr(), oif as i32) };
+        let err = unsafe {
+            bindings::mpbal_reroute_oif(self.skb.as_ptr(), self.state.as_ptr(), oif as i32)
+        };
         if err < 0 {
             return Err(Error::from_errno(err));
         }
