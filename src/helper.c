@@ -361,15 +361,22 @@ void mpbal_sysctl_unregister(struct ctl_table_header *hdr)
 	kfree(t);
 }
 
-/* net.mpbal.conf.DEV.capacity; extra2 carries the netns for the cap check. */
+/*
+ * net.mpbal.conf.DEV.capacity. extra2 carries the netns for the capability
+ * check; proc_doulongvec_minmax() must not see it (it reads extra1/extra2 as
+ * bounds), so it gets a copy without bounds: any unsigned long is valid.
+ */
 static int proc_capacity(const struct ctl_table *table, int write,
 			 void *buffer, size_t *lenp, loff_t *ppos)
 {
 	struct net *net = table->extra2;
+	struct ctl_table tmp = *table;
 
 	if (write && !ns_capable(net->user_ns, CAP_NET_ADMIN))
 		return -EPERM;
-	return proc_doulongvec_minmax(table, write, buffer, lenp, ppos);
+	tmp.extra1 = NULL;
+	tmp.extra2 = NULL;
+	return proc_doulongvec_minmax(&tmp, write, buffer, lenp, ppos);
 }
 
 static const struct ctl_table mpbal_devconf_template[] = {
