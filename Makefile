@@ -1,18 +1,26 @@
 # mpbal: see README.md. `make check` is the test command CI runs.
-.PHONY: all module tool deps kernel check check-host demo bench clean fmt clippy
+#
+#   make deps     install build and test dependencies (Debian 12; idempotent)
+#   make kernel   build the cached 6.12 test kernel (~7 min once, then instant)
+#   make          build mpbal.ko and mpbalctl
+#   make check    host tests, builds, every guest suite in QEMU; "N passed, M failed"
+#   make demo     boot the VM, build the thesis testbed, show the four strategies
+#   make bench    packet rates vs stock ECMP, and per-decision cost on the host
+#
+# KDIR=/path/to/kernel/build builds the module against another Rust-enabled
+# kernel tree (the same rustc must have built it).
 
-top := $(abspath .)
-KERNEL_BUILD = $(shell bash $(top)/tools/build/kernel.sh 2>/dev/null | tail -n1)
-# Build against another Rust-enabled kernel tree with KDIR=...
-KDIR ?= $(KERNEL_BUILD)
-KMAKE = env PATH=/usr/bin:/bin:/usr/sbin:/sbin:$$PATH:$$HOME/.cargo/bin \
-	$(MAKE) -C $(KDIR) LLVM=-14 M=$(top)
+.PHONY: all module tool deps kernel check demo bench clean
+
+# The test kernel's build dir, built on demand (only when a recipe needs it).
+KDIR_CMD = $${KDIR:-$$(bash $(CURDIR)/tools/build/kernel.sh | tail -n1)}
+KMAKE = env PATH=/usr/bin:/bin:/usr/sbin:/sbin:$$PATH:$$HOME/.cargo/bin $(MAKE) LLVM=-14
 
 all: module tool
 
 module:
-	@test -n "$(KDIR)" || { echo "no kernel build: run 'make kernel' or pass KDIR=" >&2; exit 1; }
-	$(KMAKE) modules
+	@kdir=$(KDIR_CMD); test -d "$$kdir" || { echo "no kernel build dir '$$kdir'" >&2; exit 1; }; \
+	$(KMAKE) -C "$$kdir" M=$(CURDIR) modules
 
 tool:
 	cd tools/mpbalctl && cargo build --release --locked
@@ -23,6 +31,15 @@ deps:
 kernel:
 	bash tools/build/kernel.sh
 
+check: deps
+	bash tools/build/check.sh
+
+demo: deps
+	bash tools/build/demo.sh
+
+bench: deps
+	bash tools/build/bench.sh
+
 clean:
-	-test -n "$(KDIR)" && $(KMAKE) clean
+	@kdir=$(KDIR_CMD); $(KMAKE) -C "$$kdir" M=$(CURDIR) clean
 	rm -rf out

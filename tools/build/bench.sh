@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# make bench: figures, not pass/fail (speed targets are shown by ratios, not
+# by timed tests that flake).
+#  1. Guest: packets/s forwarded by the balancer of the thesis testbed with
+#     stock ECMP, with mpbal loaded but no equalize route, and with each
+#     strategy; each with its ratio to stock, measured in the same VM run.
+#  2. Host: per-decision cost of each strategy in the core (criterion) with
+#     2, 4 and 16 nexthops.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+out=$top/out/bench
+mkdir -p "$out"
+
+kbuild=$(bash tools/build/kernel.sh | tail -n1)
+KDIR=$kbuild make -s module >"$out/module.log" 2>&1 || { cat "$out/module.log"; exit 1; }
+(cd tools/mpbalctl && cargo build --release --locked) >"$out/tool.log" 2>&1 || { cat "$out/tool.log"; exit 1; }
+
+echo "== guest: forwarding rate (UDP, 64-byte payload, 2 sources, 256 flows, 3 uplinks 1:1:1)"
+bash selftests/vm/run.sh --kernel "$kbuild/arch/x86/boot/bzImage" --module mpbal.ko \
+	--tool tools/mpbalctl/target/release/mpbalctl --timeout 1200 --no-kmemleak \
+	-- /selftests/bench.sh </dev/null >"$out/guest.log" 2>&1 || {
+	tail -n 40 "$out/guest.log"
+	echo "bench: the guest run failed (log $out/guest.log)" >&2
+	exit 1
+}
+grep -a '^BENCH:' "$out/guest.log" | awk '
+	BEGIN {
+		printf "%-10s %12s %9s  %s\n", "config", "packets/s", "vs stock", "target"
+	}
+	{
+		target = ($2 == "stock") ? "-" : ($2 == "loaded") ? ">= 0.98" : ">= 0.90"
+		ok = ($2 == "stock") ? "" : ($4 >= substr(target, 4) ? "  met" : "  MISSED")
+		printf "%-10s %12d %9.3f  %s%s\n", $2, $3, $4, target, ok
+	}'
+
+echo
+echo "== host: per-decision cost in the core (criterion, median)"
+(cd src/core && cargo bench --locked --bench decision -- --noplot) >"$out/criterion.log" 2>&1 || {
+	tail -n 30 "$out/criterion.log"
+	exit 1
+}
+# Lines look like: "decision/packet/4      time:   [13.9 ns 14.2 ns 14.6 ns]"
+# (criterion may put the id and the times on two lines).
+awk '
+	/^decision\// { id = $1 }
+	/time:/ {
+		if ($1 ~ /^decision\//) id = $1
+		split(id, p, "/")
+		t[p[2], p[3]] = $5 " " $6
+		seen[p[2]] = 1
+	}
+	END {
+		printf "%-10s %14s %14s %14s\n", "strategy", "2 nexthops", "4 nexthops", "16 nexthops"
+		n = split("route packet session bandwidth", s, " ")
+		for (i = 1; i <= n; i++)
+			printf "%-10s %14s %14s %14s\n", s[i], t[s[i], 2], t[s[i], 4], t[s[i], 16]
+	}' "$out/criterion.log"
+echo "(logs: $out)"

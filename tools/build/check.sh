@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# make check: host tests, builds, then every guest suite in its own VM.
+#
+# Prints `TEST: ... [ OK ]` / `[FAIL]` lines (host cargo tests are summed per
+# crate, guest tests are the suites' own lines plus one "kernel log clean"
+# line per VM) and ends with one line `N passed, M failed`. Exits non-zero on
+# any failure, including a guest that does not boot or hangs (run.sh bounds
+# every VM). Logs go to out/check/.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+out=$top/out/check
+rm -rf "$out"
+mkdir -p "$out"
+
+# Guest suites, foundation first. Each boots its own VM.
+SUITES=${MPBAL_SUITES:-"vm_smoke mpbal_load mpbal_sysctl mpbal_routes mpbal_netns
+	mpbal_packet mpbal_route mpbal_session mpbal_bandwidth mpbal_stock
+	mpbal_local mpbal_switch"}
+VM_TIMEOUT=${MPBAL_VM_TIMEOUT:-900}
+
+passed=0
+failed=0
+report() { # report RC DESCRIPTION
+	if [ "$1" = 0 ]; then
+		printf 'TEST: %-70s [ OK ]\n' "$2"
+		passed=$((passed + 1))
+	else
+		printf 'TEST: %-70s [FAIL]\n' "$2"
+		failed=$((failed + 1))
+	fi
+}
+
+# cargo test: every test counts; one line per crate says where they came from.
+cargo_tests() { # cargo_tests DIR
+	local dir=$1 log=$out/cargo-test-${1//\//_}.log rc p f
+	(cd "$dir" && cargo test --locked) >"$log" 2>&1
+	rc=$?
+	p=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
+	f=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
+	grep -E '^test .* FAILED$|^---- ' "$log" | head -n 20
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		f=1 # did not build or crashed
+		tail -n 30 "$log"
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	printf 'TEST: %-70s [%s]\n' "host: cargo test $dir ($p passed, $f failed)" \
+		"$([ "$f" = 0 ] && echo ' OK ' || echo FAIL)"
+}
+
+echo "== host tests"
+cargo_tests src/core
+cargo_tests tools/mpbalctl
+for dir in src/core tools/mpbalctl; do
+	(cd "$dir" && cargo fmt --check) >"$out/fmt.log" 2>&1
+	report $? "host: rustfmt clean: $dir"
+	(cd "$dir" && cargo clippy --locked --all-targets -- -D warnings) >"$out/clippy.log" 2>&1
+	rc=$?
+	[ $rc = 0 ] || tail -n 20 "$out/clippy.log"
+	report $rc "host: clippy clean: $dir"
+done
+ksrc=$(ls -d "${MPBAL_CACHE:-$HOME/.cache/mpbal}"/src/linux-* 2>/dev/null | head -n1)
+if [ -n "$ksrc" ]; then
+	rustfmt --check --edition 2021 --config-path "$ksrc/.rustfmt.toml" src/mpbal_main.rs \
+		>"$out/rustfmt-module.log" 2>&1
+	report $? "host: rustfmt clean: module crate (kernel .rustfmt.toml)"
+fi
+
+echo "== build"
+kbuild=$(bash tools/build/kernel.sh 2>"$out/kernel.log" | tail -n1)
+rc=$?
+[ $rc = 0 ] || tail -n 30 "$out/kernel.log"
+report $rc "build: test kernel (cached in ~/.cache/mpbal)"
+KDIR="$kbuild" make -s module >"$out/module.log" 2>&1
+rc=$?
+# Warnings in our own sources count: the module must build clean.
+if [ $rc = 0 ] && grep -E 'warning|error' "$out/module.log" | grep -q "$top"; then
+	grep -E 'warning|error' "$out/module.log" | head -n 10
+	rc=1
+fi
+report $rc "build: mpbal.ko (Rust + C helper + bindgen bindings), no warnings"
+(cd tools/mpbalctl && cargo build --release --locked) >"$out/tool.log" 2>&1
+report $? "build: mpbalctl"
+
+bzimage=$kbuild/arch/x86/boot/bzImage
+if [ -f "$bzimage" ] && [ -f mpbal.ko ] && [ -x tools/mpbalctl/target/release/mpbalctl ]; then
+	for s in $SUITES; do
+		echo "== guest: $s"
+		log=$out/$s.log
+		bash selftests/vm/run.sh --kernel "$bzimage" --module mpbal.ko \
+			--tool tools/mpbalctl/target/release/mpbalctl \
+			--timeout "$VM_TIMEOUT" --log "$log.console" \
+			-- "/selftests/$s.sh" </dev/null >"$log" 2>&1
+		rc=$?
+		# The suite's own verdicts.
+		grep -aE '^TEST: ' "$log" | sed "s/^TEST: /TEST: $s: /"
+		p=$(grep -acE '^TEST: .*\[ OK \]' "$log")
+		f=$(grep -acE '^TEST: .*\[FAIL\]' "$log")
+		passed=$((passed + p))
+		failed=$((failed + f))
+		case $rc in
+		0) report 0 "$s: kernel log clean (no WARNING/lockdep/kmemleak/refcount)" ;;
+		97) grep -a -A 40 'MPBAL-VM-KERNEL-TROUBLE-BEGIN' "$log" | head -n 40
+			report 1 "$s: kernel log clean (no WARNING/lockdep/kmemleak/refcount)" ;;
+		124) tail -n 40 "$log"
+			report 1 "$s: guest booted and finished within ${VM_TIMEOUT}s" ;;
+		*) if [ "$f" = 0 ]; then
+				tail -n 30 "$log"
+				report 1 "$s: suite exited $rc"
+			fi ;;
+		esac
+	done
+else
+	report 1 "guest: nothing to boot (build failed)"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
