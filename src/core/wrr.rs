@@ -65,7 +65,12 @@ impl WrrState {
             let w = nh.weight.min(256) as i32;
             self.current[i] += w;
             total += w;
-            if best.is_none_or(|b| self.current[i] > self.current[b]) {
+            // (Not `is_none_or`: the kernel's minimum rustc is 1.78.)
+            let better = match best {
+                None => true,
+                Some(b) => self.current[i] > self.current[b],
+            };
+            if better {
                 best = Some(i);
             }
         }

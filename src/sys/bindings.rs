@@ -8,7 +8,8 @@
     non_snake_case,
     non_upper_case_globals,
     missing_docs,
-    clippy::all
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
 )]
 
 use kernel::ffi;

@@ -96,6 +96,12 @@ unsafe fn run_hook(
     NF_ACCEPT
 }
 
+/// The PRE_ROUTING hook.
+///
+/// # Safety
+///
+/// Called by netfilter only, with the arguments of a hook registered by
+/// `Hooks::register`.
 #[no_mangle]
 unsafe extern "C" fn mpbal_rust_hook_prerouting(
     priv_: *mut c_void,
@@ -106,6 +112,11 @@ unsafe extern "C" fn mpbal_rust_hook_prerouting(
     unsafe { run_hook(priv_, skb, st, hooks::prerouting) }
 }
 
+/// The LOCAL_OUT hook.
+///
+/// # Safety
+///
+/// As for `mpbal_rust_hook_prerouting`.
 #[no_mangle]
 unsafe extern "C" fn mpbal_rust_hook_local_out(
     priv_: *mut c_void,
@@ -116,6 +127,11 @@ unsafe extern "C" fn mpbal_rust_hook_local_out(
     unsafe { run_hook(priv_, skb, st, hooks::local_out) }
 }
 
+/// The POST_ROUTING hook.
+///
+/// # Safety
+///
+/// As for `mpbal_rust_hook_prerouting`.
 #[no_mangle]
 unsafe extern "C" fn mpbal_rust_hook_postrouting(
     priv_: *mut c_void,
@@ -126,6 +142,12 @@ unsafe extern "C" fn mpbal_rust_hook_postrouting(
     unsafe { run_hook(priv_, skb, st, hooks::postrouting) }
 }
 
+/// A FIB notifier event.
+///
+/// # Safety
+///
+/// Called by the notifier registered by `FibNotifier::register` only, with
+/// `r` valid for the call.
 #[no_mangle]
 unsafe extern "C" fn mpbal_rust_fib_event(priv_: *mut c_void, kind: c_int, r: *const FibRoute) {
     // SAFETY: the notifier was registered with the live state; `r` points to
@@ -141,6 +163,11 @@ unsafe extern "C" fn mpbal_rust_fib_event(priv_: *mut c_void, kind: c_int, r: *c
     st.fib_event(ev);
 }
 
+/// The FIB notifier restarts its dump.
+///
+/// # Safety
+///
+/// As for `mpbal_rust_fib_event`.
 #[no_mangle]
 unsafe extern "C" fn mpbal_rust_fib_flush(priv_: *mut c_void) {
     // SAFETY: the notifier was registered with the live state.
@@ -149,6 +176,12 @@ unsafe extern "C" fn mpbal_rust_fib_flush(priv_: *mut c_void) {
     }
 }
 
+/// A netdevice notifier event.
+///
+/// # Safety
+///
+/// Called by the C notifier only, with RTNL held, the device valid and
+/// `netns` the live `NetNs` of its netns.
 #[no_mangle]
 unsafe extern "C" fn mpbal_rust_netdev_event(
     netns: *mut c_void,
@@ -191,6 +224,11 @@ unsafe fn show(
     0
 }
 
+/// Show callback of `/proc/net/mpbal/stats`.
+///
+/// # Safety
+///
+/// Called by seq_file only, for an entry made by `ProcDir::create`.
 #[no_mangle]
 unsafe extern "C" fn mpbal_rust_show_stats(
     priv_: *mut c_void,
@@ -200,6 +238,11 @@ unsafe extern "C" fn mpbal_rust_show_stats(
     unsafe { show(priv_, m, |st, m| stats::show_stats(st, m)) }
 }
 
+/// Show callback of `/proc/net/mpbal/uplinks`.
+///
+/// # Safety
+///
+/// As for `mpbal_rust_show_stats`.
 #[no_mangle]
 unsafe extern "C" fn mpbal_rust_show_uplinks(
     priv_: *mut c_void,
@@ -210,6 +253,10 @@ unsafe extern "C" fn mpbal_rust_show_uplinks(
 }
 
 /// The worker's work function (not in the header: passed by pointer).
+///
+/// # Safety
+///
+/// Called by the workqueue only, for a work made by `NetNs::new`.
 pub(crate) unsafe extern "C" fn mpbal_rust_work(data: *mut c_void) {
     // SAFETY: `NetNs::new` created the work with the pinned state, which
     // outlives it.
@@ -220,6 +267,11 @@ pub(crate) unsafe extern "C" fn mpbal_rust_work(data: *mut c_void) {
 
 macro_rules! kunit_entries {
     ($($name:ident => $case:path,)*) => {$(
+        /// A KUnit case.
+        ///
+        /// # Safety
+        ///
+        /// Called by KUnit only, as a case of the mpbal suite.
         #[no_mangle]
         unsafe extern "C" fn $name(test: *mut bindings::kunit) {
             // SAFETY: called by KUnit as a case of the mpbal suite.

@@ -56,12 +56,15 @@ impl NetNs {
         // schedule it, and before the state that holds the reference.
         unsafe { st.work.set(&work) };
         st.conf.set_kick_work(Some(&work));
-        // SAFETY (all four): `ptr` is the pinned state expected by the
-        // respective entry points, and these registrations are dropped
-        // before the state.
+        // The four registrations below are dropped (in `Registrations`)
+        // before the state they point to.
+        // SAFETY: `st.conf` lives in the pinned state, which outlives it.
         let sysctl = unsafe { SysctlTable::register(net, &st.conf)? };
+        // SAFETY: `ptr` is the pinned state the show callbacks expect.
         let proc = unsafe { ProcDir::create(net, ptr)? };
+        // SAFETY: `ptr` is the pinned state the FIB callbacks expect.
         let fib = unsafe { FibNotifier::register(net, ptr)? };
+        // SAFETY: `ptr` is the pinned state the hook entry points expect.
         let hooks = unsafe { Hooks::register(net, ptr)? };
         netns.regs = Some(Registrations {
             _hooks: hooks,

@@ -72,7 +72,7 @@ impl RouteBuf {
     /// The route as the core sees it (valid after an `Equalize` lookup).
     pub(crate) fn route(&self) -> Route<'_> {
         Route {
-            key: self.raw.key as usize,
+            key: self.raw.key,
             nexthops: &self.nexthops[..self.len],
         }
     }

@@ -73,14 +73,14 @@ kbuild=$(bash tools/build/kernel.sh 2>"$out/kernel.log" | tail -n1)
 rc=$?
 [ $rc = 0 ] || tail -n 30 "$out/kernel.log"
 report $rc "build: test kernel (cached in ~/.cache/mpbal)"
-KDIR="$kbuild" make -s module >"$out/module.log" 2>&1
+KDIR="$kbuild" make -s module CLIPPY=1 >"$out/module.log" 2>&1
 rc=$?
 # Warnings in our own sources count: the module must build clean.
 if [ $rc = 0 ] && grep -E 'warning|error' "$out/module.log" | grep -q "$top"; then
 	grep -E 'warning|error' "$out/module.log" | head -n 10
 	rc=1
 fi
-report $rc "build: mpbal.ko (Rust + C helper + bindgen bindings), no warnings"
+report $rc "build: mpbal.ko (Rust + C helper + bindgen), no compiler or clippy warnings"
 (cd tools/mpbalctl && cargo build --release --locked) >"$out/tool.log" 2>&1
 report $? "build: mpbalctl"
 

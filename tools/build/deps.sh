@@ -19,7 +19,7 @@ packages=(
 	qemu-system-x86 busybox-static iproute2 nftables conntrack iperf3 ethtool
 	jq tcpdump strace procps util-linux
 )
-rust_packages=(rustc-web rust-web-src libstd-rust-web-dev)
+rust_packages=(rustc-web rust-web-src libstd-rust-web-dev rust-web-clippy)
 
 missing=()
 for p in "${packages[@]}"; do
