@@ -40,6 +40,10 @@ demo: deps
 bench: deps
 	bash tools/build/bench.sh
 
+# Removes the module's build outputs without needing a kernel tree (the
+# kernel cache in ~/.cache/mpbal stays) and the harness outputs.
 clean:
-	@kdir=$(KDIR_CMD); $(KMAKE) -C "$$kdir" M=$(CURDIR) clean
+	rm -f mpbal.ko mpbal.mod mpbal.mod.c mpbal.o modules.order Module.symvers \
+		src/*.o src/bindings_generated.rs
+	find . -path ./tools -prune -o \( -name '.*.cmd' -o -name '*.mod.o' -o -name '.*.d' \) -print0 | xargs -0 rm -f
 	rm -rf out

@@ -126,6 +126,7 @@ struct mpbal_fib_route {
 	u32 dst;		/* network byte order */
 	u32 dst_len;
 	bool equalize;		/* multipath and RTM_F_EQUALIZE */
+	bool steerable;		/* equalize, classic nexthops, at most MAX_NEXTHOPS */
 	u32 nr_oifs;
 	u32 oifs[MPBAL_MAX_NEXTHOPS];
 };

@@ -13,13 +13,14 @@
 # its ratio to stock. The routers drop the test packets at PRE_ROUTING (raw
 # table) so the work measured is the sources' and the balancer's.
 #
+# Usage: bench.sh [ROUNDS [PACKETS]] (packets per source per measurement).
 # Prints one line per configuration: `BENCH: <name> <pps> <ratio>`.
 cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 . ./testbed.sh
 
-ROUNDS=${BENCH_ROUNDS:-5}
-PACKETS=${BENCH_PACKETS:-20000}
+ROUNDS=${1:-5}
+PACKETS=${2:-20000}
 CONFIGS=(stock loaded route packet session bandwidth)
 
 testbed_up --no-offload

@@ -562,7 +562,9 @@ static int mpbal_fib_event(struct notifier_block *nb, unsigned long event,
 		return NOTIFY_DONE;
 	}
 	r.equalize = fib_info_equalize(fen->fi);
-	if (r.equalize && !fen->fi->nh) {
+	r.steerable = r.equalize && !fen->fi->nh &&
+		      fib_info_num_path(fen->fi) <= MPBAL_MAX_NEXTHOPS;
+	if (r.steerable) {
 		r.nr_oifs = min_t(u32, fib_info_num_path(fen->fi),
 				  MPBAL_MAX_NEXTHOPS);
 		for (i = 0; i < r.nr_oifs; i++)

@@ -4,8 +4,10 @@
 //! Capacity comes from configuration or the ethtool link speed. An uplink
 //! whose capacity is unknown is assumed as fast as the fastest known sibling
 //! of the route; if no sibling's capacity is known, the least loaded uplink
-//! wins. Ties (say, idle uplinks of equal capacity) rotate in weighted
-//! round-robin order rather than all landing on the first.
+//! wins. A nexthop without any estimate (its device is not a tracked uplink)
+//! is taken as full: zero headroom. Ties (say, idle uplinks of equal
+//! capacity) rotate in weighted round-robin order rather than all landing on
+//! the first.
 
 use super::estimator::headroom;
 use super::nexthop::{NexthopMask, Route, MAX_NEXTHOPS};
@@ -21,12 +23,12 @@ impl Strategy for BandwidthStrategy {
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = route.usable_mask();
-        let mut loads = [UplinkLoad::default(); MAX_NEXTHOPS];
+        let mut loads = [None::<UplinkLoad>; MAX_NEXTHOPS];
         let mut fastest = 0u64;
         for (i, nh) in route.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
             if usable & (1 << i) != 0 {
-                loads[i] = env.load.load(nh.oif).unwrap_or_default();
-                fastest = fastest.max(loads[i].capacity_bps);
+                loads[i] = env.load.load(nh.oif);
+                fastest = fastest.max(loads[i].map_or(0, |l| l.capacity_bps));
             }
         }
         let mut best = i64::MIN;
@@ -35,12 +37,11 @@ impl Strategy for BandwidthStrategy {
             if usable & (1 << i) == 0 {
                 continue;
             }
-            let cap = if load.capacity_bps != 0 {
-                load.capacity_bps
-            } else {
-                fastest
+            let room = match load {
+                None => 0,
+                Some(l) if l.capacity_bps != 0 => headroom(l.capacity_bps, l.rate_bps),
+                Some(l) => headroom(fastest, l.rate_bps),
             };
-            let room = headroom(cap, load.rate_bps);
             if room > best {
                 best = room;
                 ties = 0;

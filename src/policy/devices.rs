@@ -88,7 +88,7 @@ pub(crate) fn netdev_event(st: &NetState, event: NetdevEvent, dev: &NetDevice<'_
             }
             if let Err(e) = add(&mut devs, st, dev, 0) {
                 pr_warn!(
-                    "{}: no net.mpbal.conf.{} sysctls: {:?}\n",
+                    "netns {}: no net.mpbal.conf.{} sysctls: {:?}\n",
                     st.net.inum(),
                     dev.name().as_str(),
                     e
@@ -106,7 +106,7 @@ pub(crate) fn netdev_event(st: &NetState, event: NetdevEvent, dev: &NetDevice<'_
             let kept = devs.remove(ifindex).map_or(0, |d| d.capacity.get());
             if let Err(e) = add(&mut devs, st, dev, kept) {
                 pr_warn!(
-                    "{}: lost net.mpbal.conf.{}: {:?}\n",
+                    "netns {}: lost net.mpbal.conf.{}: {:?}\n",
                     st.net.inum(),
                     dev.name().as_str(),
                     e

@@ -138,10 +138,19 @@ fn remember_inbound(st: &NetState, pkt: &Packet<'_>, conn: &Conn<'_>) {
     if !st.uplinks.contains(iif) {
         return;
     }
-    if let Some(value) = st.mark.set(0, iif) {
+    let value = st.mark.set(0, iif);
+    if let Some(value) = value {
         conn.set_mark(st.mark.mask(), value);
-        st.counters.local(|c| c.inc(Counter::InboundRecorded));
+        if let Some(slot) = st.uplinks.find(iif) {
+            st.uplinks.add_session(slot);
+        }
     }
+    st.counters.local(|c| {
+        c.inc(match value {
+            Some(_) => Counter::InboundRecorded,
+            None => Counter::MarkOverflow,
+        })
+    });
 }
 
 /// PRE_ROUTING, after conntrack and DNAT, before the route lookup.

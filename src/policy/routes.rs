@@ -1,6 +1,8 @@
 //! The equalize routes of a netns, as the FIB notifier reports them.
 //!
-//! Only their count and nexthop devices matter: the count lets netns without
+//! Only routes mpbal can steer count (classic nexthops, at most 16); the
+//! others are reported once and left to stock ECMP. Only their count and
+//! nexthop devices matter: the count lets netns without
 //! equalize routes skip all work with one atomic load per packet, and the
 //! devices are the uplinks. The packet path never reads this set; it does
 //! its own route lookup.
@@ -52,7 +54,7 @@ impl RouteSet {
     /// Applies one notifier event.
     pub(crate) fn apply(&mut self, ev: FibEvent<'_>) {
         let (r, equalize) = match ev {
-            FibEvent::Replace(r) => (r, r.equalize),
+            FibEvent::Replace(r) => (r, r.equalize && r.steerable),
             FibEvent::Del(r) => (r, false),
         };
         let entries = self.entries.as_mut_slice();

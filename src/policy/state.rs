@@ -10,6 +10,7 @@ use crate::mpbal_core::markfield::MarkField;
 use crate::mpbal_core::strategy::StrategyId;
 use crate::mpbal_core::wrr::WrrCache;
 use crate::sys::fib::FibEvent;
+use crate::sys::log::{warn_ratelimited, Ipv4};
 use crate::sys::module::params;
 use crate::sys::net::Net;
 use crate::sys::percpu::{PerCpuExclusive, PerCpuShared};
@@ -159,6 +160,17 @@ impl NetState {
 
     /// A route changed (FIB notifier, atomic context).
     pub(crate) fn fib_event(&self, ev: FibEvent<'_>) {
+        if let FibEvent::Replace(r) = &ev {
+            if r.equalize && !r.steerable {
+                warn_ratelimited(format_args!(
+                    "netns {}: equalize route {}/{} uses nexthop objects or more than {} nexthops: left to stock ECMP",
+                    self.net.inum(),
+                    Ipv4(r.dst),
+                    r.dst_len,
+                    crate::mpbal_core::nexthop::MAX_NEXTHOPS
+                ));
+            }
+        }
         let mut routes = self.routes.lock();
         routes.apply(ev);
         self.routes_changed(&routes);

@@ -1,5 +1,5 @@
 //! `/proc/net/mpbal/stats` and `/proc/net/mpbal/uplinks` (formats in
-//! Documentation/mpbal/sysctl.rst; mpbalctl parses them generically).
+//! Documentation/sysctl.rst; mpbalctl parses them generically).
 
 use super::counters::Counter;
 use super::state::NetState;

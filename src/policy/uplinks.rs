@@ -38,7 +38,8 @@ pub(crate) struct UplinkSlot {
     /// Capacity in bit/s, 0 if unknown (written by the worker).
     capacity_bps: AtomicU64,
     up: AtomicBool,
-    /// Connections assigned to this uplink.
+    /// Connections assigned to this uplink since it became one: first
+    /// choices, rechoices and inbound connections (a running total).
     sessions: AtomicU64,
     /// Per-CPU counter sums when the slot was taken, so a reused slot
     /// starts from zero without touching other CPUs' counters.

@@ -25,6 +25,8 @@ pub(crate) struct WorkerState {
     conntrack_held: bool,
     /// Hash policy found before mpbal set it to 1.
     saved_hash_policy: Option<i32>,
+    /// The "not steered" warning was given for this activation.
+    warned_hash_policy: bool,
     est: [RateEstimator; MAX_UPLINKS],
     /// Ifindex each estimator belongs to; a slot reused by another device
     /// restarts its estimator.
@@ -37,6 +39,7 @@ impl WorkerState {
         WorkerState {
             conntrack_held: false,
             saved_hash_policy: None,
+            warned_hash_policy: false,
             est: [RateEstimator::default(); MAX_UPLINKS],
             est_ifindex: [0; MAX_UPLINKS],
             last_sample_ms: 0,
@@ -107,7 +110,8 @@ fn reconcile_hash_policy(st: &NetState, ws: &mut WorkerState, active: bool) {
                 st.net.inum(),
                 current
             );
-        } else {
+        } else if !ws.warned_hash_policy {
+            ws.warned_hash_policy = true;
             pr_warn!(
                 "netns {}: net.ipv4.fib_multipath_hash_policy is {}, not 1: forwarded packets on equalize routes are NOT steered (manage_hash_policy=N)\n",
                 st.net.inum(),
@@ -115,6 +119,7 @@ fn reconcile_hash_policy(st: &NetState, ws: &mut WorkerState, active: bool) {
             );
         }
     } else if !active {
+        ws.warned_hash_policy = false;
         if let Some(old) = ws.saved_hash_policy.take() {
             // Leave it alone if the admin changed it meanwhile.
             if current == HASH_POLICY_L4 {

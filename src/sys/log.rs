@@ -43,3 +43,13 @@ pub(crate) fn warn_ratelimited(args: fmt::Arguments<'_>) {
     // the helper prints them with "%.*s" and keeps no reference.
     unsafe { bindings::mpbal_warn_ratelimited(bytes.as_ptr().cast(), bytes.len()) };
 }
+
+/// An IPv4 address in network byte order, displayed dotted.
+pub(crate) struct Ipv4(pub(crate) u32);
+
+impl fmt::Display for Ipv4 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d] = self.0.to_ne_bytes();
+        write!(f, "{a}.{b}.{c}.{d}")
+    }
+}

@@ -20,7 +20,8 @@ KDIR=$kbuild make -s module >"$out/module.log" 2>&1 || { cat "$out/module.log"; 
 echo "== guest: forwarding rate (UDP, 64-byte payload, 2 sources, 256 flows, 3 uplinks 1:1:1)"
 bash selftests/vm/run.sh --kernel "$kbuild/arch/x86/boot/bzImage" --module mpbal.ko \
 	--tool tools/mpbalctl/target/release/mpbalctl --timeout 1200 --no-kmemleak \
-	-- /selftests/bench.sh </dev/null >"$out/guest.log" 2>&1 || {
+	-- /selftests/bench.sh "${BENCH_ROUNDS:-5}" "${BENCH_PACKETS:-20000}" \
+	</dev/null >"$out/guest.log" 2>&1 || {
 	tail -n 40 "$out/guest.log"
 	echo "bench: the guest run failed (log $out/guest.log)" >&2
 	exit 1
@@ -41,15 +42,14 @@ echo "== host: per-decision cost in the core (criterion, median)"
 	tail -n 30 "$out/criterion.log"
 	exit 1
 }
-# Lines look like: "decision/packet/4      time:   [13.9 ns 14.2 ns 14.6 ns]"
-# (criterion may put the id and the times on two lines).
+# Lines look like: "decision/packet/4      time:   [13.9 ns 14.2 ns 14.6 ns]";
+# criterion puts the id on a line of its own when it is long.
 awk '
 	/^decision\// { id = $1 }
 	/time:/ {
-		if ($1 ~ /^decision\//) id = $1
+		for (i = 1; i <= NF; i++) if ($i == "time:") break
 		split(id, p, "/")
-		t[p[2], p[3]] = $5 " " $6
-		seen[p[2]] = 1
+		t[p[2], p[3]] = $(i + 3) " " $(i + 4)
 	}
 	END {
 		printf "%-10s %14s %14s %14s\n", "strategy", "2 nexthops", "4 nexthops", "16 nexthops"

@@ -105,11 +105,7 @@ fn decision(c: &mut Criterion) {
                 // uplink) for one new connection.
                 let daddr = destination(i);
                 let now_s = 10_000 + (i / 1024) as u32;
-                let stored_oif = if i.is_multiple_of(4) {
-                    0
-                } else {
-                    nhs[(i / 4) % n].oif
-                };
+                let stored_oif = if i % 4 == 0 { 0 } else { nhs[(i / 4) % n].oif };
                 let mut env = Env {
                     daddr,
                     wrr: &mut wrr,

@@ -636,10 +636,11 @@ fn bandwidth_unknown_capacity_is_fastest_sibling() {
     // Same, unknown: loaded more than the known one.
     h.loads.set(2, 400 * M, 0);
     assert_eq!(bw_pick(&mut h, &nhs), 1);
-    // An uplink the load source does not track counts as unknown and idle.
+    // An uplink the load source does not track has no estimate: it counts
+    // as full (zero headroom), so any tracked uplink with room wins.
     h.loads.0.remove(&2);
     h.loads.set(3, 1, G);
-    assert_eq!(bw_pick(&mut h, &nhs), 0);
+    assert_eq!(bw_pick(&mut h, &nhs), 1);
 }
 
 #[test]
@@ -774,11 +775,16 @@ proptest! {
             }
         }
         let got = h.select(StrategyId::Bandwidth, &route, Pkt::to(1));
-        let load = |i: usize| h.loads.0.get(&(2 + i as u32)).copied().unwrap_or_default();
-        let fastest = (0..nhs.len()).filter(|&i| usable & (1 << i) != 0).map(|i| load(i).capacity_bps).max().unwrap_or(0);
-        let room = |i: usize| {
-            let l = load(i);
-            headroom(if l.capacity_bps == 0 { fastest } else { l.capacity_bps }, l.rate_bps)
+        let load = |i: usize| h.loads.0.get(&(2 + i as u32)).copied();
+        let fastest = (0..nhs.len())
+            .filter(|&i| usable & (1 << i) != 0)
+            .filter_map(|i| load(i).map(|l| l.capacity_bps))
+            .max()
+            .unwrap_or(0);
+        // Untracked: no estimate, zero headroom.
+        let room = |i: usize| match load(i) {
+            None => 0,
+            Some(l) => headroom(if l.capacity_bps == 0 { fastest } else { l.capacity_bps }, l.rate_bps),
         };
         let best = (0..nhs.len()).filter(|&i| usable & (1 << i) != 0).map(room).max();
         match (best, got) {
