@@ -193,7 +193,7 @@ pub(crate) fn prerouting(st: &NetState, pkt: &mut Packet<'_>) {
         local.steered = Steered {
             skb,
             hash,
-            oif: route.nexthops[sel.index].oif,
+            oif: route.nexthops.get(sel.index)?.oif,
             remember: conn.is_some(),
             new_session: is_first_choice(sel.outcome),
         };
@@ -228,9 +228,12 @@ pub(crate) fn local_out(st: &NetState, pkt: &mut Packet<'_>) {
     };
     let route = buf.route();
     let q = Query::new(st, pkt, strategy, conn.as_ref());
-    let chosen = st.local.with(|local| q.select(st, &route, &mut local.wrr));
-    let sel = match chosen {
-        Some(Some(sel)) => sel,
+    let chosen = st.local.with(|local| {
+        let sel = q.select(st, &route, &mut local.wrr)?;
+        Some((sel, route.nexthops.get(sel.index)?.oif))
+    });
+    let (sel, oif) = match chosen {
+        Some(Some(chosen)) => chosen,
         other => {
             st.counters.local(|c| {
                 c.inc(Counter::PacketsLocal);
@@ -243,7 +246,6 @@ pub(crate) fn local_out(st: &NetState, pkt: &mut Packet<'_>) {
             return;
         }
     };
-    let oif = route.nexthops[sel.index].oif;
     // The socket's cached route often already leaves by the chosen uplink.
     let rerouted = pkt.dst_oif() == oif || pkt.reroute_oif(oif).is_ok();
     let out = pkt.dst_oif();
