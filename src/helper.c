@@ -11,6 +11,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/ethtool.h>
+#include <linux/inetdevice.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/netdevice.h>
@@ -44,13 +45,15 @@ static bool manage_hash_policy = true;
 
 static void print_allowed_strategies(const char *bad)
 {
+	/* A sysfs write usually ends in a newline: keep the message one line. */
+	int len = strcspn(bad, "\n");
 	const char *n[4];
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(n); i++)
 		n[i] = mpbal_rust_strategy_name(i);
-	pr_err("invalid strategy '%s': allowed are %s, %s, %s, %s\n",
-	       bad, n[0], n[1], n[2], n[3]);
+	pr_err("invalid strategy '%.*s': allowed are %s, %s, %s, %s\n",
+	       len, bad, n[0], n[1], n[2], n[3]);
 }
 
 static int param_set_strategy(const char *val, const struct kernel_param *kp)
@@ -723,10 +726,15 @@ int mpbal_route_input(struct sk_buff *skb, const struct nf_hook_state *state,
 	struct net *net = state->net;
 	struct flowi4 fl4 = {};
 	struct flow_keys flkeys;
+	struct in_device *in_dev;
 	struct fib_result res;
 
 	if (!state->in || ipv4_is_multicast(iph->daddr) ||
 	    ipv4_is_lbcast(iph->daddr) || ipv4_is_zeronet(iph->daddr))
+		return MPBAL_ROUTE_NONE;
+	/* ip_route_input_slow() drops what the device may not forward. */
+	in_dev = __in_dev_get_rcu(state->in);
+	if (!in_dev || !IN_DEV_FORWARD(in_dev))
 		return MPBAL_ROUTE_NONE;
 
 	fl4.flowi4_iif = state->in->ifindex;
