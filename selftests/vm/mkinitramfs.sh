@@ -102,7 +102,7 @@ gccpid=$!
 required=(bash ip tc nft conntrack iperf3 ethtool jq timeout env xargs
 	find setsid nsenter unshare flock sysctl kmod insmod rmmod lsmod modinfo)
 # Nice to have for debugging.
-optional=(tcpdump strace ping nohup nice chroot)
+optional=(tcpdump strace ping nohup nice chroot setpriv)
 for t in "${required[@]}"; do
 	p=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v "$t") ||
 		{ echo "mkinitramfs: required host tool '$t' not found (make deps)" >&2; exit 1; }

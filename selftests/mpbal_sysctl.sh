@@ -1,0 +1,433 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# net.mpbal.* sysctls: strategy names, numeric ranges, privileges, user
+# namespaces, per-netns independence, per-device capacity, and mpbalctl's
+# strategy and link commands. Runs in the guest:
+#
+#   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
+#       [--bin /usr/bin/setpriv] -- /selftests/mpbal_sysctl.sh
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=selftests/lib.sh
+. "$here/lib.sh"
+# shellcheck source=selftests/lib_mpbal.sh
+. "$here/lib_mpbal.sh"
+
+require_cmd insmod rmmod ip sysctl mpbalctl jq unshare
+[ -f "$MPBAL_KO" ] || die "no module at $MPBAL_KO (run.sh --module)"
+mpbal_loaded && die "mpbal is already loaded before the test"
+mpbal_cleanup_at_exit
+mpbal_load || die "insmod failed: $MPBAL_LOAD_ERR"
+
+D=$MPBAL_SYSCTL_DIR
+STRAT=$D/strategy
+
+# strategy_is NAME: the file reads exactly "NAME\n".
+strategy_is()
+{
+	read_raw "$STRAT" && [ "$RAW" = "$1"$'\n' ]
+}
+
+cur_strategy()
+{
+	local v
+
+	read -r v <"$STRAT"
+	echo "$v"
+}
+
+test_strategy_names()
+{
+	local s rc detail
+
+	strategy_is session
+	log_test $? "strategy: default reads 'session\\n'" "read '$(cur_strategy)'"
+
+	for s in "${MPBAL_STRATEGIES[@]}"; do
+		rc=0
+		detail=""
+		# Start from another name so a no-op write cannot pass.
+		[ "$s" = route ] && write_raw "$STRAT" packet || write_raw "$STRAT" route
+		write_raw "$STRAT" "$s"$'\n' || { rc=1; detail+="'$s\\n': $WRITE_ERR; "; }
+		strategy_is "$s" || { rc=1; detail+="after '$s\\n' read '$(cur_strategy)'; "; }
+		[ "$s" = route ] && write_raw "$STRAT" packet || write_raw "$STRAT" route
+		write_raw "$STRAT" "$s" || { rc=1; detail+="'$s': $WRITE_ERR; "; }
+		strategy_is "$s" || { rc=1; detail+="after '$s' read '$(cur_strategy)'; "; }
+		log_test $rc "strategy: write '$s' with and without newline, read back" "$detail"
+	done
+
+	rc=0
+	detail=""
+	sysctl -q -w net.mpbal.strategy=packet >/dev/null || { rc=1; detail+="sysctl -w failed; "; }
+	[ "$(sysctl -n net.mpbal.strategy)" = packet ] || { rc=1; detail+="sysctl -n: $(sysctl -n net.mpbal.strategy); "; }
+	strategy_is packet || { rc=1; detail+="file: $(cur_strategy); "; }
+	sysctl -q -w net.mpbal.strategy=bandwidth >/dev/null || { rc=1; detail+="sysctl -w bandwidth failed; "; }
+	[ "$(sysctl -n net.mpbal.strategy)" = bandwidth ] || { rc=1; detail+="sysctl -n: $(sysctl -n net.mpbal.strategy); "; }
+	log_test $rc "strategy: sysctl -w net.mpbal.strategy=packet/bandwidth works" "$detail"
+}
+
+# bad_strategy LABEL DATA: writing DATA fails with EINVAL, value unchanged.
+bad_strategy()
+{
+	local label=$1 data=$2 rc=0 detail=""
+
+	write_raw "$STRAT" bandwidth || { log_test 1 "strategy: invalid $label rejected" "setup: $WRITE_ERR"; return; }
+	if write_raw "$STRAT" "$data"; then
+		rc=1
+		detail+="write succeeded; "
+	elif ! grep -q 'Invalid argument' <<<"$WRITE_ERR"; then
+		rc=1
+		detail+="error: $WRITE_ERR; "
+	fi
+	strategy_is bandwidth || { rc=1; detail+="value now '$(cur_strategy)'; "; }
+	log_test $rc "strategy: invalid $label rejected with EINVAL, unchanged" "$detail"
+}
+
+test_strategy_invalid()
+{
+	local long
+
+	printf -v long '%0100d' 0
+	long=${long//0/r}
+	bad_strategy "'bogus'" bogus
+	bad_strategy "empty (newline only)" $'\n'
+	bad_strategy "'Session'" Session
+	bad_strategy "' route'" " route"
+	bad_strategy "'route route'" "route route"
+	bad_strategy "100-char string" "$long"
+
+	# sysctl(8) reports the failure too.
+	local rc=0
+	sysctl -q -w net.mpbal.strategy=bogus >/dev/null 2>&1 && rc=1
+	strategy_is bandwidth || rc=1
+	log_test $rc "strategy: sysctl -w net.mpbal.strategy=bogus fails, unchanged"
+}
+
+# numeric NAME DEFAULT "GOOD.." "BAD.."
+numeric()
+{
+	local name=$1 def=$2 good=$3 bad=$4 f=$D/$1 v rc detail last
+
+	read -r v <"$f"
+	[ "$v" = "$def" ]
+	log_test $? "$name: default $def" "read '$v'"
+
+	rc=0
+	detail=""
+	for v in $good; do
+		write_raw "$f" "$v"$'\n' || { rc=1; detail+="$v: $WRITE_ERR; "; }
+		read -r last <"$f"
+		[ "$last" = "$v" ] || { rc=1; detail+="wrote $v read $last; "; }
+	done
+	log_test $rc "$name: in-range writes ($good) stick" "$detail"
+
+	for v in $bad; do
+		rc=0
+		detail=""
+		read -r last <"$f"
+		if write_raw "$f" "$v"$'\n'; then
+			rc=1
+			detail+="write succeeded; "
+		elif ! grep -q 'Invalid argument' <<<"$WRITE_ERR"; then
+			rc=1
+			detail+="error: $WRITE_ERR; "
+		fi
+		read -r v2 <"$f"
+		[ "$v2" = "$last" ] || { rc=1; detail+="value $last -> $v2; "; }
+		log_test $rc "$name: out-of-range $v rejected with EINVAL, unchanged" "$detail"
+	done
+	write_raw "$f" "$def"
+}
+
+test_numeric()
+{
+	numeric route_idle_timeout 60 "1 3600 120" "0 3601"
+	numeric bw_interval_ms 1000 "100 60000 250" "99 60001"
+	numeric bw_ewma_log 3 "0 8 5" "9 -1"
+}
+
+# status_field FIELD: from a /proc/PID/status text on stdin.
+status_field()
+{
+	awk -v f="$1:" '$1 == f { print $2 }'
+}
+
+test_unprivileged()
+{
+	local st uid rc detail v
+
+	log_info "privilege tool: $PRIV_TOOL (${AS_NOBODY[*]} | ${NO_NETADMIN[*]})"
+	write_raw "$STRAT" route
+
+	# uid 65534.
+	st=$("${AS_NOBODY[@]}" cat /proc/self/status)
+	uid=$(status_field Uid <<<"$st")
+	rc=0
+	detail=""
+	[ "$uid" = 65534 ] || { rc=1; detail+="uid '$uid'; "; }
+	[ "$(status_field CapEff <<<"$st")" = 0000000000000000 ] || { rc=1; detail+="CapEff $(status_field CapEff <<<"$st"); "; }
+	log_test $rc "unprivileged: the uid 65534 writer has uid 65534 and no capabilities" "$detail"
+
+	rc=0
+	detail=""
+	write_raw "$STRAT" packet "${AS_NOBODY[@]}" && { rc=1; detail+="strategy write succeeded; "; }
+	strategy_is route || { rc=1; detail+="strategy now $(cur_strategy); "; }
+	write_raw "$D/route_idle_timeout" 30 "${AS_NOBODY[@]}" && { rc=1; detail+="route_idle_timeout write succeeded; "; }
+	read -r v <"$D/route_idle_timeout"
+	[ "$v" = 60 ] || { rc=1; detail+="route_idle_timeout now $v; "; }
+	log_test $rc "unprivileged: uid 65534 cannot write net.mpbal.*, unchanged" "$detail ($WRITE_ERR)"
+
+	v=$("${AS_NOBODY[@]}" cat "$STRAT")
+	[ "$v" = route ]
+	log_test $? "unprivileged: uid 65534 can read net.mpbal.strategy" "read '$v'"
+
+	# Root without CAP_NET_ADMIN.
+	st=$("${NO_NETADMIN[@]}" cat /proc/self/status)
+	rc=0
+	detail="Uid $(status_field Uid <<<"$st") CapEff $(status_field CapEff <<<"$st") CapBnd $(status_field CapBnd <<<"$st")"
+	cap_bit_set "$(status_field CapEff <<<"$st")" $CAP_NET_ADMIN && rc=1
+	cap_bit_set "$(status_field CapPrm <<<"$st")" $CAP_NET_ADMIN && rc=1
+	cap_bit_set "$(status_field CapAmb <<<"$st")" $CAP_NET_ADMIN && rc=1
+	if [ "$PRIV_TOOL" = setpriv ]; then
+		[ "$(status_field Uid <<<"$st")" = 0 ] || rc=1
+		cap_bit_set "$(status_field CapBnd <<<"$st")" $CAP_NET_ADMIN && rc=1
+		cap_bit_set "$(status_field CapInh <<<"$st")" $CAP_NET_ADMIN && rc=1
+		# Root keeps the rest (e.g. CAP_DAC_OVERRIDE, bit 1).
+		cap_bit_set "$(status_field CapEff <<<"$st")" 1 || rc=1
+	else
+		# A user namespace of its own: no capability over init's.
+		[ "$("${NO_NETADMIN[@]}" readlink /proc/self/ns/user)" != "$(readlink /proc/self/ns/user)" ] || rc=1
+	fi
+	log_test $rc "no CAP_NET_ADMIN: the writer is root without cap_net_admin" "$detail"
+
+	rc=0
+	detail=""
+	if write_raw "$STRAT" packet "${NO_NETADMIN[@]}"; then
+		rc=1
+		detail+="strategy write succeeded; "
+	elif ! grep -q 'Operation not permitted' <<<"$WRITE_ERR"; then
+		rc=1
+		detail+="strategy: $WRITE_ERR; "
+	fi
+	strategy_is route || { rc=1; detail+="strategy now $(cur_strategy); "; }
+	if write_raw "$D/bw_ewma_log" 5 "${NO_NETADMIN[@]}"; then
+		rc=1
+		detail+="bw_ewma_log write succeeded; "
+	elif ! grep -q 'Operation not permitted' <<<"$WRITE_ERR"; then
+		rc=1
+		detail+="bw_ewma_log: $WRITE_ERR; "
+	fi
+	read -r v <"$D/bw_ewma_log"
+	[ "$v" = 3 ] || { rc=1; detail+="bw_ewma_log now $v; "; }
+	log_test $rc "no CAP_NET_ADMIN: net.mpbal.* writes fail with EPERM, unchanged" "$detail"
+
+	v=$("${NO_NETADMIN[@]}" cat "$STRAT")
+	[ "$v" = route ]
+	log_test $? "no CAP_NET_ADMIN: reading net.mpbal.strategy works" "read '$v'"
+}
+
+test_userns()
+{
+	local out rc=0
+
+	write_raw "$STRAT" route
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	out=$(unshare -U -r -n bash -c '
+		f=/proc/sys/net/mpbal/strategy
+		read -r a <$f
+		printf packet >$f || exit 1
+		read -r b <$f
+		echo "$a $b"' 2>&1) || rc=1
+	[ "$out" = "session packet" ] || rc=1
+	log_test $rc "userns: root of unshare -U -r -n sets its own netns's strategy" "got '$out'"
+
+	strategy_is route
+	log_test $? "userns: the parent netns's strategy is unchanged" "now $(cur_strategy)"
+}
+
+test_netns_independent()
+{
+	local a b rc=0
+
+	ns_create a b || { log_test 1 "netns: create"; return; }
+	ns_sysctl "$NS_a" net.mpbal.strategy=route
+	ns_sysctl "$NS_b" net.mpbal.strategy=bandwidth
+	write_raw "$STRAT" packet
+	a=$(ns_sysctl_get "$NS_a" net.mpbal.strategy)
+	b=$(ns_sysctl_get "$NS_b" net.mpbal.strategy)
+	[ "$a" = route ] && [ "$b" = bandwidth ] && strategy_is packet || rc=1
+	log_test $rc "netns: two netns keep different strategies (route, bandwidth; init packet)" \
+		"a=$a b=$b init=$(cur_strategy)"
+}
+
+test_mpbalctl_strategy()
+{
+	local out err rc detail
+
+	write_raw "$STRAT" session
+	out=$(mpbalctl strategy)
+	[ "$out" = session ]
+	log_test $? "mpbalctl: 'strategy' prints the current name" "got '$out'"
+
+	rc=0
+	detail=""
+	for s in packet bandwidth route session; do
+		mpbalctl strategy set $s || { rc=1; detail+="set $s failed; "; }
+		strategy_is $s || { rc=1; detail+="after set $s: $(cur_strategy); "; }
+		out=$(mpbalctl strategy show)
+		[ "$out" = $s ] || { rc=1; detail+="show: $out; "; }
+	done
+	log_test $rc "mpbalctl: 'strategy set NAME' switches to each name" "$detail"
+
+	rc=0
+	err=$(mpbalctl strategy set bogus 2>&1 >/dev/null)
+	out=$?
+	[ "$out" -eq 2 ] || rc=1
+	grep -qF 'route, packet, session, bandwidth' <<<"$err" || rc=1
+	strategy_is session || rc=1
+	log_test $rc "mpbalctl: 'strategy set bogus' exits 2, names the allowed, changes nothing" \
+		"exit $out, stderr: $(head -n1 <<<"$err"), now $(cur_strategy)"
+
+	rc=0
+	detail=""
+	ns_sysctl "$NS_a" net.mpbal.strategy=route
+	mpbalctl -n "$NS_a" strategy set bandwidth || { rc=1; detail+="set failed; "; }
+	out=$(ns_sysctl_get "$NS_a" net.mpbal.strategy)
+	[ "$out" = bandwidth ] || { rc=1; detail+="netns a: $out; "; }
+	out=$(mpbalctl -n "$NS_a" strategy)
+	[ "$out" = bandwidth ] || { rc=1; detail+="show -n: $out; "; }
+	strategy_is session || { rc=1; detail+="init: $(cur_strategy); "; }
+	out=$(ns_sysctl_get "$NS_b" net.mpbal.strategy)
+	[ "$out" = bandwidth ] || { rc=1; detail+="netns b: $out; "; }
+	log_test $rc "mpbalctl: -n NETNS acts on that netns only" "$detail"
+
+	rc=0
+	detail=""
+	out=$(mpbalctl -j strategy | jq -e -r .strategy) || rc=1
+	[ "$out" = session ] || { rc=1; detail+="-j strategy: $out; "; }
+	out=$(mpbalctl -n "$NS_a" -j strategy | jq -e -r .strategy) || rc=1
+	[ "$out" = bandwidth ] || { rc=1; detail+="-n -j strategy: $out; "; }
+	out=$(mpbalctl -j stats | jq -e -r '.counters.strategy, (.counters.packets_fwd | type), (.uplinks | type)' | tr '\n' ' ') || rc=1
+	[ "$out" = "session number array " ] || { rc=1; detail+="-j stats: $out; "; }
+	out=$(mpbalctl -j link show | jq -e -r type) || rc=1
+	[ "$out" = array ] || { rc=1; detail+="-j link show: $out; "; }
+	log_test $rc "mpbalctl: -j output parses with jq (strategy, stats, link show)" "$detail"
+}
+
+# In netns c: conf dirs follow the devices.
+test_devconf()
+{
+	local ns out rc detail devs confs v
+
+	ns_create c || { log_test 1 "devconf: netns"; return; }
+	ns=$NS_c
+	ip -n "$ns" link add dm0 type dummy &&
+		ip -n "$ns" link add ve0 type veth peer name ve1 ||
+		{ log_test 1 "devconf: create dummy and veth"; return; }
+
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	out=$(ip netns exec "$ns" bash -c '
+		ls /sys/class/net | sort | tr "\n" " "; echo
+		ls /proc/sys/net/mpbal/conf | sort | tr "\n" " "; echo
+		cat /proc/sys/net/mpbal/conf/*/capacity | tr "\n" " "')
+	{ read -r devs; read -r confs; read -r v; } <<<"$out"
+	rc=0
+	# Every device has one (the kernel may add e.g. sit0 to each netns).
+	[ "$confs" = "$devs" ] || rc=1
+	for d in lo dm0 ve0 ve1; do
+		[[ " $confs " == *" $d "* ]] || rc=1
+	done
+	[[ "$v" =~ ^0( 0)*$ ]] || rc=1
+	log_test $rc "devconf: net.mpbal.conf.DEV.capacity exists (0) for every device: lo, dummy, veth" \
+		"devices '$devs' conf '$confs' capacities '$v'"
+
+	rc=0
+	detail=""
+	for v in 12345 100000000 18446744073709551615 0; do
+		write_raw "$D/conf/ve1/capacity" "$v"$'\n' ip netns exec "$ns" ||
+			{ rc=1; detail+="write $v: $WRITE_ERR; "; }
+		out=$(ip netns exec "$ns" cat "$D/conf/ve1/capacity")
+		[ "$out" = "$v" ] || { rc=1; detail+="wrote $v read $out; "; }
+	done
+	log_test $rc "devconf: capacity writes (12345, 100000000, 2^64-1, 0) read back" "$detail"
+
+	rc=0
+	detail=""
+	# A capacity of 1 bit/s: the rename check does not depend on the
+	# check of larger writes above.
+	write_raw "$D/conf/dm0/capacity" 1 ip netns exec "$ns" || { rc=1; detail+="write: $WRITE_ERR; "; }
+	ip -n "$ns" link set dm0 name dmx || { rc=1; detail+="rename failed; "; }
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	out=$(ip netns exec "$ns" bash -c '
+		cd /proc/sys/net/mpbal/conf
+		[ -e dm0 ] && echo dm0-still-there
+		cat dmx/capacity')
+	[ "$out" = 1 ] || { rc=1; detail+="after rename: '$out'; "; }
+	log_test $rc "devconf: rename moves conf.dm0 to conf.dmx keeping its capacity" "$detail"
+
+	rc=0
+	detail=""
+	if write_raw "$D/conf/dmx/capacity" 2 ip netns exec "$ns" "${NO_NETADMIN[@]}"; then
+		rc=1
+		detail+="write succeeded; "
+	elif ! grep -q 'Operation not permitted' <<<"$WRITE_ERR"; then
+		rc=1
+		detail+="error: $WRITE_ERR; "
+	fi
+	v=$(ip netns exec "$ns" cat "$D/conf/dmx/capacity")
+	[ "$v" = 1 ] || { rc=1; detail+="capacity now $v; "; }
+	write_raw "$D/conf/dmx/capacity" 2 ip netns exec "$ns" "${AS_NOBODY[@]}" && { rc=1; detail+="uid 65534 write succeeded; "; }
+	v=$(ip netns exec "$ns" cat "$D/conf/dmx/capacity")
+	[ "$v" = 1 ] || { rc=1; detail+="capacity now $v; "; }
+	log_test $rc "devconf: capacity writes without CAP_NET_ADMIN fail (EPERM), unchanged" "$detail"
+
+	rc=0
+	detail=""
+	mpbalctl -n "$ns" link set ve0 capacity 10mbit || { rc=1; detail+="10mbit failed; "; }
+	v=$(ip netns exec "$ns" cat "$D/conf/ve0/capacity")
+	[ "$v" = 10000000 ] || { rc=1; detail+="10mbit -> $v; "; }
+	mpbalctl -n "$ns" link set ve0 capacity 1.5mbit || { rc=1; detail+="1.5mbit failed; "; }
+	v=$(ip netns exec "$ns" cat "$D/conf/ve0/capacity")
+	[ "$v" = 1500000 ] || { rc=1; detail+="1.5mbit -> $v; "; }
+	log_test $rc "devconf: mpbalctl link set DEV capacity 10mbit / 1.5mbit write 10000000 / 1500000" "$detail"
+
+	rc=0
+	detail=""
+	local before
+	before=$(ip netns exec "$ns" cat "$D/conf/ve0/capacity")
+	for g in fast 10xbit -5mbit ""; do
+		mpbalctl -n "$ns" link set ve0 capacity "$g" 2>/dev/null
+		out=$?
+		[ "$out" -eq 2 ] || { rc=1; detail+="'$g' exit $out; "; }
+	done
+	v=$(ip netns exec "$ns" cat "$D/conf/ve0/capacity")
+	[ "$v" = "$before" ] || { rc=1; detail+="capacity $before -> $v; "; }
+	log_test $rc "devconf: mpbalctl link set with a garbage rate exits 2, changes nothing" "$detail"
+
+	rc=0
+	detail=""
+	ip -n "$ns" link del dmx || { rc=1; detail+="del failed; "; }
+	ip -n "$ns" link del ve0 || { rc=1; detail+="del veth failed; "; }
+	out=$(ip netns exec "$ns" ls /proc/sys/net/mpbal/conf | tr '\n' ' ')
+	[[ " $out " == *" lo "* ]] || { rc=1; detail+="conf.lo gone: $out; "; }
+	[[ " $out " == *" dmx "* || " $out " == *" ve0 "* || " $out " == *" ve1 "* ]] &&
+		{ rc=1; detail+="conf now: $out; "; }
+	log_test $rc "devconf: conf.DEV disappears when the device is deleted" "$detail"
+}
+
+test_strategy_names
+test_strategy_invalid
+test_numeric
+test_unprivileged
+test_userns
+test_netns_independent
+test_mpbalctl_strategy
+test_devconf
+
+ns_delete_all
+mpbal_unload
+log_test $? "rmmod at the end"
+sleep 5
+tests_summary
