@@ -10,6 +10,9 @@
 //! - `policy`: per-netns state, hooks, worker; no `unsafe`;
 //! - `sys`: safe wrappers over the C helper; all the `unsafe`.
 
+// try_pin_init! expands once per field of the per-netns state.
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 
 // The core is a library shared with the host crate: its `pub` API is

@@ -66,3 +66,17 @@ pub fn headroom(capacity_bps: u64, rate_bps: u64) -> i64 {
     let rate = rate_bps.min(i64::MAX as u64) as i64;
     cap - rate
 }
+
+/// The rate, in bit/s, that `bits` sent since the last sample add to an
+/// uplink's load: spread over the sampling interval, or over the time since
+/// the sample if the next one is late (a starved worker must not turn a long
+/// window's traffic into a burst).
+///
+/// Between two samples the estimate stands still; without this, every packet
+/// of the interval would go to the one uplink that had the most headroom at
+/// the last sample. Booking what has been sent since lets packets fill the
+/// uplinks in order of headroom, the thesis's intent at sub-interval scale.
+pub fn booked_rate(bits: u64, interval_ms: u32, since_sample_ms: u64) -> u64 {
+    let window = u64::from(interval_ms).max(since_sample_ms).max(1);
+    bits.saturating_mul(1000) / window
+}

@@ -11,14 +11,15 @@
 //! path takes no lock and allocates nothing; sysctls are read once per packet.
 
 use super::counters::{Counter, CpuCounters};
-use super::state::{CpuWrr, NetState, Steered};
+use super::state::{CpuLocal, CpuWrr, NetState, Steered};
+use super::uplinks::BookedLoad;
 use crate::mpbal_core::hashrange;
 use crate::mpbal_core::nexthop::NexthopMask;
 use crate::mpbal_core::nexthop::Route;
 use crate::mpbal_core::strategy::{Env, Outcome, Rechoose, Selection, StrategyId};
 use crate::mpbal_core::wrr::Pick;
 use crate::sys::log::warn_ratelimited;
-use crate::sys::net::now_secs;
+use crate::sys::net::{now_ms, now_secs};
 use crate::sys::packet::{Conn, Packet, RouteBuf, RouteKind};
 use core::sync::atomic::Ordering;
 use kernel::sync::SpinLock;
@@ -61,6 +62,8 @@ struct Query {
     stored_oif: u32,
     has_conn: bool,
     idle_timeout_s: u32,
+    /// Packet size in bits, booked against the chosen uplink (bandwidth).
+    bits: u64,
 }
 
 impl Query {
@@ -71,25 +74,44 @@ impl Query {
             stored_oif: conn.map_or(0, |c| st.mark.get(c.mark())),
             has_conn: conn.is_some(),
             idle_timeout_s: st.conf.route_idle_timeout().max(1) as u32,
+            bits: u64::from(pkt.len()) * 8,
         }
     }
 
-    /// Runs the strategy.
-    fn select(&self, st: &NetState, route: &Route<'_>, wrr: &mut CpuWrr) -> Option<Selection> {
+    /// Runs the strategy on this CPU's state.
+    fn select(&self, st: &NetState, route: &Route<'_>, local: &mut CpuLocal) -> Option<Selection> {
         let dests = st.dest_table();
         let mut first = SharedPick(&st.first_wrr);
+        local.booking.refresh(st.sample_epoch.load(Ordering::Acquire));
+        let load = BookedLoad {
+            uplinks: &st.uplinks,
+            booking: &local.booking,
+            interval_ms: st.conf.bw_interval_ms().max(1) as u32,
+            // Only the bandwidth strategy reads it: no clock read otherwise.
+            since_sample_ms: match self.strategy {
+                StrategyId::Bandwidth => now_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed)),
+                _ => 0,
+            },
+        };
         let mut env = Env {
             daddr: self.daddr,
-            wrr: wrr.for_route(route.key),
+            wrr: local.wrr.for_route(route.key),
             first: &mut first,
             dests: &dests,
             now_s: now_secs(),
             idle_timeout_s: self.idle_timeout_s,
             stored_oif: self.stored_oif,
             has_conn: self.has_conn,
-            load: &st.uplinks,
+            load: &load,
         };
-        self.strategy.ops().select(route, &mut env)
+        let sel = self.strategy.ops().select(route, &mut env)?;
+        if self.strategy == StrategyId::Bandwidth {
+            let oif = route.nexthops.get(sel.index)?.oif;
+            if let Some(b) = st.uplinks.find(oif).and_then(|s| local.booking.bits.get_mut(s)) {
+                *b = b.saturating_add(self.bits);
+            }
+        }
+        Some(sel)
     }
 }
 
@@ -188,7 +210,7 @@ pub(crate) fn prerouting(st: &NetState, pkt: &mut Packet<'_>) {
     let entropy = pkt.entropy();
     let skb = pkt.id();
     let chosen = st.local.with(|local| {
-        let sel = q.select(st, &route, &mut local.wrr)?;
+        let sel = q.select(st, &route, local)?;
         let hash = hashrange::skb_hash_for(route.nexthops, sel.index, entropy)?;
         local.steered = Steered {
             skb,
@@ -229,7 +251,7 @@ pub(crate) fn local_out(st: &NetState, pkt: &mut Packet<'_>) {
     let route = buf.route();
     let q = Query::new(st, pkt, strategy, conn.as_ref());
     let chosen = st.local.with(|local| {
-        let sel = q.select(st, &route, &mut local.wrr)?;
+        let sel = q.select(st, &route, local)?;
         Some((sel, route.nexthops.get(sel.index)?.oif))
     });
     let (sel, oif) = match chosen {

@@ -55,11 +55,35 @@ pub(crate) struct Steered {
 /// WRR states of the routes of a netns, direct-mapped by route.
 pub(crate) type CpuWrr = WrrCache<WRR_ROUTES_PER_CPU>;
 
+/// Bits this CPU steered to each uplink since the estimator's last sample
+/// (see `estimator::booked_rate`). Per CPU, so the bandwidth strategy shares
+/// no cache line between CPUs per packet; each CPU books only its own
+/// traffic, which is exact when a flow's packets stay on one CPU.
+#[derive(Default)]
+pub(crate) struct Booking {
+    /// `NetState::sample_epoch` the bits were booked in.
+    pub(crate) epoch: u32,
+    pub(crate) bits: [u64; MAX_UPLINKS],
+}
+
+impl Booking {
+    /// Starts over when the estimator has sampled since.
+    pub(crate) fn refresh(&mut self, epoch: u32) {
+        if self.epoch != epoch {
+            *self = Booking {
+                epoch,
+                ..Booking::default()
+            };
+        }
+    }
+}
+
 /// Per-CPU state only its CPU touches.
 #[derive(Default)]
 pub(crate) struct CpuLocal {
     pub(crate) wrr: CpuWrr,
     pub(crate) steered: Steered,
+    pub(crate) booking: Booking,
 }
 
 /// Everything mpbal keeps for one network namespace.
@@ -77,6 +101,10 @@ pub(crate) struct NetState {
     #[pin]
     pub(crate) routes: SpinLock<RouteSet>,
     pub(crate) uplinks: Uplinks,
+    /// Bumped by the worker after each estimator sample.
+    pub(crate) sample_epoch: AtomicU32,
+    /// When the last sample was taken (`now_ms`).
+    pub(crate) sample_ms: AtomicU64,
     /// The route strategy's destination table (lock-free).
     dests: KVec<AtomicU64>,
     pub(crate) local: PerCpuExclusive<CpuLocal>,
@@ -118,6 +146,8 @@ impl NetState {
             equalize_routes: AtomicU32::new(0),
             routes <- new_spinlock!(RouteSet::new()?, "mpbal_routes"),
             uplinks: Uplinks::default(),
+            sample_epoch: AtomicU32::new(0),
+            sample_ms: AtomicU64::new(0),
             dests: alloc_dests(params::route_table_size() as usize)?,
             local: PerCpuExclusive::new()?,
             first_wrr <- new_spinlock!(CpuWrr::default(), "mpbal_first_wrr"),

@@ -5,6 +5,8 @@
 //! routes changes (under the route set's lock) or a device goes away.
 
 use super::counters::MAX_UPLINKS;
+use super::state::Booking;
+use crate::mpbal_core::estimator::booked_rate;
 use crate::mpbal_core::strategy::{LoadSource, UplinkLoad};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -170,12 +172,39 @@ impl Uplinks {
     }
 }
 
-impl LoadSource for Uplinks {
+/// Uplink load as the bandwidth strategy sees it: the estimate plus what
+/// this CPU has steered since the estimate was made.
+pub(crate) struct BookedLoad<'a> {
+    pub(crate) uplinks: &'a Uplinks,
+    pub(crate) booking: &'a Booking,
+    pub(crate) interval_ms: u32,
+    pub(crate) since_sample_ms: u64,
+}
+
+impl LoadSource for BookedLoad<'_> {
     fn load(&self, oif: u32) -> Option<UplinkLoad> {
-        let s = &self.slots[self.find(oif)?];
+        let slot = self.uplinks.find(oif)?;
+        let mut load = self.uplinks.load_of(slot)?;
+        let booked = self.booking.bits.get(slot).copied().unwrap_or(0);
+        load.rate_bps = load
+            .rate_bps
+            .saturating_add(booked_rate(booked, self.interval_ms, self.since_sample_ms));
+        Some(load)
+    }
+}
+
+impl Uplinks {
+    fn load_of(&self, slot: usize) -> Option<UplinkLoad> {
+        let s = self.slots.get(slot)?;
         Some(UplinkLoad {
             rate_bps: s.rate_bps.load(Ordering::Relaxed),
             capacity_bps: s.capacity_bps.load(Ordering::Relaxed),
         })
+    }
+}
+
+impl LoadSource for Uplinks {
+    fn load(&self, oif: u32) -> Option<UplinkLoad> {
+        self.load_of(self.find(oif)?)
     }
 }

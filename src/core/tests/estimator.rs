@@ -253,3 +253,18 @@ fn headroom_examples() {
     assert_eq!(headroom(u64::MAX, 0), i64::MAX);
     assert_eq!(headroom(0, u64::MAX), -i64::MAX);
 }
+
+#[test]
+fn booked_rate_spreads_bits_over_the_interval() {
+    use mpbal_core::estimator::booked_rate;
+    // 250 kbit sent in a 250 ms interval is 1 Mbit/s of load, whenever in
+    // the interval it is asked.
+    assert_eq!(booked_rate(250_000, 250, 10), 1_000_000);
+    assert_eq!(booked_rate(250_000, 250, 250), 1_000_000);
+    // A late sample spreads the bits over the real window.
+    assert_eq!(booked_rate(250_000, 250, 1000), 250_000);
+    assert_eq!(booked_rate(0, 1000, 0), 0);
+    // A zero window is treated as 1 ms; huge values saturate.
+    assert_eq!(booked_rate(8, 0, 0), 8000);
+    assert_eq!(booked_rate(u64::MAX, 1, 0), u64::MAX);
+}
