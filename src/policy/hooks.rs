@@ -14,8 +14,7 @@ use super::counters::{Counter, CpuCounters};
 use super::state::{CpuLocal, CpuWrr, NetState, Steered};
 use super::uplinks::BookedLoad;
 use crate::mpbal_core::hashrange;
-use crate::mpbal_core::nexthop::NexthopMask;
-use crate::mpbal_core::nexthop::Route;
+use crate::mpbal_core::nexthop::{NexthopMask, Route};
 use crate::mpbal_core::strategy::{Env, Outcome, Rechoose, Selection, StrategyId};
 use crate::mpbal_core::wrr::Pick;
 use crate::sys::log::warn_ratelimited;
@@ -82,14 +81,18 @@ impl Query {
     fn select(&self, st: &NetState, route: &Route<'_>, local: &mut CpuLocal) -> Option<Selection> {
         let dests = st.dest_table();
         let mut first = SharedPick(&st.first_wrr);
-        local.booking.refresh(st.sample_epoch.load(Ordering::Acquire));
+        local
+            .booking
+            .refresh(st.sample_epoch.load(Ordering::Acquire));
         let load = BookedLoad {
             uplinks: &st.uplinks,
             booking: &local.booking,
             interval_ms: st.conf.bw_interval_ms().max(1) as u32,
             // Only the bandwidth strategy reads it: no clock read otherwise.
             since_sample_ms: match self.strategy {
-                StrategyId::Bandwidth => now_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed)),
+                StrategyId::Bandwidth => {
+                    now_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed))
+                }
                 _ => 0,
             },
         };
@@ -107,7 +110,11 @@ impl Query {
         let sel = self.strategy.ops().select(route, &mut env)?;
         if self.strategy == StrategyId::Bandwidth {
             let oif = route.nexthops.get(sel.index)?.oif;
-            if let Some(b) = st.uplinks.find(oif).and_then(|s| local.booking.bits.get_mut(s)) {
+            if let Some(b) = st
+                .uplinks
+                .find(oif)
+                .and_then(|s| local.booking.bits.get_mut(s))
+            {
                 *b = b.saturating_add(self.bits);
             }
         }

@@ -186,9 +186,11 @@ impl LoadSource for BookedLoad<'_> {
         let slot = self.uplinks.find(oif)?;
         let mut load = self.uplinks.load_of(slot)?;
         let booked = self.booking.bits.get(slot).copied().unwrap_or(0);
-        load.rate_bps = load
-            .rate_bps
-            .saturating_add(booked_rate(booked, self.interval_ms, self.since_sample_ms));
+        load.rate_bps = load.rate_bps.saturating_add(booked_rate(
+            booked,
+            self.interval_ms,
+            self.since_sample_ms,
+        ));
         Some(load)
     }
 }
