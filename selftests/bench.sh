@@ -13,15 +13,17 @@
 # its ratio to stock. The routers drop the test packets at PRE_ROUTING (raw
 # table) so the work measured is the sources' and the balancer's.
 #
-# Usage: bench.sh [ROUNDS [PACKETS]] (packets per source per measurement).
+# Usage: bench.sh [ROUNDS [PACKETS [CONFIGS]]] (packets per source per
+# measurement; CONFIGS a space-separated subset, stock always included).
 # Prints one line per configuration: `BENCH: <name> <pps> <ratio>`.
 cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 . ./testbed.sh
 
-ROUNDS=${1:-5}
-PACKETS=${2:-20000}
-CONFIGS=(stock loaded route packet session bandwidth)
+ROUNDS=${1:-7}
+PACKETS=${2:-150000}
+read -r -a CONFIGS <<<"stock ${3:-loaded route packet session bandwidth}"
+
 
 testbed_up --no-offload
 for ns in "$NS_TESTA" "$NS_TESTB" "$NS_TESTC"; do
@@ -68,8 +70,10 @@ measure() {
 	local before after fa fb sa sb secs
 	before=$(testbed_uplink_tx tx_packets | awk '{for (i = 1; i <= NF; i++) s += $i} END {print s}')
 	fa=$(mktemp) fb=$(mktemp)
-	ip netns exec "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 20000-20127 -n "$PACKETS" -s 64 >"$fa" &
-	ip netns exec "$NS_SRCB" flowgen udp -d "$DST_ALL" -p 20128-20255 -n "$PACKETS" -s 64 >"$fb" &
+	# One sender per vCPU, always the same: placement must not differ
+	# between configurations.
+	ip netns exec "$NS_SRCA" taskset -c 0 flowgen udp -d "$DST_ALL" -p 20000-20127 -n "$PACKETS" -s 64 >"$fa" &
+	ip netns exec "$NS_SRCB" taskset -c 1 flowgen udp -d "$DST_ALL" -p 20128-20255 -n "$PACKETS" -s 64 >"$fb" &
 	wait
 	after=$(testbed_uplink_tx tx_packets | awk '{for (i = 1; i <= NF; i++) s += $i} END {print s}')
 	sa=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' "$fa")
