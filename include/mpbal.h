@@ -107,6 +107,7 @@ void mpbal_seq_write(struct seq_file *m, const char *buf, size_t len);
 
 /* Registers the three hooks in @net with @priv as their private pointer. */
 void *mpbal_hooks_register(struct net *net, void *priv);
+/* Unregisters them and waits until no hook call is in flight; may sleep. */
 void mpbal_hooks_unregister(struct net *net, void *hooks);
 
 /* Holds conntrack in @net (nf_ct_netns_get); 0 or -errno. May sleep. */
@@ -185,6 +186,25 @@ struct mpbal_route {
 /* The route the kernel will use for a packet entering at PRE_ROUTING. */
 int mpbal_route_input(struct sk_buff *skb, const struct nf_hook_state *state,
 		      struct mpbal_route *out);
+
+/* What mpbal_route_input()'s lookup depends on, for a per-CPU cache. */
+struct mpbal_flow_key {
+	u32 daddr;		/* network byte order */
+	u32 saddr;		/* network byte order */
+	u32 iif;
+	u32 mark;
+	u32 tos;
+	u32 genid;		/* rt_genid_ipv4(), read before any lookup */
+};
+
+enum mpbal_flow_kind {
+	MPBAL_FLOW_NONE = 0,		/* not routed for forwarding: no route */
+	MPBAL_FLOW_KEY = 1,		/* key filled */
+	MPBAL_FLOW_UNCACHED = 2,	/* FIB rules match on more (ports) */
+};
+
+int mpbal_route_input_key(struct sk_buff *skb, const struct nf_hook_state *state,
+			  struct mpbal_flow_key *key);
 /*
  * The route for a locally generated packet at LOCAL_OUT, as
  * ip_route_me_harder() would look it up. MPBAL_ROUTE_NONE when the socket is
@@ -197,7 +217,7 @@ int mpbal_reroute_oif(struct sk_buff *skb, const struct nf_hook_state *state,
 		      int oif);
 
 u32 mpbal_skb_daddr(const struct sk_buff *skb);	/* network byte order */
-u32 mpbal_skb_entropy(struct sk_buff *skb);		/* skb_get_hash() */
+u32 mpbal_skb_entropy(struct sk_buff *skb);		/* per-flow, no dissector */
 void mpbal_skb_set_l4_hash(struct sk_buff *skb, u32 hash);
 u32 mpbal_skb_hash(const struct sk_buff *skb);
 u32 mpbal_skb_len(const struct sk_buff *skb);

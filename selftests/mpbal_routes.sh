@@ -97,6 +97,9 @@ test_route_add()
 	v=$(bal_hash_policy)
 	[ "$v" = 0 ]
 	log_test $? "balancer: fib_multipath_hash_policy is 0 before any equalize route" "got '$v'"
+	v=$(mpbal_stat "$NS_BAL" hooks)
+	[ "$v" = off ]
+	log_test $? "balancer: no netfilter hooks registered before any equalize route" "hooks '$v'"
 
 	out=$(mpbalctl -n "$NS_BAL" route add "${EQ_ROUTE[@]}" 2>&1)
 	log_test $? "mpbalctl route add equalize $DST_NET over up1..3 weights 1 2 3" "$out"
@@ -123,6 +126,10 @@ test_stats_after_add()
 	v=$(mpbal_stat "$NS_BAL" equalize_routes)
 	[ "$v" = 1 ]
 	log_test $? "stats: equalize_routes 1" "got '$v'"
+	# mpbalctl returns once the module steers the route.
+	v=$(mpbal_stat "$NS_BAL" hooks)
+	[ "$v" = on ]
+	log_test $? "stats: hooks on as soon as mpbalctl route add returns" "got '$v'"
 
 	rc=0
 	wait_stat "$NS_BAL" 15 hash_policy managed || rc=1
@@ -258,6 +265,8 @@ test_route_del()
 	log_test $rc "after del: hash_policy idle" "got '$(mpbal_stat "$NS_BAL" hash_policy)'"
 	wait_stat "$NS_BAL" 15 conntrack off
 	log_test $? "after del: conntrack off (no equalize route)" "got '$(mpbal_stat "$NS_BAL" conntrack)'"
+	wait_stat "$NS_BAL" 15 hooks off
+	log_test $? "after del: netfilter hooks unregistered" "got '$(mpbal_stat "$NS_BAL" hooks)'"
 }
 
 test_unmanaged()

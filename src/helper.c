@@ -12,6 +12,7 @@
 
 #include <linux/ethtool.h>
 #include <linux/inetdevice.h>
+#include <linux/jhash.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/netdevice.h>
@@ -511,9 +512,16 @@ void *mpbal_hooks_register(struct net *net, void *priv)
 	return ops;
 }
 
+/*
+ * nf_unregister_net_hooks() does not wait: a packet that already fetched the
+ * old hook entries (under rcu_read_lock) can still be inside one of our
+ * hooks with the state as priv. Wait for those before the caller frees
+ * anything, and before the ops that the old entries still point to go.
+ */
 void mpbal_hooks_unregister(struct net *net, void *hooks)
 {
 	nf_unregister_net_hooks(net, hooks, ARRAY_SIZE(mpbal_nf_ops_template));
+	synchronize_net();
 	kfree(hooks);
 }
 
@@ -718,6 +726,21 @@ static int fill_route(const struct fib_result *res, struct mpbal_route *out)
 	return MPBAL_ROUTE_EQUALIZE;
 }
 
+/* ip_route_input_slow()'s early exits: what it never routes onwards. */
+static bool input_routable(const struct sk_buff *skb,
+			   const struct nf_hook_state *state)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+	struct in_device *in_dev;
+
+	if (!state->in || ipv4_is_multicast(iph->daddr) ||
+	    ipv4_is_lbcast(iph->daddr) || ipv4_is_zeronet(iph->daddr))
+		return false;
+	/* ip_route_input_slow() drops what the device may not forward. */
+	in_dev = __in_dev_get_rcu(state->in);
+	return in_dev && IN_DEV_FORWARD(in_dev);
+}
+
 /* As ip_route_input_slow() builds its flow (no tunnel keys, no l3mdev). */
 int mpbal_route_input(struct sk_buff *skb, const struct nf_hook_state *state,
 		      struct mpbal_route *out)
@@ -726,17 +749,10 @@ int mpbal_route_input(struct sk_buff *skb, const struct nf_hook_state *state,
 	struct net *net = state->net;
 	struct flowi4 fl4 = {};
 	struct flow_keys flkeys;
-	struct in_device *in_dev;
 	struct fib_result res;
 
-	if (!state->in || ipv4_is_multicast(iph->daddr) ||
-	    ipv4_is_lbcast(iph->daddr) || ipv4_is_zeronet(iph->daddr))
+	if (!input_routable(skb, state))
 		return MPBAL_ROUTE_NONE;
-	/* ip_route_input_slow() drops what the device may not forward. */
-	in_dev = __in_dev_get_rcu(state->in);
-	if (!in_dev || !IN_DEV_FORWARD(in_dev))
-		return MPBAL_ROUTE_NONE;
-
 	fl4.flowi4_iif = state->in->ifindex;
 	fl4.flowi4_mark = skb->mark;
 	fl4.flowi4_tos = iph->tos & INET_DSCP_MASK;
@@ -748,6 +764,37 @@ int mpbal_route_input(struct sk_buff *skb, const struct nf_hook_state *state,
 	if (fib_lookup(net, &fl4, &res, 0))
 		return MPBAL_ROUTE_NONE;
 	return fill_route(&res, out);
+}
+
+/*
+ * The inputs of mpbal_route_input()'s flow: everything but the uid, which is
+ * the same for every forwarded packet of a netns, and the ports, which only
+ * FIB rules with port matches read (then nothing is cached).
+ */
+int mpbal_route_input_key(struct sk_buff *skb, const struct nf_hook_state *state,
+			  struct mpbal_flow_key *key)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+	struct net *net = state->net;
+
+	if (!input_routable(skb, state))
+		return MPBAL_FLOW_NONE;
+#ifdef CONFIG_IP_MULTIPLE_TABLES
+	if (READ_ONCE(net->ipv4.fib_rules_require_fldissect))
+		return MPBAL_FLOW_UNCACHED;
+#endif
+	key->genid = (u32)rt_genid_ipv4(net);
+	/*
+	 * The generation is read before the lookup the entry will hold, so a
+	 * change that lands in between leaves the entry already stale.
+	 */
+	smp_rmb();
+	key->daddr = (__force u32)iph->daddr;
+	key->saddr = (__force u32)iph->saddr;
+	key->iif = state->in->ifindex;
+	key->mark = skb->mark;
+	key->tos = iph->tos & INET_DSCP_MASK;
+	return MPBAL_FLOW_KEY;
 }
 
 /* The flow ip_route_me_harder() would use, without the socket's oif. */
@@ -824,7 +871,36 @@ int mpbal_reroute_oif(struct sk_buff *skb, const struct nf_hook_state *state,
 }
 
 u32 mpbal_skb_daddr(const struct sk_buff *skb) { return (__force u32)ip_hdr(skb)->daddr; }
-u32 mpbal_skb_entropy(struct sk_buff *skb) { return skb_get_hash(skb); }
+
+/* Per-flow entropy for the steered hash. skb_get_hash() would run the whole
+ * flow dissector on every packet without a hash (veth, most software paths),
+ * which costs more than the rest of the decision; addresses, protocol and
+ * ports are all the dissector would feed the hash here anyway. A hash the
+ * sender or device already set (TCP's sk_txhash, RSS) is reused.
+ */
+u32 mpbal_skb_entropy(struct sk_buff *skb)
+{
+	const struct iphdr *iph = ip_hdr(skb);
+	__be32 ports = 0, buf;
+	const __be32 *p;
+
+	if (skb->l4_hash)
+		return skb->hash;
+	if (!ip_is_fragment(iph)) {
+		switch (iph->protocol) {
+		case IPPROTO_TCP:
+		case IPPROTO_UDP:
+		case IPPROTO_UDPLITE:
+		case IPPROTO_SCTP:
+		case IPPROTO_DCCP:
+			p = skb_header_pointer(skb, iph->ihl * 4, sizeof(buf), &buf);
+			if (p)
+				ports = *p;
+		}
+	}
+	return jhash_3words((__force u32)iph->saddr, (__force u32)iph->daddr,
+			    (__force u32)ports ^ iph->protocol, 0);
+}
 u32 mpbal_skb_hash(const struct sk_buff *skb) { return skb->hash; }
 u32 mpbal_skb_len(const struct sk_buff *skb) { return skb->len; }
 u32 mpbal_skb_segs(const struct sk_buff *skb)

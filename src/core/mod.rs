@@ -14,6 +14,7 @@
 pub mod bandwidth;
 pub mod desttable;
 pub mod estimator;
+pub mod flowcache;
 pub mod hashrange;
 pub mod markfield;
 pub mod nexthop;

@@ -60,6 +60,8 @@ counters! {
     MarkOverflow => "mark_overflow",
     /// A hook re-entered on the same CPU (a packet sent from a hook).
     Reentered => "reentered",
+    /// FIB lookups PRE_ROUTING made: packets its per-CPU route cache missed.
+    RouteLookups => "route_lookups",
 }
 
 const NCOUNTERS: usize = Counter::ALL.len();

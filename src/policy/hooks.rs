@@ -11,7 +11,7 @@
 //! path takes no lock and allocates nothing; sysctls are read once per packet.
 
 use super::counters::{Counter, CpuCounters};
-use super::state::{CpuLocal, CpuWrr, NetState, Steered};
+use super::state::{Booking, CpuWrr, NetState, Steered};
 use super::uplinks::BookedLoad;
 use crate::mpbal_core::hashrange;
 use crate::mpbal_core::nexthop::{NexthopMask, Route};
@@ -77,16 +77,20 @@ impl Query {
         }
     }
 
-    /// Runs the strategy on this CPU's state.
-    fn select(&self, st: &NetState, route: &Route<'_>, local: &mut CpuLocal) -> Option<Selection> {
+    /// Runs the strategy on this CPU's WRR and booking state.
+    fn select(
+        &self,
+        st: &NetState,
+        route: &Route<'_>,
+        wrr: &mut CpuWrr,
+        booking: &mut Booking,
+    ) -> Option<Selection> {
         let dests = st.dest_table();
         let mut first = SharedPick(&st.first_wrr);
-        local
-            .booking
-            .refresh(st.sample_epoch.load(Ordering::Acquire));
+        booking.refresh(st.sample_epoch.load(Ordering::Acquire));
         let load = BookedLoad {
             uplinks: &st.uplinks,
-            booking: &local.booking,
+            booking,
             interval_ms: st.conf.bw_interval_ms().max(1) as u32,
             // Only the bandwidth strategy reads it: no clock read otherwise.
             since_sample_ms: match self.strategy {
@@ -98,7 +102,7 @@ impl Query {
         };
         let mut env = Env {
             daddr: self.daddr,
-            wrr: local.wrr.for_route(route.key),
+            wrr: wrr.for_route(route.key),
             first: &mut first,
             dests: &dests,
             now_s: now_secs(),
@@ -110,11 +114,7 @@ impl Query {
         let sel = self.strategy.ops().select(route, &mut env)?;
         if self.strategy == StrategyId::Bandwidth {
             let oif = route.nexthops.get(sel.index)?.oif;
-            if let Some(b) = st
-                .uplinks
-                .find(oif)
-                .and_then(|s| local.booking.bits.get_mut(s))
-            {
+            if let Some(b) = st.uplinks.find(oif).and_then(|s| booking.bits.get_mut(s)) {
                 *b = b.saturating_add(self.bits);
             }
         }
@@ -182,6 +182,16 @@ fn remember_inbound(st: &NetState, pkt: &Packet<'_>, conn: &Conn<'_>) {
     });
 }
 
+/// What PRE_ROUTING made of a packet, counted once BH is back on.
+enum Pre {
+    /// Not an equalize route (or one mpbal cannot steer).
+    Other(RouteKind),
+    /// Equalize route, but the hash policy does not let mpbal steer it.
+    HashPolicy(i32),
+    NoUsable,
+    Steered(Selection, u32),
+}
+
 /// PRE_ROUTING, after conntrack and DNAT, before the route lookup.
 pub(crate) fn prerouting(st: &NetState, pkt: &mut Packet<'_>) {
     if !active(st) {
@@ -195,50 +205,74 @@ pub(crate) fn prerouting(st: &NetState, pkt: &mut Packet<'_>) {
     if let Some(c) = &conn {
         remember_inbound(st, pkt, c);
     }
-    let mut buf = RouteBuf::new();
-    if !is_equalize(st, pkt.route_input(&mut buf), Counter::PacketsFwd) {
-        return;
-    }
-    let policy = st.net.hash_policy();
-    if policy != HASH_POLICY_L4 {
-        warn_ratelimited(format_args!(
-            "netns {}: fib_multipath_hash_policy is {}, not 1: equalize routes not steered for forwarded packets",
-            st.net.inum(),
-            policy
-        ));
-        st.counters.local(|c| {
-            c.inc(Counter::PacketsFwd);
-            c.inc(Counter::FallbackHashPolicy);
-        });
-        return;
-    }
-    let route = buf.route();
-    let q = Query::new(st, pkt, strategy, conn.as_ref());
-    let entropy = pkt.entropy();
     let skb = pkt.id();
-    let chosen = st.local.with(|local| {
-        let sel = q.select(st, &route, local)?;
-        let hash = hashrange::skb_hash_for(route.nexthops, sel.index, entropy)?;
-        local.steered = Steered {
-            skb,
-            hash,
-            oif: route.nexthops.get(sel.index)?.oif,
-            remember: conn.is_some(),
-            new_session: is_first_choice(sel.outcome),
-        };
-        Some((sel, hash))
-    });
-    st.counters.local(|c| {
-        c.inc(Counter::PacketsFwd);
-        match chosen {
-            None => c.inc(Counter::Reentered),
-            Some(None) => c.inc(Counter::FallbackNoUsable),
-            Some(Some((sel, _))) => count_outcome(c, sel.outcome),
+    // One BH-off section for the lookup (its cache is per CPU), the choice
+    // and the note for POST_ROUTING.
+    let done = st.local.with(|local| {
+        let (buf, looked_up) = pkt.route_input(&mut local.routes);
+        if buf.kind() != RouteKind::Equalize {
+            return (Pre::Other(buf.kind()), looked_up);
         }
+        let policy = st.net.hash_policy();
+        if policy != HASH_POLICY_L4 {
+            return (Pre::HashPolicy(policy), looked_up);
+        }
+        let route = buf.route();
+        let q = Query::new(st, pkt, strategy, conn.as_ref());
+        let mut steer = || {
+            let sel = q.select(st, &route, &mut local.wrr, &mut local.booking)?;
+            let hash = hashrange::skb_hash_for(route.nexthops, sel.index, pkt.entropy())?;
+            local.steered = Steered {
+                skb,
+                hash,
+                oif: route.nexthops.get(sel.index)?.oif,
+                remember: conn.is_some(),
+                new_session: is_first_choice(sel.outcome),
+            };
+            Some(Pre::Steered(sel, hash))
+        };
+        (steer().unwrap_or(Pre::NoUsable), looked_up)
     });
-    if let Some(Some((_, hash))) = chosen {
-        pkt.set_l4_hash(hash);
+    let Some((pre, looked_up)) = done else {
+        st.counters.local(|c| c.inc(Counter::Reentered));
+        return;
+    };
+    if looked_up {
+        st.counters.local(|c| c.inc(Counter::RouteLookups));
     }
+    let hash = match pre {
+        Pre::Other(kind) => {
+            is_equalize(st, kind, Counter::PacketsFwd);
+            return;
+        }
+        Pre::HashPolicy(policy) => {
+            warn_ratelimited(format_args!(
+                "netns {}: fib_multipath_hash_policy is {}, not 1: equalize routes not steered for forwarded packets",
+                st.net.inum(),
+                policy
+            ));
+            st.counters.local(|c| {
+                c.inc(Counter::PacketsFwd);
+                c.inc(Counter::FallbackHashPolicy);
+            });
+            return;
+        }
+        Pre::NoUsable => {
+            st.counters.local(|c| {
+                c.inc(Counter::PacketsFwd);
+                c.inc(Counter::FallbackNoUsable);
+            });
+            return;
+        }
+        Pre::Steered(sel, hash) => {
+            st.counters.local(|c| {
+                c.inc(Counter::PacketsFwd);
+                count_outcome(c, sel.outcome);
+            });
+            hash
+        }
+    };
+    pkt.set_l4_hash(hash);
 }
 
 /// LOCAL_OUT, after conntrack, DNAT and the mangle reroute.
@@ -246,7 +280,7 @@ pub(crate) fn local_out(st: &NetState, pkt: &mut Packet<'_>) {
     if !active(st) {
         return;
     }
-    let mut buf = RouteBuf::new();
+    let mut buf = RouteBuf::default();
     if !is_equalize(st, pkt.route_output(&mut buf), Counter::PacketsLocal) {
         return;
     }
@@ -258,7 +292,7 @@ pub(crate) fn local_out(st: &NetState, pkt: &mut Packet<'_>) {
     let route = buf.route();
     let q = Query::new(st, pkt, strategy, conn.as_ref());
     let chosen = st.local.with(|local| {
-        let sel = q.select(st, &route, local)?;
+        let sel = q.select(st, &route, &mut local.wrr, &mut local.booking)?;
         Some((sel, route.nexthops.get(sel.index)?.oif))
     });
     let (sel, oif) = match chosen {

@@ -10,9 +10,11 @@ use crate::mpbal_core::markfield::MarkField;
 use crate::mpbal_core::strategy::StrategyId;
 use crate::mpbal_core::wrr::WrrCache;
 use crate::sys::fib::FibEvent;
+use crate::sys::hooks::HookSwitch;
 use crate::sys::log::{warn_ratelimited, Ipv4};
 use crate::sys::module::params;
 use crate::sys::net::Net;
+use crate::sys::packet::RouteCache;
 use crate::sys::percpu::{PerCpuExclusive, PerCpuShared};
 use crate::sys::sysctl::{ConfDefaults, SysctlConf};
 use crate::sys::work::WorkRef;
@@ -81,6 +83,8 @@ impl Booking {
 /// Per-CPU state only its CPU touches.
 #[derive(Default)]
 pub(crate) struct CpuLocal {
+    /// PRE_ROUTING's route lookups.
+    pub(crate) routes: RouteCache,
     pub(crate) wrr: CpuWrr,
     pub(crate) steered: Steered,
     pub(crate) booking: Booking,
@@ -89,6 +93,8 @@ pub(crate) struct CpuLocal {
 /// Everything mpbal keeps for one network namespace.
 #[pin_data]
 pub(crate) struct NetState {
+    /// First, so that it drops first: the hooks go before anything they use.
+    pub(crate) hooks: HookSwitch,
     pub(crate) net: Net,
     /// `net.mpbal.*` values.
     pub(crate) conf: SysctlConf,
@@ -140,6 +146,7 @@ impl NetState {
             bw_ewma_log: BW_EWMA_LOG_DEFAULT,
         };
         try_pin_init!(NetState {
+            hooks: HookSwitch::new(netns),
             net: netns,
             conf: SysctlConf::new(netns, defaults),
             mark: MarkField::new(params::ct_mark_mask()).ok_or(EINVAL)?,

@@ -34,6 +34,7 @@ pub(crate) fn show_stats(st: &NetState, m: &mut impl Write) -> fmt::Result {
     writeln!(m, "equalize_routes_untracked {}", untracked)?;
     writeln!(m, "hash_policy {}", hash_policy_state(st, routes, managed))?;
     writeln!(m, "conntrack {}", if conntrack { "held" } else { "off" })?;
+    writeln!(m, "hooks {}", if st.hooks.is_on() { "on" } else { "off" })?;
     writeln!(m, "dest_entries {}", dests.live_entries(now, timeout))?;
     writeln!(m, "dest_capacity {}", dests.capacity())?;
     for &c in Counter::ALL {

@@ -2,6 +2,8 @@
 //!
 //! It runs when the set of equalize routes becomes empty or non-empty, when a
 //! sysctl changes, and every `bw_interval_ms` while equalize routes exist:
+//! - registers the netfilter hooks while equalize routes exist, so other
+//!   netns pay nothing per packet;
 //! - holds conntrack while the session strategy needs it (conntrack costs
 //!   every packet, so netns that don't use it don't pay);
 //! - sets `fib_multipath_hash_policy=1` while equalize routes exist (the
@@ -13,6 +15,7 @@ use super::counters::MAX_UPLINKS;
 use super::state::NetState;
 use crate::mpbal_core::estimator::RateEstimator;
 use crate::mpbal_core::strategy::StrategyId;
+use crate::sys::log::warn_ratelimited;
 use crate::sys::module::params;
 use crate::sys::net::now_ms;
 use core::sync::atomic::Ordering;
@@ -63,11 +66,17 @@ pub(crate) fn run(st: &NetState) {
     let active = st.equalize_routes.load(Ordering::Acquire) > 0;
     let interval = st.conf.bw_interval_ms().max(1) as u32;
 
+    // Hooks go on last and off first: once they are on (`hooks on` in the
+    // stats, which `mpbalctl route add` waits for), everything is in place.
+    if !active {
+        reconcile_hooks(st, false);
+    }
     reconcile_conntrack(st, &mut ws, active && st.strategy() == StrategyId::Session);
     reconcile_hash_policy(st, &mut ws, active);
     if !active {
         return;
     }
+    reconcile_hooks(st, true);
     // A kick between ticks (config change) must not make a tiny sample.
     let now = now_ms();
     if now.saturating_sub(ws.last_sample_ms) >= u64::from(interval / 2) {
@@ -79,8 +88,21 @@ pub(crate) fn run(st: &NetState) {
 /// Undoes what the worker holds; the work can no longer run.
 pub(crate) fn shutdown(st: &NetState) {
     let mut ws = st.worker.lock();
+    reconcile_hooks(st, false);
     reconcile_conntrack(st, &mut ws, false);
     reconcile_hash_policy(st, &mut ws, false);
+}
+
+/// A failed registration is retried at the next run (every `bw_interval_ms`
+/// while equalize routes exist); meanwhile they get stock ECMP.
+fn reconcile_hooks(st: &NetState, want: bool) {
+    if let Err(e) = st.hooks.set(want) {
+        warn_ratelimited(format_args!(
+            "netns {}: cannot register the netfilter hooks ({:?}): equalize routes get stock ECMP",
+            st.net.inum(),
+            e
+        ));
+    }
 }
 
 fn reconcile_conntrack(st: &NetState, ws: &mut WorkerState, want: bool) {

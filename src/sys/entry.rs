@@ -82,7 +82,7 @@ extern "C" fn mpbal_rust_net_exit(netns: *mut c_void) {
 /// # Safety
 ///
 /// The arguments must be those of a netfilter hook call registered by
-/// `Hooks::register` (so `priv_` is a live `NetState`).
+/// `HookSwitch::set` (so `priv_` is a live `NetState`).
 unsafe fn run_hook(
     priv_: *mut c_void,
     skb: *mut bindings::sk_buff,
@@ -101,7 +101,7 @@ unsafe fn run_hook(
 /// # Safety
 ///
 /// Called by netfilter only, with the arguments of a hook registered by
-/// `Hooks::register`.
+/// `HookSwitch::set`.
 #[no_mangle]
 unsafe extern "C" fn mpbal_rust_hook_prerouting(
     priv_: *mut c_void,

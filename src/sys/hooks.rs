@@ -1,47 +1,105 @@
 //! Registration of the three netfilter hooks of one netns. The hook
 //! functions themselves are in `entry.rs`.
+//!
+//! The hooks are registered only while the netns has equalize routes, so a
+//! netns without them runs no mpbal code per packet at all (a registered
+//! hook costs every packet a call through `nf_hook_slow()`, even one that
+//! returns at once).
 
 use super::bindings;
 use super::net::Net;
 use core::ffi::c_void;
-use core::ptr::NonNull;
-use kernel::error::{code::ENOMEM, Result};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::error::{
+    code::{EINVAL, ENOMEM},
+    Result,
+};
 
-/// Registered PRE_ROUTING, LOCAL_OUT and POST_ROUTING hooks.
+/// The hooks of one netns, switched on and off at run time.
 ///
 /// # Invariants
 ///
-/// `ops` is live and registered in `net`, with a private pointer that
-/// outlives `self`.
-pub(crate) struct Hooks {
+/// A non-null `ops` is live and registered in `net` with `state` as private
+/// pointer; whoever swaps it out of `ops` unregisters it. A non-null `state`
+/// outlives every registration (see `set_state`).
+pub(crate) struct HookSwitch {
     net: Net,
-    ops: NonNull<c_void>,
+    state: AtomicPtr<c_void>,
+    ops: AtomicPtr<c_void>,
 }
 
-// SAFETY: only used to unregister, from process context on any CPU.
-unsafe impl Send for Hooks {}
-// SAFETY: no shared-reference methods.
-unsafe impl Sync for Hooks {}
+impl HookSwitch {
+    pub(crate) const fn new(net: Net) -> Self {
+        HookSwitch {
+            net,
+            state: AtomicPtr::new(core::ptr::null_mut()),
+            ops: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
 
-impl Hooks {
+    /// Sets the private pointer the hooks are registered with.
+    ///
     /// # Safety
     ///
     /// `state` must be the `NetState` the hook entry points expect, and it
-    /// must outlive the returned value.
-    pub(crate) unsafe fn register(net: Net, state: *const c_void) -> Result<Self> {
-        // SAFETY: `net` is live; `state` outlives the hooks (contract).
-        let ops = unsafe { bindings::mpbal_hooks_register(net.as_ptr(), state.cast_mut()) };
-        Ok(Hooks {
-            net,
-            ops: NonNull::new(ops).ok_or(ENOMEM)?,
-        })
+    /// must stay valid until the hooks are switched off for good: by
+    /// `set(false)` or by dropping `self` before anything the hooks use.
+    pub(crate) unsafe fn set_state(&self, state: *const c_void) {
+        self.state.store(state.cast_mut(), Ordering::Release);
+    }
+
+    /// Registers or unregisters the hooks; may sleep. Concurrent callers are
+    /// safe: at most one registration stays.
+    pub(crate) fn set(&self, on: bool) -> Result {
+        if !on {
+            let ops = self.ops.swap(core::ptr::null_mut(), Ordering::AcqRel);
+            if !ops.is_null() {
+                // SAFETY: swapped out a registered `ops` (type invariant);
+                // the helper waits (synchronize_net) until no hook call is in
+                // flight before it returns.
+                unsafe { bindings::mpbal_hooks_unregister(self.net.as_ptr(), ops) };
+            }
+            return Ok(());
+        }
+        if !self.ops.load(Ordering::Acquire).is_null() {
+            return Ok(());
+        }
+        let state = self.state.load(Ordering::Acquire);
+        if state.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `net` is live; `state` outlives the registration
+        // (`set_state` contract).
+        let ops = unsafe { bindings::mpbal_hooks_register(self.net.as_ptr(), state) };
+        if ops.is_null() {
+            return Err(ENOMEM);
+        }
+        if self
+            .ops
+            .compare_exchange(
+                core::ptr::null_mut(),
+                ops,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            // Someone else registered meanwhile: theirs stays.
+            // SAFETY: `ops` was registered above and never published.
+            unsafe { bindings::mpbal_hooks_unregister(self.net.as_ptr(), ops) };
+        }
+        Ok(())
+    }
+
+    /// Whether the hooks are registered now.
+    pub(crate) fn is_on(&self) -> bool {
+        !self.ops.load(Ordering::Acquire).is_null()
     }
 }
 
-impl Drop for Hooks {
+impl Drop for HookSwitch {
     fn drop(&mut self) {
-        // SAFETY: registered ops (type invariant); nf_unregister_net_hooks()
-        // waits (synchronize_net) until no hook call is in flight.
-        unsafe { bindings::mpbal_hooks_unregister(self.net.as_ptr(), self.ops.as_ptr()) }
+        // Cannot fail when switching off.
+        let _ = self.set(false);
     }
 }

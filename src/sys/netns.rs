@@ -7,7 +7,6 @@
 use super::bindings;
 use super::entry;
 use super::fib::FibNotifier;
-use super::hooks::Hooks;
 use super::net::Net;
 use super::proc::ProcDir;
 use super::sysctl::SysctlTable;
@@ -20,11 +19,12 @@ use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::error::Result;
 use kernel::init::InPlaceInit;
 
-/// Dropped in declaration order: hooks (no more packets), FIB notifier (no
-/// more route events), sysctls and proc (no more readers or writers, no
-/// more kicks), and last the work, which nothing can schedule any more.
+/// Dropped in declaration order: FIB notifier (no more route events),
+/// sysctls and proc (no more readers or writers, no more kicks), and last the
+/// work, which nothing can schedule any more. The netfilter hooks are the
+/// worker's (registered while equalize routes exist); `worker::shutdown`
+/// switches them off after all of these.
 struct Registrations {
-    _hooks: Hooks,
     _fib: FibNotifier,
     _sysctl: SysctlTable,
     _proc: ProcDir,
@@ -56,7 +56,12 @@ impl NetNs {
         // schedule it, and before the state that holds the reference.
         unsafe { st.work.set(&work) };
         st.conf.set_kick_work(Some(&work));
-        // The four registrations below are dropped (in `Registrations`)
+        // SAFETY: `ptr` is the pinned state the hook entry points expect;
+        // `worker::shutdown` (in `Drop`) switches the hooks off before the
+        // state goes, and `hooks` is the state's first field, so even its
+        // own drop unregisters them before anything they use.
+        unsafe { st.hooks.set_state(ptr) };
+        // The three registrations below are dropped (in `Registrations`)
         // before the state they point to.
         // SAFETY: `st.conf` lives in the pinned state, which outlives it.
         let sysctl = unsafe { SysctlTable::register(net, &st.conf)? };
@@ -64,10 +69,7 @@ impl NetNs {
         let proc = unsafe { ProcDir::create(net, ptr)? };
         // SAFETY: `ptr` is the pinned state the FIB callbacks expect.
         let fib = unsafe { FibNotifier::register(net, ptr)? };
-        // SAFETY: `ptr` is the pinned state the hook entry points expect.
-        let hooks = unsafe { Hooks::register(net, ptr)? };
         netns.regs = Some(Registrations {
-            _hooks: hooks,
             _fib: fib,
             _sysctl: sysctl,
             _proc: proc,
@@ -84,8 +86,8 @@ impl NetNs {
 impl Drop for NetNs {
     fn drop(&mut self) {
         drop(self.regs.take());
-        // Nothing can call into the state now: give back conntrack and the
-        // hash policy.
+        // Nothing but packets can call into the state now: switch the hooks
+        // off, give back conntrack and the hash policy.
         worker::shutdown(&self.state);
     }
 }

@@ -1,16 +1,21 @@
 //! A packet inside a netfilter hook, and what mpbal reads and writes on it.
 
 use super::bindings;
+use crate::mpbal_core::flowcache::{FlowCache, FlowKey, FLOW_CACHE_SLOTS};
 use crate::mpbal_core::nexthop::{Nexthop, Route, MAX_NEXTHOPS};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::error::{Error, Result};
 
 /// The route a packet will take, as far as mpbal cares.
+///
+/// `repr(u8)` with `None = 0`: zero is a valid value (per-CPU caches start
+/// zeroed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum RouteKind {
     /// No route, not unicast, or a single path: not ours.
-    None,
+    None = 0,
     /// A multipath route without `equalize`: stock ECMP, untouched.
     Multipath,
     /// A multipath route flagged `equalize`; the buffer holds its nexthops.
@@ -30,35 +35,40 @@ impl RouteKind {
     }
 }
 
-/// Nexthops of an equalize route, copied out of its `fib_info` under RCU.
+/// The kind of a packet's route and, for an equalize route, its nexthops,
+/// copied out of its `fib_info` under RCU.
+#[derive(Clone, Copy)]
 pub(crate) struct RouteBuf {
-    raw: bindings::mpbal_route,
+    kind: RouteKind,
+    key: usize,
     nexthops: [Nexthop; MAX_NEXTHOPS],
     len: usize,
 }
 
 const NH_UNUSABLE: u32 = bindings::MPBAL_NH_F_DEAD | bindings::MPBAL_NH_F_LINKDOWN;
 
-impl RouteBuf {
-    pub(crate) fn new() -> Self {
+impl Default for RouteBuf {
+    fn default() -> Self {
         RouteBuf {
-            raw: bindings::mpbal_route::default(),
+            kind: RouteKind::None,
+            key: 0,
             nexthops: [Nexthop::default(); MAX_NEXTHOPS],
             len: 0,
         }
     }
+}
 
-    fn convert(&mut self, kind: RouteKind) -> RouteKind {
-        if kind != RouteKind::Equalize {
-            return kind;
+impl RouteBuf {
+    /// Fills the buffer from a lookup helper's result.
+    fn fill(&mut self, kind: i32, raw: &bindings::mpbal_route) {
+        self.kind = RouteKind::from_raw(kind);
+        self.len = 0;
+        if self.kind != RouteKind::Equalize {
+            return;
         }
-        self.len = (self.raw.nr_nexthops as usize).min(MAX_NEXTHOPS);
-        for (nh, raw) in self
-            .nexthops
-            .iter_mut()
-            .zip(self.raw.nh.iter())
-            .take(self.len)
-        {
+        self.key = raw.key;
+        self.len = (raw.nr_nexthops as usize).min(MAX_NEXTHOPS);
+        for (nh, raw) in self.nexthops.iter_mut().zip(raw.nh.iter()).take(self.len) {
             *nh = Nexthop {
                 oif: raw.oif,
                 weight: raw.weight,
@@ -66,14 +76,38 @@ impl RouteBuf {
                 usable: raw.flags & NH_UNUSABLE == 0,
             };
         }
-        kind
     }
 
-    /// The route as the core sees it (valid after an `Equalize` lookup).
+    pub(crate) fn kind(&self) -> RouteKind {
+        self.kind
+    }
+
+    /// The route as the core sees it (no nexthops unless `Equalize`).
     pub(crate) fn route(&self) -> Route<'_> {
         Route {
-            key: self.raw.key,
+            key: self.key,
             nexthops: &self.nexthops[..self.len],
+        }
+    }
+}
+
+/// PRE_ROUTING route lookups of one CPU (see `flowcache`), and the buffer
+/// for lookups that cannot be cached.
+#[derive(Default)]
+pub(crate) struct RouteCache {
+    flows: FlowCache<RouteBuf, FLOW_CACHE_SLOTS>,
+    uncached: RouteBuf,
+}
+
+impl From<bindings::mpbal_flow_key> for FlowKey {
+    fn from(k: bindings::mpbal_flow_key) -> Self {
+        FlowKey {
+            daddr: k.daddr,
+            saddr: k.saddr,
+            iif: k.iif,
+            mark: k.mark,
+            tos: k.tos,
+            genid: k.genid,
         }
     }
 }
@@ -106,23 +140,47 @@ impl<'a> Packet<'a> {
         })
     }
 
-    /// Looks up the route of a packet entering at PRE_ROUTING.
-    pub(crate) fn route_input(&mut self, buf: &mut RouteBuf) -> RouteKind {
-        // SAFETY: skb and state are valid (type invariant); `buf.raw` is a
-        // valid out-buffer; the helper runs under the hook's RCU read lock.
-        let kind = unsafe {
-            bindings::mpbal_route_input(self.skb.as_ptr(), self.state.as_ptr(), &mut buf.raw)
+    /// The route of a packet entering at PRE_ROUTING, from this CPU's
+    /// `cache` when the netns's routing has not changed since it was looked
+    /// up. Also tells whether a FIB lookup was needed.
+    pub(crate) fn route_input<'c>(&mut self, cache: &'c mut RouteCache) -> (&'c RouteBuf, bool) {
+        let mut key = bindings::mpbal_flow_key::default();
+        // SAFETY: skb and state are valid (type invariant); `key` is a valid
+        // out-buffer.
+        let flow = unsafe {
+            bindings::mpbal_route_input_key(self.skb.as_ptr(), self.state.as_ptr(), &mut key)
         };
-        buf.convert(RouteKind::from_raw(kind))
+        let buf = match flow as u32 {
+            bindings::mpbal_flow_kind_MPBAL_FLOW_NONE => {
+                cache.uncached = RouteBuf::default();
+                return (&cache.uncached, false);
+            }
+            bindings::mpbal_flow_kind_MPBAL_FLOW_KEY => match cache.flows.slot(key.into()) {
+                (true, buf) => return (buf, false),
+                (false, buf) => buf,
+            },
+            _ => &mut cache.uncached,
+        };
+        let mut raw = bindings::mpbal_route::default();
+        // SAFETY: as above; `raw` is a valid out-buffer; the helper runs
+        // under the hook's RCU read lock.
+        let kind = unsafe {
+            bindings::mpbal_route_input(self.skb.as_ptr(), self.state.as_ptr(), &mut raw)
+        };
+        buf.fill(kind, &raw);
+        (buf, true)
     }
 
     /// Looks up the route of a locally generated packet at LOCAL_OUT.
     pub(crate) fn route_output(&mut self, buf: &mut RouteBuf) -> RouteKind {
-        // SAFETY: as in `route_input`.
+        let mut raw = bindings::mpbal_route::default();
+        // SAFETY: skb and state are valid (type invariant); `raw` is a valid
+        // out-buffer; the helper runs under the hook's RCU read lock.
         let kind = unsafe {
-            bindings::mpbal_route_output(self.skb.as_ptr(), self.state.as_ptr(), &mut buf.raw)
+            bindings::mpbal_route_output(self.skb.as_ptr(), self.state.as_ptr(), &mut raw)
         };
-        buf.convert(RouteKind::from_raw(kind))
+        buf.fill(kind, &raw);
+        buf.kind()
     }
 
     /// Re-routes a LOCAL_OUT packet out of `oif`.
@@ -144,7 +202,8 @@ impl<'a> Packet<'a> {
         unsafe { bindings::mpbal_skb_daddr(self.skb.as_ptr()) }
     }
 
-    /// The flow hash, computing it if the skb has none (as stock ECMP would).
+    /// Per-flow entropy: the skb's L4 hash if it has one, else a hash of
+    /// addresses, protocol and ports.
     pub(crate) fn entropy(&mut self) -> u32 {
         // SAFETY: valid skb owned by the hook.
         unsafe { bindings::mpbal_skb_entropy(self.skb.as_ptr()) }

@@ -2,6 +2,8 @@
 //! line is shared between CPUs per packet.
 
 use super::bindings;
+use crate::policy::counters::CpuCounters;
+use crate::policy::state::CpuLocal;
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -18,22 +20,40 @@ struct Raw<T> {
     _t: PhantomData<T>,
 }
 
-impl<T: Default> Raw<T> {
+/// Types whose all-zero bit pattern is a valid value, equal to their
+/// `Default`. Per-CPU copies of them come zeroed from `__alloc_percpu()` and
+/// are never built on the stack: some are kilobytes, and a kernel stack is
+/// 16 KiB without guard pages (no `VMAP_STACK` in small configs), so a few
+/// nested copies of a large `T::default()` silently overran it.
+///
+/// # Safety
+///
+/// The all-zero bit pattern must be a valid value of the type.
+pub(crate) unsafe trait Zeroed {}
+
+// SAFETY: integers are valid at zero.
+unsafe impl Zeroed for u32 {}
+
+// SAFETY: atomics and arrays of them, valid at zero.
+unsafe impl Zeroed for CpuCounters {}
+
+// SAFETY: every field is, recursively, integers, bools and arrays of them
+// (`FlowCache` keeps no `Option`s, `WrrState` is documented all-zero valid)
+// or a `RouteKind`, whose `repr(u8)` has `None = 0`. Zero is the empty
+// route cache, fresh WRR state, no note and no booking: the `Default`.
+unsafe impl Zeroed for CpuLocal {}
+
+impl<T: Zeroed> Raw<T> {
     fn new() -> Result<Self> {
-        // SAFETY: plain allocation of per-CPU memory for `T`, or NULL.
+        // SAFETY: plain allocation of zero-filled per-CPU memory for `T`, or
+        // NULL; all-zero is a valid `T` (`Zeroed`), so every copy is valid.
         let p = unsafe {
             bindings::mpbal_percpu_alloc(core::mem::size_of::<T>(), core::mem::align_of::<T>())
         };
-        let raw = Raw {
+        Ok(Raw {
             pcpu: NonNull::new(p).ok_or(ENOMEM)?,
             _t: PhantomData,
-        };
-        raw.each_cpu(|p: *mut T| {
-            // SAFETY: `p` is this CPU's uninitialized, aligned copy, not yet
-            // visible to anyone else.
-            unsafe { p.write(T::default()) }
-        });
-        Ok(raw)
+        })
     }
 }
 
@@ -86,14 +106,8 @@ struct Exclusive<T> {
     value: T,
 }
 
-impl<T: Default> Default for Exclusive<T> {
-    fn default() -> Self {
-        Exclusive {
-            busy: false,
-            value: T::default(),
-        }
-    }
-}
+// SAFETY: a `bool` and a `Zeroed` value, both valid at zero.
+unsafe impl<T: Zeroed> Zeroed for Exclusive<T> {}
 
 /// Per-CPU state only ever touched by its own CPU (WRR rotation, scratch).
 pub(crate) struct PerCpuExclusive<T> {
@@ -106,7 +120,7 @@ unsafe impl<T: Send> Sync for PerCpuExclusive<T> {}
 // SAFETY: the allocation is not tied to a thread.
 unsafe impl<T: Send> Send for PerCpuExclusive<T> {}
 
-impl<T: Default> PerCpuExclusive<T> {
+impl<T: Zeroed> PerCpuExclusive<T> {
     pub(crate) fn new() -> Result<Self> {
         Ok(PerCpuExclusive { raw: Raw::new()? })
     }
@@ -143,7 +157,7 @@ unsafe impl<T: Sync> Sync for PerCpuShared<T> {}
 // SAFETY: the allocation is not tied to a thread.
 unsafe impl<T: Sync> Send for PerCpuShared<T> {}
 
-impl<T: Default + Sync> PerCpuShared<T> {
+impl<T: Zeroed + Sync> PerCpuShared<T> {
     pub(crate) fn new() -> Result<Self> {
         Ok(PerCpuShared { raw: Raw::new()? })
     }

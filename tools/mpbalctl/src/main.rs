@@ -17,6 +17,7 @@ mod rtnl;
 use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
@@ -210,7 +211,17 @@ fn execute(cmd: Command, p: &mut Printer) -> Result<(), Error> {
             if verb != Verb::Del && spec.equalize && spec.nexthops.len() == 1 {
                 warn("equalize has no effect on single-path routes");
             }
-            route::change(&mut Rtnl::open()?, verb, &spec)
+            route::change(&mut Rtnl::open()?, verb, &spec)?;
+            // The module acts on a new equalize route from its worker; return
+            // once it does, so traffic sent next is balanced.
+            if verb != Verb::Del
+                && spec.equalize
+                && spec.nexthops.len() > 1
+                && mpbal::wait_hooks_on(&proc, Duration::from_secs(2)) == Some(false)
+            {
+                warn("mpbal is not steering this netns yet (see 'mpbalctl stats': hooks, hash_policy)");
+            }
+            Ok(())
         }
         Command::RouteShow(sel) => route::show(&mut Rtnl::open()?, sel, p),
         Command::StrategyShow => mpbal::strategy_show(&proc, p),

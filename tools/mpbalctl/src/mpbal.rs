@@ -1,6 +1,8 @@
 //! The `strategy`, `stats` and `link` objects: the module's sysctls and
 //! procfs files, rendered through the common printer.
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 
 use crate::error::Error;
@@ -224,6 +226,29 @@ pub fn link_set_capacity(proc: &Proc, dev: &str, bps: u64, arg: &str) -> Result<
     )
 }
 
+/// Waits (bounded) until the module's worker has put the netns's equalize
+/// routes in force. Its hooks go on last, after the hash policy and
+/// conntrack, so `hooks on` means packets sent from now on are balanced.
+/// `None` when the module is not loaded: nothing to wait for.
+pub fn wait_hooks_on(proc: &Proc, timeout: Duration) -> Option<bool> {
+    let stats = proc.stats();
+    if !stats.exists() {
+        return None;
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let on = procfs::read(&stats).is_ok_and(|text| {
+            procfs::parse_kv(&text)
+                .iter()
+                .any(|(k, v)| k == "hooks" && v == "on")
+        });
+        if on || Instant::now() >= deadline {
+            return Some(on);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 pub fn cannot_find_device(dev: &str) -> Error {
     Error::op(format!("Cannot find device \"{dev}\""))
 }
@@ -271,6 +296,30 @@ mod tests {
         ] {
             assert_eq!(check_ifname(bad).unwrap_err().exit_code(), 2, "{bad}");
         }
+    }
+
+    fn stats_fixture(hooks: Option<&str>) -> (tempfile::TempDir, Proc) {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(h) = hooks {
+            let net = dir.path().join("net/mpbal");
+            std::fs::create_dir_all(&net).unwrap();
+            std::fs::write(net.join("stats"), format!("strategy packet\nhooks {h}\n")).unwrap();
+        }
+        let proc = Proc::new(dir.path());
+        (dir, proc)
+    }
+
+    #[test]
+    fn wait_for_hooks() {
+        let t = Duration::from_millis(30);
+        let (_d, proc) = stats_fixture(None);
+        assert_eq!(wait_hooks_on(&proc, t), None);
+        let (_d, proc) = stats_fixture(Some("on"));
+        assert_eq!(wait_hooks_on(&proc, t), Some(true));
+        let (_d, proc) = stats_fixture(Some("off"));
+        let start = Instant::now();
+        assert_eq!(wait_hooks_on(&proc, t), Some(false));
+        assert!(start.elapsed() >= t);
     }
 
     #[test]
