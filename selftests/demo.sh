@@ -21,19 +21,16 @@ bars() {
 	done
 }
 
-steered_deltas() { # steered_deltas CMD...: runs CMD, prints mpbal's per-uplink packet deltas
-	local b a
-	b=($(bal mpbalctl -j link show | jq -r 'map({(.dev): .packets}) | add | [.up1, .up2, .up3] | @tsv'))
-	"$@" >/dev/null
-	a=($(bal mpbalctl -j link show | jq -r 'map({(.dev): .packets}) | add | [.up1, .up2, .up3] | @tsv'))
-	echo $((a[0] - b[0])) $((a[1] - b[1])) $((a[2] - b[2]))
-}
+# Per-uplink counts (up1 up2 up3): device tx packets, or what mpbal steered.
+tx_packets() { testbed_uplink_tx tx_packets; }
+steered() { bal mpbalctl -j link show | jq -r 'map({(.dev): .packets}) | add | [.up1, .up2, .up3] | @tsv'; }
 
-uplink_deltas() { # uplink_deltas CMD...: runs CMD, prints tx packet deltas of up1..3
-	local b a
-	b=($(testbed_uplink_tx tx_packets))
+deltas() { # deltas COUNTS CMD...: runs CMD, prints how much each of COUNTS grew
+	local counts=$1 b a
+	shift
+	b=($($counts))
 	"$@" >/dev/null
-	a=($(testbed_uplink_tx tx_packets))
+	a=($($counts))
 	echo $((a[0] - b[0])) $((a[1] - b[1])) $((a[2] - b[2]))
 }
 
@@ -59,7 +56,7 @@ for s in route packet session; do
 	say "strategy $s: 3000 UDP packets from srcA over 256 flows to 4 destinations (weights 1:2:3)"
 	run bal mpbalctl strategy set "$s"
 	sleep 0.3
-	bars $(uplink_deltas ip netns exec "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 5000-5063 -n 3000 -s 64 -r 3000)
+	bars $(deltas tx_packets ip netns exec "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 5000-5063 -n 3000 -s 64 -r 3000)
 	case $s in
 	route) echo "  (4 destinations, each pinned to one uplink, placed 1:2:3: 1, 1 and 2 destinations)" ;;
 	packet) echo "  (every packet takes the next uplink: exactly 1:2:3)" ;;
@@ -71,7 +68,7 @@ done
 
 say "strategy session with TCP: 12 connections from srcB, each stays on one uplink"
 ip netns exec "$NS_DST2" flowgen tcp-server -p 7000 -D
-bars $(uplink_deltas ip netns exec "$NS_SRCB" flowgen tcp -d "$DST2_IP1" -p 7000 -c 12 -P 4 -b 200000)
+bars $(deltas tx_packets ip netns exec "$NS_SRCB" flowgen tcp -d "$DST2_IP1" -p 7000 -c 12 -P 4 -b 200000)
 run bal mpbalctl link show
 
 say "strategy bandwidth: uplinks shaped like the thesis (up1 1 Mbit, up2 and up3 10 Mbit)"
@@ -86,16 +83,16 @@ run bal mpbalctl link set up3 capacity 10mbit
 run bal sysctl -qw net.mpbal.bw_interval_ms=250 net.mpbal.bw_ewma_log=2
 run bal mpbalctl strategy set bandwidth
 echo "  3.5 Mbit/s of UDP for 5 s: the 10 Mbit uplinks always have more headroom than up1 (packets mpbal steered):"
-bars $(steered_deltas ip netns exec "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 6000-6063 -n 1800 -s 1200 -r 360)
+bars $(deltas steered ip netns exec "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 6000-6063 -n 1800 -s 1200 -r 360)
 run bal mpbalctl link show
 echo "  32 Mbit/s offered for 6 s: the 10 Mbit uplinks' headroom shrinks, and up1 takes traffic whenever it has the most:"
-bars $(steered_deltas bash -c "ip netns exec $NS_SRCA flowgen udp -d $DST_ALL -p 6000-6063 -n 3000 -s 4000 -r 500 &
+bars $(deltas steered bash -c "ip netns exec $NS_SRCA flowgen udp -d $DST_ALL -p 6000-6063 -n 3000 -s 4000 -r 500 &
 	ip netns exec $NS_SRCB flowgen udp -d $DST_ALL -p 6100-6163 -n 3000 -s 4000 -r 500; wait")
 run bal mpbalctl link show
 
 say "Locally generated traffic (from the balancer itself), strategy packet"
 run bal mpbalctl strategy set packet
-bars $(uplink_deltas bal flowgen udp -d "$DST_ALL" -p 5000-5063 -n 600 -s 64)
+bars $(deltas tx_packets bal flowgen udp -d "$DST_ALL" -p 5000-5063 -n 600 -s 64)
 
 say "Counters"
 run bal mpbalctl stats

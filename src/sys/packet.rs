@@ -152,7 +152,9 @@ impl<'a> Packet<'a> {
         };
         let buf = match flow as u32 {
             bindings::mpbal_flow_kind_MPBAL_FLOW_NONE => {
-                cache.uncached = RouteBuf::default();
+                // Only kind and length are read for a non-equalize route.
+                cache.uncached.kind = RouteKind::None;
+                cache.uncached.len = 0;
                 return (&cache.uncached, false);
             }
             bindings::mpbal_flow_kind_MPBAL_FLOW_KEY => match cache.flows.slot(key.into()) {

@@ -19,7 +19,6 @@ kbuild=$(bash tools/build/kernel.sh bench | tail -n1)
 rm -rf "$out/src"
 mkdir -p "$out/src"
 cp -r Kbuild include src "$out/src/"
-rm -rf "$out/src/src/core/target"
 env PATH=/usr/bin:/bin:/usr/sbin:/sbin:$PATH:$HOME/.cargo/bin \
 	make -s -C "$kbuild" LLVM=-14 M="$out/src" modules >"$out/module.log" 2>&1 ||
 	{ cat "$out/module.log"; exit 1; }
