@@ -31,10 +31,15 @@ impl Strategy for RouteStrategy {
         let oif = route.nexthops.get(index)?.oif;
         let stale = remembered.unwrap_or(0);
         match env.dests.claim(env.daddr, oif, stale, now, timeout) {
-            // Another CPU placed this destination meanwhile: follow it.
-            Claim::Taken(theirs) => recall(route, usable, theirs)
-                .ok()
-                .or(Some(Selection { index, outcome })),
+            // Another CPU placed this destination meanwhile: follow it, and
+            // give our pick back so the spread stays by weight.
+            Claim::Taken(theirs) => match recall(route, usable, theirs) {
+                Ok(sel) => {
+                    env.first.unpick(route, usable, index);
+                    Some(sel)
+                }
+                Err(_) => Some(Selection { index, outcome }),
+            },
             // A full table only costs stickiness; the packet goes on.
             Claim::Stored | Claim::Evicted | Claim::NotStored => Some(Selection { index, outcome }),
         }

@@ -17,11 +17,19 @@ use super::nexthop::{NexthopMask, Route, MAX_NEXTHOPS};
 pub trait Pick {
     /// The next nexthop among `mask`, or `None` if `mask` is empty.
     fn pick(&mut self, route: &Route<'_>, mask: NexthopMask) -> Option<usize>;
+
+    /// Takes back a pick of `i` that was not used (another CPU placed the
+    /// same destination first), so the spread counts only real choices.
+    fn unpick(&mut self, route: &Route<'_>, mask: NexthopMask, i: usize);
 }
 
 impl Pick for WrrState {
     fn pick(&mut self, route: &Route<'_>, mask: NexthopMask) -> Option<usize> {
         WrrState::pick(self, route, mask)
+    }
+
+    fn unpick(&mut self, route: &Route<'_>, mask: NexthopMask, i: usize) {
+        WrrState::unpick(self, route, mask, i)
     }
 }
 
@@ -77,6 +85,25 @@ impl WrrState {
         let b = best?;
         self.current[b] -= total;
         Some(b)
+    }
+
+    /// Undoes one `pick` that returned `i` for the same route and mask.
+    /// `current` only ever holds "weight times rounds minus total times
+    /// wins", so this is exact even after other picks; if the state has
+    /// restarted since (route or mask changed), there is nothing to undo.
+    pub fn unpick(&mut self, route: &Route<'_>, mask: NexthopMask, i: usize) {
+        if self.key != route.key || self.mask != mask || mask & (1 << i) == 0 {
+            return;
+        }
+        let mut total = 0i32;
+        for (j, nh) in route.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
+            if mask & (1 << j) != 0 {
+                let w = nh.weight.min(256) as i32;
+                self.current[j] -= w;
+                total += w;
+            }
+        }
+        self.current[i] += total;
     }
 }
 

@@ -37,6 +37,10 @@ impl Pick for SharedPick<'_> {
     fn pick(&mut self, route: &Route<'_>, mask: NexthopMask) -> Option<usize> {
         self.0.lock().for_route(route.key).pick(route, mask)
     }
+
+    fn unpick(&mut self, route: &Route<'_>, mask: NexthopMask, i: usize) {
+        self.0.lock().for_route(route.key).unpick(route, mask, i)
+    }
 }
 
 /// Whether the packet's route is ours; counts the multipath routes that are

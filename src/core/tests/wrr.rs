@@ -135,6 +135,34 @@ proptest! {
         }
     }
 
+    /// Picks given back (a CPU that lost a race for a new destination) leave
+    /// no trace: after any mix of kept and returned picks, each nexthop's
+    /// share of the kept ones is within the same bound as plain picking.
+    #[test]
+    fn unpicked_picks_leave_no_trace((weights, mask) in weights_and_mask(), undo in prop::collection::vec(any::<bool>(), 1..200)) {
+        let nhs = live_nexthops(&weights);
+        let route = Route { key: 1, nexthops: &nhs };
+        let (w, total, n) = masked(&nhs, mask);
+        let mut st = WrrState::default();
+        let mut kept = vec![0i64; w.len()];
+        let mut rounds = 0i64;
+        for u in undo {
+            let Some(i) = st.pick(&route, mask) else { break };
+            if u {
+                st.unpick(&route, mask, i);
+            } else {
+                kept[i] += 1;
+                rounds += 1;
+            }
+        }
+        for i in 0..w.len() {
+            // err_i = kept_i - rounds * w_i / W, scaled by W.
+            let err = kept[i] * total - rounds * w[i];
+            prop_assert!(err < total && -err < (n as i64).max(2) * total,
+                "nexthop {}: {} kept of {} rounds (weight {}/{})", i, kept[i], rounds, w[i], total);
+        }
+    }
+
     /// The count error at every prefix: over-service < 1 and under-service
     /// < N - 1 (proved), and |error| < 2 (measured tight bound for N <= 16).
     #[test]
