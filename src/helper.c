@@ -272,6 +272,28 @@ static int proc_strategy(const struct ctl_table *table, int write,
 	return 0;
 }
 
+/* Read-only: the strategy names, space separated, in id order. */
+static int proc_available_strategies(const struct ctl_table *table, int write,
+				     void *buffer, size_t *lenp, loff_t *ppos)
+{
+	char names[128] = "";
+	struct ctl_table tmp = {
+		.data = names,
+		.maxlen = sizeof(names),
+	};
+	const char *n;
+	int i;
+
+	if (write)
+		return -EPERM;
+	for (i = 0; (n = mpbal_rust_strategy_name(i))[0] != '?'; i++) {
+		if (i)
+			strlcat(names, " ", sizeof(names));
+		strlcat(names, n, sizeof(names));
+	}
+	return proc_dostring(&tmp, write, buffer, lenp, ppos);
+}
+
 struct int_bounds {
 	int min, max;
 };
@@ -311,6 +333,12 @@ static const struct ctl_table mpbal_sysctl_template[] = {
 		.proc_handler = proc_strategy,
 	},
 	{
+		.procname = "available_strategies",
+		.maxlen = 128,
+		.mode = 0444,
+		.proc_handler = proc_available_strategies,
+	},
+	{
 		.procname = "route_idle_timeout",
 		.maxlen = sizeof(int),
 		.mode = 0644,
@@ -345,10 +373,10 @@ struct ctl_table_header *mpbal_sysctl_register(struct net *net,
 	if (!t)
 		return NULL;
 	t[0].data = conf;
-	t[1].data = &conf->route_idle_timeout;
-	t[2].data = &conf->bw_interval_ms;
-	t[3].data = &conf->bw_ewma_log;
-	for (i = 1; i < ARRAY_SIZE(mpbal_sysctl_template); i++)
+	t[2].data = &conf->route_idle_timeout;
+	t[3].data = &conf->bw_interval_ms;
+	t[4].data = &conf->bw_ewma_log;
+	for (i = 2; i < ARRAY_SIZE(mpbal_sysctl_template); i++)
 		t[i].extra2 = conf;
 	hdr = register_net_sysctl_sz(net, "net/mpbal", t,
 				     ARRAY_SIZE(mpbal_sysctl_template));
