@@ -2,7 +2,7 @@
 #
 #   make deps     install build and test dependencies (Debian 12; idempotent)
 #   make kernel   build the cached 6.12 test kernel (~7 min once, then instant)
-#   make          build mpbal.ko and mpbalctl
+#   make          build mpbal.ko (and mpbal_kunit.ko, its KUnit suite) and mpbalctl
 #   make check    host tests, builds, every guest suite in QEMU; "N passed, M failed"
 #   make demo     boot the VM, build the thesis testbed, show the four strategies
 #   make bench    packet rates vs stock ECMP, and per-decision cost on the host
@@ -43,7 +43,8 @@ bench: deps
 # Removes the module's build outputs without needing a kernel tree (the
 # kernel cache in ~/.cache/mpbal stays) and the harness outputs.
 clean:
-	rm -f mpbal.ko mpbal.mod mpbal.mod.c mpbal.o modules.order Module.symvers \
-		src/*.o src/bindings_generated.rs
+	rm -f mpbal.ko mpbal.mod mpbal.mod.c mpbal.o mpbal_kunit.ko mpbal_kunit.mod \
+		mpbal_kunit.mod.c mpbal_kunit.o modules.order Module.symvers \
+		src/*.o src/helpers/*.o src/kunit/*.o src/bindings_generated.rs
 	find . -path ./tools -prune -o \( -name '.*.cmd' -o -name '*.mod.o' -o -name '.*.d' \) -print0 | xargs -0 rm -f
 	rm -rf out

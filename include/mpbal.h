@@ -2,18 +2,20 @@
 /*
  * The C <-> Rust ABI of mpbal.
  *
- * bindgen reads this header (with the kernel's own bindgen flags) to produce
- * src/bindings_generated.rs. It deliberately includes nothing but
- * <linux/types.h>: kernel objects are forward-declared and only ever handled
- * by pointer on the Rust side, so the generated bindings stay small and never
- * clash with kernel::bindings.
+ * bindgen reads this header (with the kernel's own bindgen flags, see Kbuild)
+ * to produce src/bindings_generated.rs, so every signature on both sides is
+ * checked by a compiler. It includes nothing but <linux/types.h>: kernel
+ * objects are forward-declared and only handled by pointer on the Rust side,
+ * so the bindings stay small and never clash with kernel::bindings.
  *
- * Two directions:
- *  - mpbal_*       implemented in C (src/helper.c): what Rust-for-Linux 6.12
- *                  cannot express (module_param, pernet ops, sysctl tables,
- *                  netfilter hook ops, notifiers, delayed work, per-CPU
- *                  memory) and the static inlines of the networking headers.
- *  - mpbal_rust_*  implemented in Rust (src/sys/entry.rs), called from C.
+ * Rust calls the mpbal_* functions below; they live in src/helpers/, one file
+ * per facility, and each is the C half of the wrapper of the same name in
+ * src/sys/. C calls Rust only through the function pointers of struct
+ * mpbal_ops, which src/sys/netns.rs fills with its trampolines.
+ *
+ * Conventions: functions that register or create something return 0 or a
+ * negative errno and hand the object out through a pointer argument.
+ * Nothing here makes a policy decision; src/policy/ does.
  */
 #ifndef MPBAL_H
 #define MPBAL_H
@@ -21,150 +23,229 @@
 #include <linux/types.h>
 
 struct ctl_table_header;
+struct fib_info;
 struct kunit;
+struct mpbal_dwork;
+struct mpbal_fib_nb;
 struct net;
 struct net_device;
 struct nf_conn;
+struct nf_hook_ops;
 struct nf_hook_state;
 struct proc_dir_entry;
 struct seq_file;
 struct sk_buff;
 
-/* Routes with more nexthops are left to stock ECMP. Matches the core. */
+/* Nexthops copied per route; the core's MAX_NEXTHOPS (checked in Rust). */
 #define MPBAL_MAX_NEXTHOPS 16
 
 /* Longest interface name including NUL (IFNAMSIZ). */
 #define MPBAL_IFNAMSIZ 16
 
-/* ---------------------------------------------------------------------- */
-/* Module parameters (declared in C: 6.12's module! macro has no params).  */
-
-/* Default strategy id for new network namespaces (see mpbal_rust_strategy_*). */
-int mpbal_param_strategy(void);
-/* ct->mark bits that hold the session's uplink ifindex. */
-u32 mpbal_param_ct_mark_mask(void);
-/* Entries of the per-destination table of each netns (power of two). */
-u32 mpbal_param_route_table_size(void);
-/* Whether mpbal may set net.ipv4.fib_multipath_hash_policy=1 itself. */
-bool mpbal_param_manage_hash_policy(void);
+/* Longest strategy name as written, including a newline and the NUL. */
+#define MPBAL_STRATEGY_NAME_MAX 32
 
 /* ---------------------------------------------------------------------- */
-/* Module-wide registration.                                               */
+/* Callbacks into Rust (src/sys/netns.rs).                                 */
 
-/* Registers the pernet operations; each netns then gets mpbal_rust_net_init. */
-int mpbal_pernet_register(void);
-void mpbal_pernet_unregister(void);
-/* Registers the netdevice notifier (replays REGISTER for existing devices). */
-int mpbal_netdev_notifier_register(void);
-void mpbal_netdev_notifier_unregister(void);
+struct mpbal_fib_route;
 
-/* ---------------------------------------------------------------------- */
-/* Per-netns sysctls: net.mpbal.*                                          */
-
-/*
- * Backing store of the per-netns sysctls. Owned by the Rust per-netns state;
- * the kernel's proc handlers write it, Rust reads it once per packet with
- * READ_ONCE semantics (relaxed atomic loads).
- */
-struct mpbal_sysctl_conf {
-	struct net *net;		/* for the CAP_NET_ADMIN check on write */
-	void *kick_work;		/* mpbal_dwork run after a successful write */
-	int strategy;			/* strategy id */
-	int route_idle_timeout;		/* seconds */
-	int bw_interval_ms;
-	int bw_ewma_log;
+enum mpbal_netdev_event {
+	MPBAL_NETDEV_REGISTER = 1,
+	MPBAL_NETDEV_UNREGISTER = 2,
+	MPBAL_NETDEV_CHANGENAME = 3,
+	MPBAL_NETDEV_CHANGE = 4,	/* NETDEV_UP or NETDEV_CHANGE */
 };
-
-#define MPBAL_ROUTE_IDLE_TIMEOUT_MIN 1
-#define MPBAL_ROUTE_IDLE_TIMEOUT_MAX 3600
-#define MPBAL_BW_INTERVAL_MS_MIN 100
-#define MPBAL_BW_INTERVAL_MS_MAX 60000
-#define MPBAL_BW_EWMA_LOG_MAX 8
-
-struct ctl_table_header *mpbal_sysctl_register(struct net *net,
-					       struct mpbal_sysctl_conf *conf);
-void mpbal_sysctl_unregister(struct ctl_table_header *hdr);
-
-/*
- * net.mpbal.conf.DEV.capacity, bit/s (0 = not configured). *capacity must
- * outlive the registration.
- */
-struct ctl_table_header *mpbal_devconf_register(struct net *net,
-						const char *ifname,
-						unsigned long *capacity);
-void mpbal_devconf_unregister(struct ctl_table_header *hdr);
-
-/* ---------------------------------------------------------------------- */
-/* /proc/net/mpbal/{stats,uplinks}                                         */
-
-/* @state is passed to mpbal_rust_show_*(); NULL on failure. */
-struct proc_dir_entry *mpbal_proc_create(struct net *net, void *state);
-void mpbal_proc_remove(struct proc_dir_entry *dir);
-void mpbal_seq_write(struct seq_file *m, const char *buf, size_t len);
-
-/* ---------------------------------------------------------------------- */
-/* Netfilter hooks: PRE_ROUTING, LOCAL_OUT, POST_ROUTING (IPv4).           */
-
-/* Registers the three hooks in @net with @priv as their private pointer. */
-void *mpbal_hooks_register(struct net *net, void *priv);
-/* Unregisters them and waits until no hook call is in flight; may sleep. */
-void mpbal_hooks_unregister(struct net *net, void *hooks);
-
-/* Holds conntrack in @net (nf_ct_netns_get); 0 or -errno. May sleep. */
-int mpbal_conntrack_get(struct net *net);
-void mpbal_conntrack_put(struct net *net);
-
-/* ---------------------------------------------------------------------- */
-/* FIB notifier: which routes of the netns are equalize multipath routes.  */
 
 enum mpbal_fib_event_kind {
 	MPBAL_FIB_REPLACE = 1,	/* this route now heads its prefix */
 	MPBAL_FIB_DEL = 2,	/* the prefix is gone */
 };
 
+struct mpbal_ops {
+	/* Strategy id of a name as written (sysctl, parameter), or -EINVAL. */
+	int (*strategy_parse)(const char *name, size_t len);
+	/* Name of strategy @id (not NUL-terminated) and its length in *len;
+	 * NULL past the last id. */
+	const char *(*strategy_name)(int id, size_t *len);
+	/* Logs that @name is not a strategy, naming the valid ones. */
+	void (*strategy_invalid)(const char *name, size_t len);
+
+	/* pernet init: the state of @net in *state; 0 or -errno. */
+	int (*net_init)(struct net *net, void **state);
+	void (*net_exit)(void *state);
+
+	/* Netfilter hooks (nf_hookfn), registered with the state as priv. */
+	unsigned int (*prerouting)(void *priv, struct sk_buff *skb,
+				   const struct nf_hook_state *state);
+	unsigned int (*local_out)(void *priv, struct sk_buff *skb,
+				  const struct nf_hook_state *state);
+	unsigned int (*postrouting)(void *priv, struct sk_buff *skb,
+				    const struct nf_hook_state *state);
+
+	/* FIB notifier (atomic context); flush: the dump restarts. */
+	void (*fib_event)(void *state, int kind, const struct mpbal_fib_route *r);
+	void (*fib_flush)(void *state);
+
+	/* A device event in the netns of @state (RTNL held). */
+	void (*netdev_event)(void *state, int event, struct net_device *dev);
+
+	/* /proc/net/mpbal/{stats,uplinks} show callbacks. */
+	int (*show_stats)(void *state, struct seq_file *m);
+	int (*show_uplinks)(void *state, struct seq_file *m);
+};
+
+struct mpbal_params_effective;
+
+/*
+ * Module-wide registration (src/helpers/pernet.c): makes @ops the callbacks
+ * and @params the module parameters in force, registers the pernet
+ * operations (each netns gets ops->net_init) and the netdevice notifier
+ * (which replays REGISTER for existing devices). @ops must stay valid while
+ * the module's parameters exist (a static in the module).
+ */
+int mpbal_register(const struct mpbal_ops *ops,
+		   const struct mpbal_params_effective *params);
+void mpbal_unregister(void);
+
+/* The per-netns Rust state of @net, NULL outside its lifetime. */
+void *mpbal_net_state(const struct net *net);
+/* netns inode number, to name the netns in log messages. */
+u32 mpbal_net_inum(const struct net *net);
+
+/* ---------------------------------------------------------------------- */
+/* Module parameters (src/helpers/params.c; 6.12's module! has none).       */
+
+#define MPBAL_PARAM_TEXT_MAX 32
+
+/* What was given at insmod, as text; module init validates it. */
+struct mpbal_params_given {
+	bool strategy_given;
+	char strategy[MPBAL_PARAM_TEXT_MAX];
+	bool ct_mark_mask_given;
+	char ct_mark_mask[MPBAL_PARAM_TEXT_MAX];
+	bool route_table_size_given;
+	char route_table_size[MPBAL_PARAM_TEXT_MAX];
+	bool manage_hash_policy_given;
+	bool manage_hash_policy;
+};
+
+/* The values in force, defaults filled in; /sys/module/mpbal/parameters. */
+struct mpbal_params_effective {
+	int strategy;		/* strategy id */
+	u32 ct_mark_mask;
+	u32 route_table_size;
+	bool manage_hash_policy;
+};
+
+void mpbal_params_get_given(struct mpbal_params_given *out);
+/* kstrtou32(@s, 0, @res): decimal, 0x hex or 0 octal; 0 or -errno. */
+int mpbal_kstrtou32(const char *s, u32 *res);
+/* The current values (strategy and manage_hash_policy are writable). */
+int mpbal_param_strategy(void);
+u32 mpbal_param_ct_mark_mask(void);
+u32 mpbal_param_route_table_size(void);
+bool mpbal_param_manage_hash_policy(void);
+
+/* ---------------------------------------------------------------------- */
+/* Per-netns sysctls: net.mpbal.* (src/helpers/sysctl.c).                   */
+
+#define MPBAL_SYSCTL_MAX_INTS 8
+
+/* An integer sysctl; value is read with READ_ONCE, written by the handler. */
+struct mpbal_sysctl_int {
+	const char *procname;	/* NUL-terminated, static */
+	int value;
+	int min;
+	int max;
+};
+
+/*
+ * Backing store of one netns's sysctls, owned by the Rust state. Besides the
+ * integers: strategy (by name) and available_strategies (read-only).
+ */
+struct mpbal_sysctl_conf {
+	struct net *net;		/* for the CAP_NET_ADMIN check on write */
+	struct mpbal_dwork *kick_work;	/* run after a successful write */
+	int strategy;			/* strategy id */
+	u32 nr_ints;
+	struct mpbal_sysctl_int ints[MPBAL_SYSCTL_MAX_INTS];
+};
+
+int mpbal_sysctl_register(struct net *net, struct mpbal_sysctl_conf *conf,
+			  struct ctl_table_header **out);
+void mpbal_sysctl_unregister(struct ctl_table_header *hdr);
+
+/*
+ * net.mpbal.conf.DEV.capacity, bit/s (0 = not configured). *capacity must
+ * outlive the registration.
+ */
+int mpbal_devconf_register(struct net *net, const char *ifname,
+			   unsigned long *capacity, struct ctl_table_header **out);
+void mpbal_devconf_unregister(struct ctl_table_header *hdr);
+
+/* ---------------------------------------------------------------------- */
+/* /proc/net/mpbal/{stats,uplinks} (src/helpers/proc.c).                   */
+
+/* @state is passed to ops->show_*(). */
+int mpbal_proc_create(struct net *net, void *state, struct proc_dir_entry **out);
+void mpbal_proc_remove(struct proc_dir_entry *dir);
+void mpbal_seq_write(struct seq_file *m, const char *buf, size_t len);
+
+/* ---------------------------------------------------------------------- */
+/* Netfilter and conntrack (src/helpers/netfilter.c).                       */
+
+/* Registers ops->prerouting, local_out, postrouting in @net with @priv. */
+int mpbal_hooks_register(struct net *net, void *priv, struct nf_hook_ops **out);
+/* Unregisters them and waits until no hook call is in flight; may sleep. */
+void mpbal_hooks_unregister(struct net *net, struct nf_hook_ops *ops);
+
+/* Holds conntrack in @net (nf_ct_netns_get); 0 or -errno. May sleep. */
+int mpbal_conntrack_get(struct net *net);
+void mpbal_conntrack_put(struct net *net);
+
+/* The packet's conntrack entry, NULL if untracked. */
+struct nf_conn *mpbal_skb_ct(const struct sk_buff *skb, bool *reply, bool *is_new);
+u32 mpbal_ct_mark(const struct nf_conn *ct);
+/* Writes ct->mark and raises IPCT_MARK if it changes. */
+void mpbal_ct_set_mark(struct nf_conn *ct, u32 mark);
+
+int mpbal_hash_policy(const struct net *net);
+void mpbal_set_hash_policy(struct net *net, int policy);
+
+/* ---------------------------------------------------------------------- */
+/* FIB notifier (src/helpers/fib.c).                                        */
+
+/* RTN_UNICAST, the route type mpbal steers (checked in src/helpers/fib.c). */
+#define MPBAL_RTN_UNICAST 1
+
+/* A route as the notifier reports it: facts only, Rust classifies. */
 struct mpbal_fib_route {
 	u32 tb_id;
 	u32 dst;		/* network byte order */
 	u32 dst_len;
-	bool equalize;		/* multipath and RTM_F_EQUALIZE */
-	bool steerable;		/* equalize, classic nexthops, at most MAX_NEXTHOPS */
-	u32 nr_oifs;
+	u8 type;		/* RTN_* */
+	bool equalize_flag;	/* RTM_F_EQUALIZE in fib_flags */
+	bool nh_object;		/* uses a nexthop object */
+	u32 nr_paths;		/* fib_info_num_path() */
+	u32 nr_oifs;		/* oifs of the first paths, without nh objects */
 	u32 oifs[MPBAL_MAX_NEXTHOPS];
 };
 
-void *mpbal_fib_notifier_register(struct net *net, void *priv);
-void mpbal_fib_notifier_unregister(struct net *net, void *handle);
+int mpbal_fib_notifier_register(struct net *net, void *priv,
+				struct mpbal_fib_nb **out);
+void mpbal_fib_notifier_unregister(struct net *net, struct mpbal_fib_nb *nb);
 
 /* ---------------------------------------------------------------------- */
-/* Delayed work.                                                            */
+/* Route lookups of the packet path (src/helpers/route.c).                  */
 
-void *mpbal_dwork_create(void (*fn)(void *data), void *data);
-void mpbal_dwork_schedule(void *work, unsigned int delay_ms);
-/* Cancels and waits; the work is not queued afterwards even if it requeues. */
-void mpbal_dwork_cancel_sync(void *work);
-void mpbal_dwork_destroy(void *work);
-
-/* ---------------------------------------------------------------------- */
-/* Per-CPU memory (zeroed).                                                */
-
-void *mpbal_percpu_alloc(size_t size, size_t align);
-void mpbal_percpu_free(void *pcpu);
-/* This CPU's copy, with bottom halves disabled until mpbal_percpu_put_bh(). */
-void *mpbal_percpu_get_bh(void *pcpu);
-void mpbal_percpu_put_bh(void);
-void *mpbal_percpu_ptr(void *pcpu, int cpu);
-/* Next possible CPU after @cpu (start with -1); >= mpbal_nr_cpu_ids() at end. */
-int mpbal_cpu_next(int cpu);
-int mpbal_nr_cpu_ids(void);
-
-/* ---------------------------------------------------------------------- */
-/* Packet path.                                                            */
-
-enum mpbal_route_kind {
-	MPBAL_ROUTE_NONE = 0,		/* no route, not unicast or single path */
-	MPBAL_ROUTE_MULTIPATH = 1,	/* multipath without RTM_F_EQUALIZE */
-	MPBAL_ROUTE_EQUALIZE = 2,	/* ours */
-	MPBAL_ROUTE_UNSUPPORTED = 3,	/* equalize but nexthop objects or too many paths */
+/* What a lookup found. @fi is valid under the hook's RCU read lock only. */
+struct mpbal_fib_facts {
+	const struct fib_info *fi;
+	u8 type;		/* RTN_* */
+	bool equalize_flag;
+	bool nh_object;
+	u32 nr_paths;
 };
 
 struct mpbal_nh {
@@ -177,15 +258,12 @@ struct mpbal_nh {
 #define MPBAL_NH_F_DEAD 1	/* RTNH_F_DEAD */
 #define MPBAL_NH_F_LINKDOWN 16	/* RTNH_F_LINKDOWN */
 
-struct mpbal_route {
-	unsigned long key;	/* fib_info address: identity only */
-	u32 nr_nexthops;
-	struct mpbal_nh nh[MPBAL_MAX_NEXTHOPS];
-};
+/* Copies the first @max nexthops of @fi (no nh object); returns how many. */
+u32 mpbal_fib_info_nexthops(const struct fib_info *fi, struct mpbal_nh *nh, u32 max);
 
-/* The route the kernel will use for a packet entering at PRE_ROUTING. */
+/* The input lookup of a packet at PRE_ROUTING; 0 or -errno (no route). */
 int mpbal_route_input(struct sk_buff *skb, const struct nf_hook_state *state,
-		      struct mpbal_route *out);
+		      struct mpbal_fib_facts *out);
 
 /* What mpbal_route_input()'s lookup depends on, for a per-CPU cache. */
 struct mpbal_flow_key {
@@ -205,16 +283,21 @@ enum mpbal_flow_kind {
 
 int mpbal_route_input_key(struct sk_buff *skb, const struct nf_hook_state *state,
 			  struct mpbal_flow_key *key);
+
+/* The device the packet's socket is bound to (SO_BINDTODEVICE), 0 if none. */
+int mpbal_state_sk_bound_oif(const struct nf_hook_state *state);
 /*
- * The route for a locally generated packet at LOCAL_OUT, as
- * ip_route_me_harder() would look it up. MPBAL_ROUTE_NONE when the socket is
- * bound to a device: the application chose the uplink.
+ * The output lookup of a locally generated packet at LOCAL_OUT, as
+ * ip_route_me_harder() would do it, without the socket's oif; 0 or -errno.
  */
 int mpbal_route_output(struct sk_buff *skb, const struct nf_hook_state *state,
-		       struct mpbal_route *out);
+		       struct mpbal_fib_facts *out);
 /* Re-routes a LOCAL_OUT packet with flowi4_oif = @oif; 0 or -errno. */
 int mpbal_reroute_oif(struct sk_buff *skb, const struct nf_hook_state *state,
 		      int oif);
+
+/* ---------------------------------------------------------------------- */
+/* Packets (src/helpers/skb.c).                                             */
 
 u32 mpbal_skb_daddr(const struct sk_buff *skb);	/* network byte order */
 u32 mpbal_skb_entropy(struct sk_buff *skb);		/* per-flow, no dissector */
@@ -223,40 +306,48 @@ u32 mpbal_skb_hash(const struct sk_buff *skb);
 u32 mpbal_skb_len(const struct sk_buff *skb);
 u32 mpbal_skb_segs(const struct sk_buff *skb);
 bool mpbal_skb_forwarded(const struct sk_buff *skb);
-/* Ifindex of the device the rerouted dst leaves by, 0 if none. */
+/* Ifindex of the device the skb's dst leaves by, 0 if none. */
 int mpbal_skb_dst_oif(const struct sk_buff *skb);
 
 int mpbal_state_in_ifindex(const struct nf_hook_state *state);
 int mpbal_state_out_ifindex(const struct nf_hook_state *state);
-struct net *mpbal_state_net(const struct nf_hook_state *state);
-
-/* The packet's conntrack entry, NULL if untracked. */
-struct nf_conn *mpbal_skb_ct(const struct sk_buff *skb, bool *reply, bool *is_new);
-u32 mpbal_ct_mark(const struct nf_conn *ct);
-/* Sets the @mask bits of ct->mark to @value (event IPCT_MARK if changed). */
-void mpbal_ct_set_mark(struct nf_conn *ct, u32 mask, u32 value);
-
-int mpbal_hash_policy(const struct net *net);
-void mpbal_set_hash_policy(struct net *net, int policy);
 
 /* ---------------------------------------------------------------------- */
-/* Devices and time.                                                       */
+/* Delayed work (src/helpers/work.c).                                       */
+
+int mpbal_dwork_create(void (*fn)(void *data), void *data,
+		       struct mpbal_dwork **out);
+void mpbal_dwork_schedule(struct mpbal_dwork *work, unsigned int delay_ms);
+/* Cancels and waits; the work is not queued afterwards even if it requeues. */
+void mpbal_dwork_cancel_sync(struct mpbal_dwork *work);
+void mpbal_dwork_destroy(struct mpbal_dwork *work);
+
+/* ---------------------------------------------------------------------- */
+/* Per-CPU memory, zeroed (src/helpers/percpu.c).                           */
+
+/* __alloc_percpu(): NULL when out of memory. */
+void *mpbal_percpu_alloc(size_t size, size_t align);
+void mpbal_percpu_free(void *pcpu);
+/* This CPU's copy, with bottom halves disabled until mpbal_percpu_put_bh(). */
+void *mpbal_percpu_get_bh(void *pcpu);
+void mpbal_percpu_put_bh(void);
+void *mpbal_percpu_ptr(void *pcpu, int cpu);
+/* Next possible CPU after @cpu (start with -1); >= mpbal_nr_cpu_ids() at end. */
+int mpbal_cpu_next(int cpu);
+int mpbal_nr_cpu_ids(void);
+
+/* ---------------------------------------------------------------------- */
+/* Devices, time, log (src/helpers/net.c).                                  */
 
 /* tx bytes and operational state of @ifindex in @net; false if gone. */
 bool mpbal_dev_tx_bytes(struct net *net, int ifindex, u64 *bytes, bool *up);
 /* Copies the name of @ifindex into @buf (MPBAL_IFNAMSIZ); false if gone. */
 bool mpbal_dev_name_by_index(struct net *net, int ifindex, char *buf);
 int mpbal_dev_ifindex(const struct net_device *dev);
-struct net *mpbal_dev_net(const struct net_device *dev);
 /* Copies the device name into @buf (MPBAL_IFNAMSIZ). */
 void mpbal_dev_name(const struct net_device *dev, char *buf);
 /* ethtool link speed in Mbit/s, 0 if unknown. Caller holds RTNL. */
 u32 mpbal_dev_speed_mbps(struct net_device *dev);
-
-/* The per-netns Rust state of @net, NULL outside its lifetime. */
-void *mpbal_net_state(const struct net *net);
-/* netns inode number, to name the netns in log messages. */
-u32 mpbal_net_inum(const struct net *net);
 
 u32 mpbal_now_secs(void);
 u64 mpbal_now_ms(void);
@@ -264,66 +355,26 @@ u64 mpbal_now_ms(void);
 /* net_warn_ratelimited("mpbal: <msg>") */
 void mpbal_warn_ratelimited(const char *msg, size_t len);
 
-/* KUNIT_FAIL(test, "<file>:<line>: <msg>") */
+/* ---------------------------------------------------------------------- */
+/* For mpbal_kunit.ko only.                                                */
+
+/*
+ * src/helpers/sysctl.c, exported with EXPORT_SYMBOL_IF_KUNIT like the
+ * per-CPU and skb helpers the KUnit cases use: writes @buf to
+ * net.mpbal.strategy of @conf through the real handler.
+ */
+int mpbal_sysctl_strategy_write(struct mpbal_sysctl_conf *conf,
+				const char *buf, size_t len);
+
+/* src/kunit/glue.c */
 void mpbal_kunit_fail(struct kunit *test, const char *file, int line,
 		      const char *msg, size_t len);
-
-/* ---------------------------------------------------------------------- */
-/* Implemented in Rust.                                                    */
-
-/* Strategy id for a name as written to sysctl/param, or -EINVAL. */
-int mpbal_rust_strategy_parse(const char *name, size_t len);
-/* NUL-terminated static name of a strategy id ("?" if unknown). */
-const char *mpbal_rust_strategy_name(int id);
-/* Whether @mask is usable as ct_mark_mask (non-zero, contiguous). */
-bool mpbal_rust_mark_mask_valid(u32 mask);
-
-int mpbal_rust_net_init(struct net *net, void **state);
-void mpbal_rust_net_exit(void *state);
-
-unsigned int mpbal_rust_hook_prerouting(void *priv, struct sk_buff *skb,
-					const struct nf_hook_state *state);
-unsigned int mpbal_rust_hook_local_out(void *priv, struct sk_buff *skb,
-				       const struct nf_hook_state *state);
-unsigned int mpbal_rust_hook_postrouting(void *priv, struct sk_buff *skb,
-					 const struct nf_hook_state *state);
-
-void mpbal_rust_fib_event(void *priv, int kind, const struct mpbal_fib_route *r);
-/* The dump is being restarted: forget every route seen so far. */
-void mpbal_rust_fib_flush(void *priv);
-
-enum mpbal_netdev_event {
-	MPBAL_NETDEV_REGISTER = 1,
-	MPBAL_NETDEV_UNREGISTER = 2,
-	MPBAL_NETDEV_CHANGENAME = 3,
-	MPBAL_NETDEV_CHANGE = 4,	/* NETDEV_UP or NETDEV_CHANGE */
-};
-
-/* A device event in a netns whose state is @state (RTNL held). */
-void mpbal_rust_netdev_event(void *state, int event, struct net_device *dev);
-
-int mpbal_rust_show_stats(void *state, struct seq_file *m);
-int mpbal_rust_show_uplinks(void *state, struct seq_file *m);
-
-/* KUnit cases (src/policy/kunit.rs) for the suite in src/kunit.c. */
-void mpbal_rust_kunit_strategy_names(struct kunit *test);
-void mpbal_rust_kunit_wrr(struct kunit *test);
-void mpbal_rust_kunit_hash_range(struct kunit *test);
-void mpbal_rust_kunit_desttable(struct kunit *test);
-void mpbal_rust_kunit_estimator(struct kunit *test);
-void mpbal_rust_kunit_markfield(struct kunit *test);
-void mpbal_rust_kunit_percpu(struct kunit *test);
-void mpbal_rust_kunit_skb_hash(struct kunit *test);
-
-/* For the KUnit suite (src/kunit.c). */
 struct sk_buff *mpbal_kunit_alloc_skb(void);
 void mpbal_kunit_free_skb(struct sk_buff *skb);
+struct net *mpbal_kunit_init_net(void);
 /* fib_rebalance()'s upper bounds, with the kernel's own macros. */
 void mpbal_kunit_rebalance(struct mpbal_nh *nh, int n);
 /* fib_select_multipath()'s choice for a 31-bit @hash, -1 if none. */
 int mpbal_kunit_fib_select(const struct mpbal_nh *nh, int n, int hash);
-/* Writes @buf to net.mpbal.strategy of @conf through the real handler. */
-int mpbal_kunit_strategy_write(struct mpbal_sysctl_conf *conf,
-			       const char *buf, size_t len);
 
 #endif /* MPBAL_H */

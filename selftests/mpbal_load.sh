@@ -1,12 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Loading and unloading mpbal.ko: the KUnit suite run at insmod, module
-# parameter defaults and validation, the runtime strategy parameter, and
-# repeated load/unload. Runs in the guest:
+# Loading and unloading mpbal.ko: no tests in the production module, the
+# KUnit suite of mpbal_kunit.ko, module parameter defaults and validation,
+# the runtime strategy parameter, and repeated load/unload. Runs in the guest:
 #
-#   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
-#       -- /selftests/mpbal_load.sh
+#   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko \
+#       --kunit mpbal_kunit.ko --tool mpbalctl -- /selftests/mpbal_load.sh
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,22 +15,24 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=selftests/lib_mpbal.sh
 . "$here/lib_mpbal.sh"
 
-require_cmd insmod rmmod lsmod dmesg ip sysctl
+require_cmd insmod rmmod lsmod dmesg ip sysctl modinfo
 [ -f "$MPBAL_KO" ] || die "no module at $MPBAL_KO (run.sh --module)"
+MPBAL_KUNIT_KO=${MPBAL_KUNIT_MODULE:-/mpbal/mpbal_kunit.ko}
+[ -f "$MPBAL_KUNIT_KO" ] || die "no KUnit module at $MPBAL_KUNIT_KO (run.sh --kunit)"
 mpbal_loaded && die "mpbal is already loaded before the test"
 mpbal_cleanup_at_exit
 
-# The cases of the suite (src/kunit.c), in order.
+# The cases of the suite (src/kunit/mpbal_kunit.rs), in order.
 KUNIT_CASES=(
-	mpbal_rust_kunit_strategy_names
-	mpbal_rust_kunit_wrr
-	mpbal_rust_kunit_hash_range
-	mpbal_rust_kunit_desttable
-	mpbal_rust_kunit_estimator
-	mpbal_rust_kunit_markfield
-	mpbal_rust_kunit_percpu
-	mpbal_rust_kunit_skb_hash
-	mpbal_kunit_sysctl_strategy
+	strategy_names
+	sysctl_strategy
+	wrr
+	hash_range
+	desttable
+	estimator
+	markfield
+	percpu
+	skb_hash
 )
 
 # new_ns_strategy NAME: create netns NAME; NEW_NS_STRATEGY = its strategy.
@@ -51,7 +53,28 @@ test_default_load()
 	mpbal_loaded
 	log_test $? "after insmod: mpbal is in /proc/modules"
 	log=$(kmsg_since)
+	check_no_tests "$log"
+
+	kmsg_mark
+	insmod "$MPBAL_KUNIT_KO"
+	log_test $? "insmod mpbal_kunit.ko (the KUnit suite, needs mpbal.ko)"
+	log=$(kmsg_since)
 	check_kunit "$log"
+	rmmod mpbal_kunit
+	log_test $? "rmmod mpbal_kunit"
+}
+
+# check_no_tests LOG: the production module runs no test and needs no kunit.
+check_no_tests()
+{
+	local rc=0 detail="" deps taint
+
+	grep -q '# Subtest: mpbal' <<<"$1" && { rc=1; detail+="a KUnit suite ran at insmod; "; }
+	deps=$(modinfo -F depends "$MPBAL_KO")
+	grep -qw kunit <<<"$deps" && { rc=1; detail+="depends: $deps; "; }
+	taint=$(cat /sys/module/mpbal/taint)
+	[[ $taint == *N* ]] && { rc=1; detail+="taint $taint (TAINT_TEST); "; }
+	log_test $rc "insmod mpbal.ko runs no KUnit suite, no TAINT_TEST, depends '${deps}'" "$detail"
 }
 
 # check_kunit LOG: one TEST per KUnit case and one for the suite.
@@ -71,9 +94,10 @@ check_kunit()
 		log_test $rc "kunit: $c" "$line"
 		known_re+="|$c"
 	done
-	# Cases the list above does not know yet still get a line.
-	extra=$(grep -oE "(not )?ok [0-9]+ mpbal_[A-Za-z0-9_]+" <<<"$log" |
-		grep -vE " (${known_re#|})$")
+	# Cases the list above does not know yet still get a line (the case
+	# lines are indented inside the suite; the suite's own line is not).
+	extra=$(grep -E '^\[[ 0-9.]+\] +(not )?ok [0-9]+ [A-Za-z0-9_]+$' <<<"$log" |
+		grep -oE "(not )?ok [0-9]+ [A-Za-z0-9_]+$" | grep -vE " (${known_re#|}|mpbal)$")
 	while read -r line; do
 		[ -n "$line" ] || continue
 		log_test 1 "kunit: unexpected case ${line##* }" "$line (update KUNIT_CASES)"
@@ -85,7 +109,7 @@ check_kunit()
 	grep -qE "^\[[ 0-9.]+\] +1\.\.${#KUNIT_CASES[@]}$" <<<"$log" || rc=1
 	grep -qE "^\[[ 0-9.]+\] ok [0-9]+ mpbal$" <<<"$log" || rc=1
 	grep -qE "# mpbal: pass:${#KUNIT_CASES[@]} fail:0 skip:0 total:${#KUNIT_CASES[@]}$" <<<"$log" || rc=1
-	log_test $rc "kunit: suite mpbal ran at insmod, ${#KUNIT_CASES[@]} cases, all passed" \
+	log_test $rc "kunit: suite mpbal ran at insmod of mpbal_kunit.ko, ${#KUNIT_CASES[@]} cases, all passed" \
 		"$(grep -E 'mpbal|KTAP|1\.\.' <<<"$log" | tail -n 20)"
 }
 

@@ -5,10 +5,14 @@
 //! optimize uplink utilization" (route, packet, session, bandwidth), on an
 //! unpatched Linux 6.12.
 //!
-//! Layers:
-//! - `mpbal_core` (src/core): pure strategies and arithmetic, host-tested;
-//! - `policy`: per-netns state, hooks, worker; no `unsafe`;
-//! - `sys`: safe wrappers over the C helper; all the `unsafe`.
+//! Layers, each using only those below it:
+//! - `policy` (src/policy): what mpbal decides; no `unsafe`;
+//! - `sys` (src/sys): safe wrappers over the C helpers (src/helpers); all the
+//!   `unsafe`, and no policy;
+//! - `mpbal_core` (src/core): pure strategies and arithmetic, host-tested.
+//!
+//! This root is the only place that ties the policy's per-netns state to
+//! the wrapper layer's registration.
 
 // try_pin_init! expands once per field of the per-netns state.
 #![recursion_limit = "256"]
@@ -23,6 +27,9 @@ mod mpbal_core;
 mod policy;
 mod sys;
 
+use mpbal_core::strategy::StrategyId;
+use policy::state::NetState;
+
 module! {
     type: Mpbal,
     name: "mpbal",
@@ -32,20 +39,21 @@ module! {
 }
 
 struct Mpbal {
-    _registration: sys::module::Registration,
+    _registration: sys::pernet::Registration<NetState>,
 }
 
 impl kernel::Module for Mpbal {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let registration = sys::module::Registration::new()?;
-        let strategy = u8::try_from(sys::module::params::strategy())
+        let params = policy::modparams::load()?;
+        let registration = sys::pernet::Registration::<NetState>::new(&params)?;
+        let strategy = u8::try_from(params.strategy)
             .ok()
-            .and_then(mpbal_core::strategy::StrategyId::from_u8)
-            .map_or("?", |s| s.name());
+            .and_then(StrategyId::from_index)
+            .map_or("?", StrategyId::name);
         pr_info!(
             "loaded: default strategy {}, ct_mark_mask {:#010x}\n",
             strategy,
-            sys::module::params::ct_mark_mask()
+            params.ct_mark_mask
         );
         Ok(Mpbal {
             _registration: registration,

@@ -17,6 +17,7 @@
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin HOME=/root TERM=dumb LC_ALL=C
 export MPBAL_SELFTESTS=/selftests
 [ -f /mpbal/mpbal.ko ] && export MPBAL_MODULE=/mpbal/mpbal.ko
+[ -f /mpbal/mpbal_kunit.ko ] && export MPBAL_KUNIT_MODULE=/mpbal/mpbal_kunit.ko
 [ -x /usr/bin/mpbalctl ] && export MPBAL_TOOL=/usr/bin/mpbalctl
 
 mount -t proc proc /proc

@@ -3,14 +3,15 @@
 #
 # Build the gzip'd cpio initramfs for the mpbal test VM.
 #
-#   mkinitramfs.sh [--module KO] [--tool BIN] [--bin PATH].. OUTPUT
+#   mkinitramfs.sh [--module KO] [--kunit KO] [--tool BIN] [--bin PATH].. OUTPUT
 #                  [-- COMMAND [ARGS..]]
 #
 # Contents: the host's bash, iproute2, nft, conntrack, iperf3, ethtool, jq,
 # tcpdump, kmod and a few coreutils/util-linux tools with the libraries ldd
 # lists; busybox-static applets for everything else (never shadowing a real
 # tool); flowgen built static from selftests/tools; the whole selftests/ at
-# /selftests; --module at /mpbal/mpbal.ko; --tool at /usr/bin/mpbalctl;
+# /selftests; --module at /mpbal/mpbal.ko, --kunit (the KUnit suite module)
+# at /mpbal/mpbal_kunit.ko; --tool at /usr/bin/mpbalctl;
 # --bin PATH copied to /usr/bin with its libraries. COMMAND is baked in and
 # run by /init (from vm/init.sh) with bash; without one /init runs bash.
 #
@@ -27,10 +28,11 @@ usage()
 	exit 2
 }
 
-module="" tool="" out="" bins=()
+module="" kunit="" tool="" out="" bins=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--module) module=${2:?}; shift 2 ;;
+	--kunit) kunit=${2:?}; shift 2 ;;
 	--tool) tool=${2:?}; shift 2 ;;
 	--bin) bins+=("${2:?}"); shift 2 ;;
 	--) shift; break ;;
@@ -42,7 +44,7 @@ done
 [ -n "$out" ] || usage
 cmd=("$@")
 
-for f in ${module:+"$module"} ${tool:+"$tool"}; do
+for f in ${module:+"$module"} ${kunit:+"$kunit"} ${tool:+"$tool"}; do
 	[ -f "$f" ] || { echo "mkinitramfs: $f: no such file" >&2; exit 1; }
 done
 
@@ -155,6 +157,7 @@ install -m 755 "$work/flowgen" "$root/usr/bin/flowgen"
 
 cp -r "$selftests" "$root/selftests"
 [ -n "$module" ] && cp "$module" "$root/mpbal/mpbal.ko"
+[ -n "$kunit" ] && cp "$kunit" "$root/mpbal/mpbal_kunit.ko"
 # mpbalctl is a dynamically linked Rust binary: bring its libraries too.
 [ -n "$tool" ] && copy_bin "$tool" mpbalctl && chmod 755 "$root/usr/bin/mpbalctl"
 

@@ -3,7 +3,7 @@
 #
 # Boot the mpbal test kernel under QEMU (TCG) and run one command in it.
 #
-#   run.sh --kernel BZIMAGE [--module KO] [--tool BIN] [--bin PATH]..
+#   run.sh --kernel BZIMAGE [--module KO] [--kunit KO] [--tool BIN] [--bin PATH]..
 #          [--timeout SECS] [--mem MB] [--smp N] [--log FILE] [--append ARGS]
 #          [--no-kmemleak] [--allow-kernel-trouble] [--interactive]
 #          -- COMMAND [ARGS..]
@@ -35,12 +35,13 @@ usage()
 	exit 2
 }
 
-kernel=${MPBAL_KERNEL:-} module="" tool="" timeout_s=600 mem=1024 smp=2
+kernel=${MPBAL_KERNEL:-} module="" kunit="" tool="" timeout_s=600 mem=1024 smp=2
 log="" append="" kmemleak=1 strict=1 interactive=0 mkargs=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=${2:?}; shift 2 ;;
 	--module) module=${2:?}; shift 2 ;;
+	--kunit) kunit=${2:?}; shift 2 ;;
 	--tool) tool=${2:?}; shift 2 ;;
 	--bin) mkargs+=(--bin "${2:?}"); shift 2 ;;
 	--timeout) timeout_s=${2:?}; shift 2 ;;
@@ -63,6 +64,7 @@ done
 [[ $smp =~ ^[1-9][0-9]*$ ]] || { echo "vm: bad --smp $smp" >&2; exit 2; }
 [ $# -gt 0 ] || [ "$interactive" = 1 ] || { echo "vm: no command given" >&2; usage; }
 [ -n "$module" ] && mkargs+=(--module "$module")
+[ -n "$kunit" ] && mkargs+=(--kunit "$kunit")
 [ -n "$tool" ] && mkargs+=(--tool "$tool")
 
 # A closed stdin would let QEMU reuse fd 0 for a file it opens.

@@ -17,6 +17,7 @@ const WAYS: usize = 2;
 
 /// Everything the input route lookup depends on (when no FIB rule matches on
 /// ports), plus the routing generation it was made in.
+/// (All-zero is valid: the kernel's per-CPU route cache holds these.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowKey {
     pub daddr: u32,
@@ -40,33 +41,35 @@ impl FlowKey {
     }
 }
 
-/// `N` slots of `V` in sets of two ways, each slot remembering the key it
-/// was filled for; a miss replaces the way of its set used least recently.
+/// [`FLOW_CACHE_SLOTS`] slots of `V` in sets of two ways, each slot
+/// remembering the key it was filled for; a miss replaces the way of its set
+/// used least recently.
 ///
 /// All-zero is a valid empty cache if it is for `V` (the kernel's per-CPU
 /// copies start zeroed), hence integers and flags, no `Option`s.
-pub struct FlowCache<V, const N: usize> {
-    keys: [FlowKey; N],
-    used: [bool; N],
-    values: [V; N],
-    /// Per set (first `N / 2` entries): the way used last.
-    recent: [u8; N],
+#[cfg_attr(MODULE, derive(::kernel::macros::Zeroable))]
+pub struct FlowCache<V> {
+    keys: [FlowKey; FLOW_CACHE_SLOTS],
+    used: [bool; FLOW_CACHE_SLOTS],
+    values: [V; FLOW_CACHE_SLOTS],
+    /// Per set (first `SETS` entries): the way used last.
+    recent: [u8; FLOW_CACHE_SLOTS],
 }
 
-impl<V: Default, const N: usize> Default for FlowCache<V, N> {
+impl<V: Default> Default for FlowCache<V> {
     fn default() -> Self {
         FlowCache {
-            keys: [FlowKey::default(); N],
-            used: [false; N],
+            keys: [FlowKey::default(); FLOW_CACHE_SLOTS],
+            used: [false; FLOW_CACHE_SLOTS],
             values: core::array::from_fn(|_| V::default()),
-            recent: [0; N],
+            recent: [0; FLOW_CACHE_SLOTS],
         }
     }
 }
 
-impl<V, const N: usize> FlowCache<V, N> {
+impl<V> FlowCache<V> {
     /// Sets of the cache.
-    pub const SETS: usize = N / WAYS;
+    pub const SETS: usize = FLOW_CACHE_SLOTS / WAYS;
 
     /// The value cached for `key`, without touching the replacement order.
     pub fn get(&self, key: FlowKey) -> Option<&V> {

@@ -8,6 +8,7 @@
 pub const MAX_NEXTHOPS: usize = 16;
 
 /// One nexthop of a multipath route, as `fib_select_multipath()` sees it.
+/// (All-zero is valid: the kernel's per-CPU route cache holds these.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Nexthop {
     /// Output device ifindex (`fib_nh_dev->ifindex`).
@@ -22,6 +23,47 @@ pub struct Nexthop {
     /// Stricter than the kernel, which still routes over a linkdown nexthop
     /// unless `ignore_routes_with_linkdown` is set; mpbal never picks one.
     pub usable: bool,
+}
+
+/// What a route is to mpbal. A C-style enum in a `u8` (`NONE` = 0), so that
+/// caches of it are valid when all-zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(MODULE, derive(::kernel::macros::Zeroable))]
+pub struct RouteKind {
+    kind: u8,
+}
+
+impl RouteKind {
+    /// No route, not unicast, or a single path: not ours.
+    pub const NONE: RouteKind = RouteKind { kind: 0 };
+    /// A multipath route without `equalize`: stock ECMP, untouched.
+    pub const MULTIPATH: RouteKind = RouteKind { kind: 1 };
+    /// A multipath route flagged `equalize` that mpbal steers.
+    pub const EQUALIZE: RouteKind = RouteKind { kind: 2 };
+    /// Flagged `equalize`, but with nexthop objects or more than
+    /// [`MAX_NEXTHOPS`] paths: left to stock ECMP, and counted.
+    pub const UNSUPPORTED: RouteKind = RouteKind { kind: 3 };
+
+    /// The one definition of which routes mpbal steers, for the FIB
+    /// notifier and the packet path alike. `paths` is
+    /// `fib_info_num_path()`, `equalize` is `RTM_F_EQUALIZE` in
+    /// `fib_flags`, `nh_object` whether the route uses a nexthop object.
+    pub fn classify(unicast: bool, paths: u32, equalize: bool, nh_object: bool) -> RouteKind {
+        if !unicast || paths < 2 {
+            RouteKind::NONE
+        } else if !equalize {
+            RouteKind::MULTIPATH
+        } else if nh_object || paths as usize > MAX_NEXTHOPS {
+            RouteKind::UNSUPPORTED
+        } else {
+            RouteKind::EQUALIZE
+        }
+    }
+
+    /// Flagged `equalize`, steerable or not.
+    pub fn is_flagged(self) -> bool {
+        self == RouteKind::EQUALIZE || self == RouteKind::UNSUPPORTED
+    }
 }
 
 /// Bit set of nexthop indexes (bit `i` = nexthop `i`).

@@ -1,64 +1,96 @@
-//! Strategy names and the ops table, selected by name like IPVS schedulers.
+//! The strategy ops table, selected by name like the IPVS schedulers
+//! (`struct ip_vs_scheduler`): one strategy per `strategy_*.rs` file, each
+//! owning its name, what kernel state it needs, its choice and its booking.
 
 use super::desttable::DestTable;
 use super::nexthop::{NexthopMask, Route};
+use super::strategy_bandwidth::BandwidthStrategy;
+use super::strategy_packet::PacketStrategy;
+use super::strategy_route::RouteStrategy;
+use super::strategy_session::SessionStrategy;
 use super::wrr::Pick;
 
-/// The four strategies of the thesis (chapter 4), in sysctl order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum StrategyId {
-    /// Per destination: a destination keeps its uplink while in use.
-    Route = 0,
-    /// Per packet: smooth weighted round-robin.
-    Packet = 1,
-    /// Per connection, remembered in conntrack.
-    Session = 2,
-    /// Per packet, to the uplink with the most unused bandwidth.
-    Bandwidth = 3,
+/// One balancing strategy. Implementations are stateless; their state lives
+/// in [`Env`] so the kernel can keep it per CPU or per netns.
+pub trait Strategy: Sync {
+    /// The name users select it by (sysctl, module parameter, mpbalctl).
+    fn name(&self) -> &'static str;
+
+    /// Whether it reads connections (`ct->mark`): the netns then holds
+    /// conntrack while this strategy is selected.
+    fn needs_conntrack(&self) -> bool {
+        false
+    }
+
+    /// Whether it reads [`Env::load`]: the hook then measures the time since
+    /// the last estimator sample for booking.
+    fn uses_load(&self) -> bool {
+        false
+    }
+
+    /// Whether it keeps destinations in [`Env::dests`].
+    fn uses_dest_table(&self) -> bool {
+        false
+    }
+
+    /// Chooses a nexthop, or `None` to leave the packet to stock ECMP (no
+    /// usable nexthop).
+    fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection>;
+
+    /// Called after [`Strategy::select`] chose the uplink `oif` for a packet
+    /// of `bits`, so a strategy can account for what it sent before the next
+    /// estimator sample.
+    fn book(&self, _env: &mut Env<'_>, _oif: u32, _bits: u64) {}
 }
 
-/// What a bad name error message lists.
-pub const STRATEGY_NAMES: &str = "route, packet, session, bandwidth";
+/// Every strategy, in id order: `net.mpbal.strategy` is stored as the index.
+static STRATEGIES: [&dyn Strategy; 4] = [
+    &RouteStrategy,
+    &PacketStrategy,
+    &SessionStrategy,
+    &BandwidthStrategy,
+];
 
-/// Names with a trailing NUL, so C can print them without a copy.
-const NAMES_NUL: [&str; 4] = ["route\0", "packet\0", "session\0", "bandwidth\0"];
+/// A strategy, by its position in the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StrategyId(u8);
 
 impl StrategyId {
+    /// The strategy new network namespaces start with: the thesis's
+    /// recommendation (session keeps connections on one uplink).
+    pub const DEFAULT: StrategyId = StrategyId(2);
+
     /// All strategies, in id order.
-    pub const ALL: [StrategyId; 4] = [Self::Route, Self::Packet, Self::Session, Self::Bandwidth];
+    pub fn all() -> impl Iterator<Item = StrategyId> {
+        (0..STRATEGIES.len() as u8).map(StrategyId)
+    }
+
+    /// The strategy's ops.
+    pub fn ops(self) -> &'static dyn Strategy {
+        // Ids are only made from valid indexes.
+        STRATEGIES[usize::from(self.0) % STRATEGIES.len()]
+    }
 
     /// The sysctl and module parameter spelling.
     pub fn name(self) -> &'static str {
-        let n = self.name_with_nul();
-        n.strip_suffix('\0').unwrap_or(n)
-    }
-
-    /// The name followed by a NUL byte.
-    pub fn name_with_nul(self) -> &'static str {
-        NAMES_NUL[self as usize]
+        self.ops().name()
     }
 
     /// Parses a name as written to a sysctl: one trailing newline is allowed,
     /// nothing else (no other whitespace, no prefixes, case-sensitive).
     pub fn from_name(name: &[u8]) -> Option<Self> {
         let name = name.strip_suffix(b"\n").unwrap_or(name);
-        Self::ALL.into_iter().find(|s| s.name().as_bytes() == name)
+        Self::all().find(|s| s.name().as_bytes() == name)
     }
 
-    /// Inverse of `as u8`.
-    pub fn from_u8(id: u8) -> Option<Self> {
-        Self::ALL.get(usize::from(id)).copied()
+    /// The id as stored in the sysctl.
+    pub fn index(self) -> u8 {
+        self.0
     }
 
-    /// The strategy's ops.
-    pub fn ops(self) -> &'static dyn Strategy {
-        match self {
-            Self::Route => &super::route::RouteStrategy,
-            Self::Packet => &super::packet::PacketStrategy,
-            Self::Session => &super::session::SessionStrategy,
-            Self::Bandwidth => &super::bandwidth::BandwidthStrategy,
-        }
+    /// Inverse of [`StrategyId::index`].
+    pub fn from_index(id: u8) -> Option<Self> {
+        (usize::from(id) < STRATEGIES.len()).then_some(StrategyId(id))
     }
 }
 
@@ -76,6 +108,9 @@ pub struct UplinkLoad {
 pub trait LoadSource {
     /// Load of the uplink with this ifindex; `None` if it is not tracked.
     fn load(&self, oif: u32) -> Option<UplinkLoad>;
+
+    /// Accounts `bits` sent to `oif` since the last estimate.
+    fn book(&mut self, oif: u32, bits: u64);
 }
 
 /// Everything a strategy may consult or update besides the route.
@@ -99,7 +134,7 @@ pub struct Env<'a> {
     /// Whether the packet belongs to a tracked connection.
     pub has_conn: bool,
     /// Uplink load for the bandwidth strategy.
-    pub load: &'a dyn LoadSource,
+    pub load: &'a mut dyn LoadSource,
 }
 
 /// Why a remembered uplink was not used.
@@ -140,6 +175,13 @@ pub enum Outcome {
     Untracked,
 }
 
+impl Outcome {
+    /// A first choice for a destination or connection (new or replacing).
+    pub fn is_first_choice(self) -> bool {
+        matches!(self, Outcome::New | Outcome::Rechosen(_))
+    }
+}
+
 /// A strategy's decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Selection {
@@ -147,15 +189,4 @@ pub struct Selection {
     pub index: usize,
     /// How it was chosen.
     pub outcome: Outcome,
-}
-
-/// One balancing strategy. Implementations are stateless; their state lives
-/// in [`Env`] so the kernel can keep it per CPU or per netns.
-pub trait Strategy: Sync {
-    /// The name users select it by.
-    fn name(&self) -> &'static str;
-
-    /// Chooses a nexthop, or `None` to leave the packet to stock ECMP (no
-    /// usable nexthop).
-    fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection>;
 }

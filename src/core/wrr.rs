@@ -33,9 +33,9 @@ impl Pick for WrrState {
     }
 }
 
-/// WRR state of one route on one CPU. All-zero is a valid initial state (the
-/// kernel's per-CPU allocator hands out zeroed memory).
+/// WRR state of one route on one CPU. All-zero is the initial state.
 #[derive(Clone, Copy, Debug, Default)]
+#[cfg_attr(MODULE, derive(::kernel::macros::Zeroable))]
 pub struct WrrState {
     /// Route identity the counters belong to; 0 = none.
     key: usize,
@@ -107,26 +107,30 @@ impl WrrState {
     }
 }
 
-/// A few WRR states per CPU, direct-mapped by route, so several equalize
-/// routes in one netns each keep their own rotation.
+/// WRR states kept per [`WrrCache`] (direct-mapped by route).
+pub const WRR_ROUTES: usize = 8;
+
+/// A few WRR states, direct-mapped by route, so several equalize routes in
+/// one netns each keep their own rotation. All-zero is the initial state.
 #[derive(Clone, Copy, Debug)]
-pub struct WrrCache<const N: usize> {
-    slots: [WrrState; N],
+#[cfg_attr(MODULE, derive(::kernel::macros::Zeroable))]
+pub struct WrrCache {
+    slots: [WrrState; WRR_ROUTES],
 }
 
-impl<const N: usize> Default for WrrCache<N> {
+impl Default for WrrCache {
     fn default() -> Self {
         WrrCache {
-            slots: [WrrState::ZERO; N],
+            slots: [WrrState::ZERO; WRR_ROUTES],
         }
     }
 }
 
-impl<const N: usize> WrrCache<N> {
+impl WrrCache {
     /// The state for `route`; a slot taken over by another route restarts.
     pub fn for_route(&mut self, key: usize) -> &mut WrrState {
         // fib_info is slab-allocated: drop the always-equal low bits.
-        let slot = ((key >> 6) ^ (key >> 12)) % N;
+        let slot = ((key >> 6) ^ (key >> 12)) % WRR_ROUTES;
         &mut self.slots[slot]
     }
 }

@@ -1,6 +1,7 @@
 //! Per-CPU counters of one netns, summed when read.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use crate::sys::percpu::CpuCounter;
+use kernel::macros::Zeroable;
 
 /// Uplinks tracked per netns: devices that are nexthops of equalize routes.
 pub(crate) const MAX_UPLINKS: usize = 32;
@@ -66,31 +67,19 @@ counters! {
 
 const NCOUNTERS: usize = Counter::ALL.len();
 
-/// One CPU's counters. Only the owning CPU writes (with BH disabled), so a
-/// relaxed load+store is enough and no locked instruction is needed.
+/// One CPU's counters (see `CpuCounter` for why no locked instruction).
+#[derive(Zeroable)]
 pub(crate) struct CpuCounters {
-    global: [AtomicU64; NCOUNTERS],
-    uplink_packets: [AtomicU64; MAX_UPLINKS],
-    uplink_bytes: [AtomicU64; MAX_UPLINKS],
-}
-
-impl Default for CpuCounters {
-    fn default() -> Self {
-        CpuCounters {
-            global: core::array::from_fn(|_| AtomicU64::new(0)),
-            uplink_packets: core::array::from_fn(|_| AtomicU64::new(0)),
-            uplink_bytes: core::array::from_fn(|_| AtomicU64::new(0)),
-        }
-    }
-}
-
-fn bump(c: &AtomicU64, n: u64) {
-    c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    global: [CpuCounter; NCOUNTERS],
+    uplink_packets: [CpuCounter; MAX_UPLINKS],
+    uplink_bytes: [CpuCounter; MAX_UPLINKS],
 }
 
 impl CpuCounters {
     pub(crate) fn add(&self, c: Counter, n: u64) {
-        bump(&self.global[c as usize], n);
+        if let Some(c) = self.global.get(c as usize) {
+            c.add(n);
+        }
     }
 
     pub(crate) fn inc(&self, c: Counter) {
@@ -98,23 +87,20 @@ impl CpuCounters {
     }
 
     pub(crate) fn add_uplink(&self, slot: usize, packets: u64, bytes: u64) {
-        if slot < MAX_UPLINKS {
-            bump(&self.uplink_packets[slot], packets);
-            bump(&self.uplink_bytes[slot], bytes);
+        if let (Some(p), Some(b)) = (self.uplink_packets.get(slot), self.uplink_bytes.get(slot)) {
+            p.add(packets);
+            b.add(bytes);
         }
     }
 
     pub(crate) fn get(&self, c: Counter) -> u64 {
-        self.global[c as usize].load(Ordering::Relaxed)
+        self.global.get(c as usize).map_or(0, CpuCounter::get)
     }
 
     pub(crate) fn get_uplink(&self, slot: usize) -> (u64, u64) {
-        if slot >= MAX_UPLINKS {
-            return (0, 0);
+        match (self.uplink_packets.get(slot), self.uplink_bytes.get(slot)) {
+            (Some(p), Some(b)) => (p.get(), b.get()),
+            _ => (0, 0),
         }
-        (
-            self.uplink_packets[slot].load(Ordering::Relaxed),
-            self.uplink_bytes[slot].load(Ordering::Relaxed),
-        )
     }
 }

@@ -5,19 +5,10 @@
 use super::state::NetState;
 use super::uplinks::CapacitySource;
 use crate::sys::net::NetDevice;
+use crate::sys::netns::NetdevEvent;
 use crate::sys::sysctl::DevCapacity;
 use kernel::alloc::{flags::GFP_KERNEL, KBox, KVec};
 use kernel::prelude::*;
-
-/// Device events mpbal reacts to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NetdevEvent {
-    Register,
-    Unregister,
-    ChangeName,
-    /// Up, or link parameters (speed) changed.
-    Change,
-}
 
 struct DevConf {
     ifindex: u32,

@@ -1,4 +1,5 @@
-//! The three netfilter hooks (DESIGN.md section 3).
+//! The three netfilter hooks (how they steer the kernel without a patch:
+//! Documentation/overview.rst, "How mpbal steers the kernel").
 //!
 //! - PRE_ROUTING chooses a nexthop for forwarded packets and steers the
 //!   kernel's own multipath choice to it through the skb hash.
@@ -11,27 +12,55 @@
 //! path takes no lock and allocates nothing; sysctls are read once per packet.
 
 use super::counters::{Counter, CpuCounters};
-use super::state::{Booking, CpuWrr, NetState, Steered};
-use super::uplinks::BookedLoad;
+use super::routecache::{RouteBuf, RouteCache};
+use super::state::{Knob, NetState, HASH_POLICY_L4};
+use super::uplinks::{BookedLoad, Booking};
 use crate::mpbal_core::hashrange;
-use crate::mpbal_core::nexthop::{NexthopMask, Route};
-use crate::mpbal_core::strategy::{Env, Outcome, Rechoose, Selection, StrategyId};
-use crate::mpbal_core::wrr::Pick;
+use crate::mpbal_core::nexthop::{NexthopMask, Route, RouteKind};
+use crate::mpbal_core::strategy::{Env, Outcome, Rechoose, Selection, Strategy};
+use crate::mpbal_core::wrr::{Pick, WrrCache};
 use crate::sys::log::warn_ratelimited;
 use crate::sys::net::{now_ms, now_secs};
-use crate::sys::packet::{Conn, Packet, RouteBuf, RouteKind};
+use crate::sys::skb::{NfConn, SkBuff};
 use core::sync::atomic::Ordering;
+use kernel::macros::Zeroable;
 use kernel::sync::SpinLock;
 
-/// The hash policy the forwarding lever needs.
-const HASH_POLICY_L4: i32 = 1;
+/// What PRE_ROUTING steered, for POST_ROUTING of the same packet.
+///
+/// A forwarded packet goes PRE_ROUTING -> FORWARD -> POST_ROUTING inside one
+/// softirq on one CPU, so a per-CPU note keyed by skb address and hash is
+/// enough to count the uplink it really left by; a packet dropped in between
+/// just leaves a stale note that the next one overwrites.
+#[derive(Clone, Copy, Default, Zeroable)]
+struct Steered {
+    skb: usize,
+    hash: u32,
+    /// Uplink chosen.
+    oif: u32,
+    /// Whether the choice should be stored in the connection (session).
+    remember: bool,
+    /// Whether it is a first choice for a connection.
+    new_session: bool,
+}
+
+/// Per-CPU state of the hooks; only its CPU touches it.
+#[derive(Zeroable)]
+pub(crate) struct CpuLocal {
+    /// PRE_ROUTING's route lookups.
+    routes: RouteCache,
+    /// Per-packet WRR of each route.
+    wrr: WrrCache,
+    steered: Steered,
+    booking: Booking,
+}
 
 fn active(st: &NetState) -> bool {
     st.equalize_routes.load(Ordering::Relaxed) != 0
 }
 
 /// The shared first-choice WRR, locked only when a first choice is made.
-struct SharedPick<'a>(&'a SpinLock<CpuWrr>);
+struct SharedPick<'a>(&'a SpinLock<WrrCache>);
 
 impl Pick for SharedPick<'_> {
     fn pick(&mut self, route: &Route<'_>, mask: NexthopMask) -> Option<usize> {
@@ -47,20 +76,20 @@ impl Pick for SharedPick<'_> {
 /// not, and the equalize routes mpbal cannot steer (as `seen` packets).
 fn is_equalize(st: &NetState, kind: RouteKind, seen: Counter) -> bool {
     match kind {
-        RouteKind::Equalize => return true,
-        RouteKind::None => {}
-        RouteKind::Multipath => st.counters.local(|c| c.inc(Counter::PacketsMultipath)),
-        RouteKind::Unsupported => st.counters.local(|c| {
+        RouteKind::EQUALIZE => return true,
+        RouteKind::MULTIPATH => st.counters.local(|c| c.inc(Counter::PacketsMultipath)),
+        RouteKind::UNSUPPORTED => st.counters.local(|c| {
             c.inc(seen);
             c.inc(Counter::FallbackUnsupported);
         }),
+        _ => {}
     }
     false
 }
 
 /// What a strategy gets to know about one packet.
 struct Query {
-    strategy: StrategyId,
+    ops: &'static dyn Strategy,
     daddr: u32,
     stored_oif: u32,
     has_conn: bool,
@@ -70,13 +99,18 @@ struct Query {
 }
 
 impl Query {
-    fn new(st: &NetState, pkt: &Packet<'_>, strategy: StrategyId, conn: Option<&Conn<'_>>) -> Self {
+    fn new(
+        st: &NetState,
+        pkt: &SkBuff<'_>,
+        ops: &'static dyn Strategy,
+        conn: Option<&NfConn<'_>>,
+    ) -> Self {
         Query {
-            strategy,
+            ops,
             daddr: pkt.daddr(),
             stored_oif: conn.map_or(0, |c| st.mark.get(c.mark())),
             has_conn: conn.is_some(),
-            idle_timeout_s: st.conf.route_idle_timeout().max(1) as u32,
+            idle_timeout_s: st.knob(Knob::RouteIdleTimeout).max(1) as u32,
             bits: u64::from(pkt.len()) * 8,
         }
     }
@@ -86,22 +120,21 @@ impl Query {
         &self,
         st: &NetState,
         route: &Route<'_>,
-        wrr: &mut CpuWrr,
+        wrr: &mut WrrCache,
         booking: &mut Booking,
     ) -> Option<Selection> {
         let dests = st.dest_table();
         let mut first = SharedPick(&st.first_wrr);
         booking.refresh(st.sample_epoch.load(Ordering::Acquire));
-        let load = BookedLoad {
+        let mut load = BookedLoad {
             uplinks: &st.uplinks,
             booking,
-            interval_ms: st.conf.bw_interval_ms().max(1) as u32,
-            // Only the bandwidth strategy reads it: no clock read otherwise.
-            since_sample_ms: match self.strategy {
-                StrategyId::Bandwidth => {
-                    now_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed))
-                }
-                _ => 0,
+            interval_ms: st.knob(Knob::BwIntervalMs).max(1) as u32,
+            // Only strategies that read the load need the clock.
+            since_sample_ms: if self.ops.uses_load() {
+                now_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed))
+            } else {
+                0
             },
         };
         let mut env = Env {
@@ -113,15 +146,11 @@ impl Query {
             idle_timeout_s: self.idle_timeout_s,
             stored_oif: self.stored_oif,
             has_conn: self.has_conn,
-            load: &load,
+            load: &mut load,
         };
-        let sel = self.strategy.ops().select(route, &mut env)?;
-        if self.strategy == StrategyId::Bandwidth {
-            let oif = route.nexthops.get(sel.index)?.oif;
-            if let Some(b) = st.uplinks.find(oif).and_then(|s| booking.bits.get_mut(s)) {
-                *b = b.saturating_add(self.bits);
-            }
-        }
+        let sel = self.ops.select(route, &mut env)?;
+        let oif = route.nexthops.get(sel.index)?.oif;
+        self.ops.book(&mut env, oif, self.bits);
         Some(sel)
     }
 }
@@ -138,20 +167,18 @@ fn count_outcome(c: &CpuCounters, outcome: Outcome) {
     }
 }
 
-fn is_first_choice(outcome: Outcome) -> bool {
-    matches!(outcome, Outcome::New | Outcome::Rechosen(_))
-}
-
 /// Stores the uplink a connection really left by in its mark.
-fn store_uplink(st: &NetState, c: &CpuCounters, conn: &Conn<'_>, oif: u32, first: bool) {
-    if st.mark.get(conn.mark()) == oif {
+fn store_uplink(st: &NetState, c: &CpuCounters, conn: &NfConn<'_>, oif: u32, first: bool) {
+    let mark = conn.mark();
+    if st.mark.get(mark) == oif {
         return;
     }
-    let Some(value) = st.mark.set(0, oif) else {
+    // The admin's bits outside the mask stay as they are.
+    let Some(value) = st.mark.set(mark, oif) else {
         c.inc(Counter::MarkOverflow);
         return;
     };
-    conn.set_mark(st.mark.mask(), value);
+    conn.set_mark(value);
     if first {
         c.inc(Counter::SessionsNew);
         if let Some(slot) = st.uplinks.find(oif) {
@@ -163,17 +190,18 @@ fn store_uplink(st: &NetState, c: &CpuCounters, conn: &Conn<'_>, oif: u32, first
 /// A connection that comes in through an uplink remembers it, so that its
 /// replies leave through the same uplink (thesis 4.2.3: conntrack "would
 /// remember the incoming interface").
-fn remember_inbound(st: &NetState, pkt: &Packet<'_>, conn: &Conn<'_>) {
-    if !conn.is_new() || conn.is_reply() || st.mark.get(conn.mark()) != 0 {
+fn remember_inbound(st: &NetState, pkt: &SkBuff<'_>, conn: &NfConn<'_>) {
+    let mark = conn.mark();
+    if !conn.is_new() || conn.is_reply() || st.mark.get(mark) != 0 {
         return;
     }
     let iif = pkt.in_ifindex();
     if !st.uplinks.contains(iif) {
         return;
     }
-    let value = st.mark.set(0, iif);
+    let value = st.mark.set(mark, iif);
     if let Some(value) = value {
-        conn.set_mark(st.mark.mask(), value);
+        conn.set_mark(value);
         if let Some(slot) = st.uplinks.find(iif) {
             st.uplinks.add_session(slot);
         }
@@ -197,14 +225,15 @@ enum Pre {
 }
 
 /// PRE_ROUTING, after conntrack and DNAT, before the route lookup.
-pub(crate) fn prerouting(st: &NetState, pkt: &mut Packet<'_>) {
+pub(crate) fn prerouting(st: &NetState, pkt: &mut SkBuff<'_>) {
     if !active(st) {
         return;
     }
-    let strategy = st.strategy();
-    let conn = match strategy {
-        StrategyId::Session => pkt.conn(),
-        _ => None,
+    let ops = st.ops();
+    let conn = if ops.needs_conntrack() {
+        pkt.conn()
+    } else {
+        None
     };
     if let Some(c) = &conn {
         remember_inbound(st, pkt, c);
@@ -213,8 +242,8 @@ pub(crate) fn prerouting(st: &NetState, pkt: &mut Packet<'_>) {
     // One BH-off section for the lookup (its cache is per CPU), the choice
     // and the note for POST_ROUTING.
     let done = st.local.with(|local| {
-        let (buf, looked_up) = pkt.route_input(&mut local.routes);
-        if buf.kind() != RouteKind::Equalize {
+        let (buf, looked_up) = local.routes.input(pkt);
+        if buf.kind() != RouteKind::EQUALIZE {
             return (Pre::Other(buf.kind()), looked_up);
         }
         let policy = st.net.hash_policy();
@@ -222,7 +251,7 @@ pub(crate) fn prerouting(st: &NetState, pkt: &mut Packet<'_>) {
             return (Pre::HashPolicy(policy), looked_up);
         }
         let route = buf.route();
-        let q = Query::new(st, pkt, strategy, conn.as_ref());
+        let q = Query::new(st, pkt, ops, conn.as_ref());
         let mut steer = || {
             let sel = q.select(st, &route, &mut local.wrr, &mut local.booking)?;
             let hash = hashrange::skb_hash_for(route.nexthops, sel.index, pkt.entropy())?;
@@ -231,7 +260,7 @@ pub(crate) fn prerouting(st: &NetState, pkt: &mut Packet<'_>) {
                 hash,
                 oif: route.nexthops.get(sel.index)?.oif,
                 remember: conn.is_some(),
-                new_session: is_first_choice(sel.outcome),
+                new_session: sel.outcome.is_first_choice(),
             };
             Some(Pre::Steered(sel, hash))
         };
@@ -280,21 +309,27 @@ pub(crate) fn prerouting(st: &NetState, pkt: &mut Packet<'_>) {
 }
 
 /// LOCAL_OUT, after conntrack, DNAT and the mangle reroute.
-pub(crate) fn local_out(st: &NetState, pkt: &mut Packet<'_>) {
+pub(crate) fn local_out(st: &NetState, pkt: &mut SkBuff<'_>) {
     if !active(st) {
         return;
     }
-    let mut buf = RouteBuf::default();
-    if !is_equalize(st, pkt.route_output(&mut buf), Counter::PacketsLocal) {
+    // A socket bound to a device has chosen its uplink itself.
+    if pkt.sk_bound_oif() != 0 {
         return;
     }
-    let strategy = st.strategy();
-    let conn = match strategy {
-        StrategyId::Session => pkt.conn(),
-        _ => None,
+    let mut buf = RouteBuf::default();
+    buf.fill(pkt.route_output().as_ref());
+    if !is_equalize(st, buf.kind(), Counter::PacketsLocal) {
+        return;
+    }
+    let ops = st.ops();
+    let conn = if ops.needs_conntrack() {
+        pkt.conn()
+    } else {
+        None
     };
     let route = buf.route();
-    let q = Query::new(st, pkt, strategy, conn.as_ref());
+    let q = Query::new(st, pkt, ops, conn.as_ref());
     let chosen = st.local.with(|local| {
         let sel = q.select(st, &route, &mut local.wrr, &mut local.booking)?;
         Some((sel, route.nexthops.get(sel.index)?.oif))
@@ -331,13 +366,13 @@ pub(crate) fn local_out(st: &NetState, pkt: &mut Packet<'_>) {
             c.add_uplink(slot, segs, len);
         }
         if let Some(conn) = &conn {
-            store_uplink(st, c, conn, out, is_first_choice(sel.outcome));
+            store_uplink(st, c, conn, out, sel.outcome.is_first_choice());
         }
     });
 }
 
 /// POST_ROUTING, after SNAT, before conntrack confirms a new entry.
-pub(crate) fn postrouting(st: &NetState, pkt: &mut Packet<'_>) {
+pub(crate) fn postrouting(st: &NetState, pkt: &mut SkBuff<'_>) {
     if !active(st) || !pkt.forwarded() {
         return;
     }

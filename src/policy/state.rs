@@ -2,22 +2,29 @@
 
 use super::counters::{Counter, CpuCounters, MAX_UPLINKS};
 use super::devices::Devices;
-use super::routes::RouteSet;
+use super::eqroutes::EqRouteSet;
+use super::hooks::{self, CpuLocal};
 use super::uplinks::Uplinks;
-use super::worker::WorkerState;
+use super::worker::{self, WorkerState};
+use super::{devices, stats};
 use crate::mpbal_core::desttable::DestTable;
+use crate::mpbal_core::estimator::MAX_EWMA_LOG;
 use crate::mpbal_core::markfield::MarkField;
-use crate::mpbal_core::strategy::StrategyId;
+use crate::mpbal_core::nexthop::{RouteKind, MAX_NEXTHOPS};
+use crate::mpbal_core::strategy::{Strategy, StrategyId};
 use crate::mpbal_core::wrr::WrrCache;
 use crate::sys::fib::FibEvent;
-use crate::sys::hooks::HookSwitch;
 use crate::sys::log::{warn_ratelimited, Ipv4};
-use crate::sys::module::params;
-use crate::sys::net::Net;
-use crate::sys::packet::RouteCache;
+use crate::sys::net::{Net, NetDevice};
+use crate::sys::netfilter::HookSwitch;
+use crate::sys::netns::{NetdevEvent, NetnsOps};
+use crate::sys::params;
 use crate::sys::percpu::{PerCpuExclusive, PerCpuShared};
-use crate::sys::sysctl::{ConfDefaults, SysctlConf};
+use crate::sys::proc::SeqFile;
+use crate::sys::skb::SkBuff;
+use crate::sys::sysctl::{IntKnob, SysctlConf};
 use crate::sys::work::WorkRef;
+use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::error::{code::EINVAL, Error, Result};
@@ -26,69 +33,42 @@ use kernel::prelude::pin_data;
 use kernel::sync::{Mutex, SpinLock};
 use kernel::{new_mutex, new_spinlock, try_pin_init};
 
-/// Default of `net.mpbal.route_idle_timeout`, seconds.
-pub(crate) const ROUTE_IDLE_TIMEOUT_DEFAULT: i32 = 60;
-/// Default of `net.mpbal.bw_interval_ms` (the thesis sampled every second).
-pub(crate) const BW_INTERVAL_MS_DEFAULT: i32 = 1000;
-/// Default of `net.mpbal.bw_ewma_log`: 1/8, about the thesis's 8 s average.
-pub(crate) const BW_EWMA_LOG_DEFAULT: i32 = 3;
+/// `net.ipv4.fib_multipath_hash_policy` the forwarding lever needs: L4, with
+/// an skb hash that is already set used as it is.
+pub(crate) const HASH_POLICY_L4: i32 = 1;
 
-/// WRR states kept per CPU per netns (direct-mapped by route).
-pub(crate) const WRR_ROUTES_PER_CPU: usize = 8;
-
-/// What PRE_ROUTING steered, for POST_ROUTING of the same packet.
-///
-/// A forwarded packet goes PRE_ROUTING -> FORWARD -> POST_ROUTING inside one
-/// softirq on one CPU, so a per-CPU note keyed by skb address and hash is
-/// enough to count the uplink it really left by; a packet dropped in between
-/// just leaves a stale note that the next one overwrites.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Steered {
-    pub(crate) skb: usize,
-    pub(crate) hash: u32,
-    /// Uplink chosen.
-    pub(crate) oif: u32,
-    /// Whether the choice should be stored in the connection (session).
-    pub(crate) remember: bool,
-    /// Whether it is a first choice for a connection.
-    pub(crate) new_session: bool,
+/// The integer sysctls of `net.mpbal`, by position in [`KNOBS`].
+#[derive(Clone, Copy)]
+pub(crate) enum Knob {
+    RouteIdleTimeout,
+    BwIntervalMs,
+    BwEwmaLog,
 }
 
-/// WRR states of the routes of a netns, direct-mapped by route.
-pub(crate) type CpuWrr = WrrCache<WRR_ROUTES_PER_CPU>;
-
-/// Bits this CPU steered to each uplink since the estimator's last sample
-/// (see `estimator::booked_rate`). Per CPU, so the bandwidth strategy shares
-/// no cache line between CPUs per packet; each CPU books only its own
-/// traffic, which is exact when a flow's packets stay on one CPU.
-#[derive(Default)]
-pub(crate) struct Booking {
-    /// `NetState::sample_epoch` the bits were booked in.
-    pub(crate) epoch: u32,
-    pub(crate) bits: [u64; MAX_UPLINKS],
-}
-
-impl Booking {
-    /// Starts over when the estimator has sampled since.
-    pub(crate) fn refresh(&mut self, epoch: u32) {
-        if self.epoch != epoch {
-            *self = Booking {
-                epoch,
-                ..Booking::default()
-            };
-        }
-    }
-}
-
-/// Per-CPU state only its CPU touches.
-#[derive(Default)]
-pub(crate) struct CpuLocal {
-    /// PRE_ROUTING's route lookups.
-    pub(crate) routes: RouteCache,
-    pub(crate) wrr: CpuWrr,
-    pub(crate) steered: Steered,
-    pub(crate) booking: Booking,
-}
+/// Names, defaults and bounds (Documentation/sysctl.rst).
+static KNOBS: [IntKnob; 3] = [
+    // Seconds a destination keeps its uplink while idle (route strategy).
+    IntKnob {
+        name: c"route_idle_timeout",
+        default: 60,
+        min: 1,
+        max: 3600,
+    },
+    // Estimator sampling interval; the thesis sampled every second.
+    IntKnob {
+        name: c"bw_interval_ms",
+        default: 1000,
+        min: 100,
+        max: 60000,
+    },
+    // EWMA weight 1/2^n; 3 averages over about 8 samples, the thesis's 8 s.
+    IntKnob {
+        name: c"bw_ewma_log",
+        default: 3,
+        min: 0,
+        max: MAX_EWMA_LOG as i32,
+    },
+];
 
 /// Everything mpbal keeps for one network namespace.
 #[pin_data]
@@ -105,7 +85,7 @@ pub(crate) struct NetState {
     /// Guards the set of equalize routes and slot changes of `uplinks`.
     /// Taken only in process or notifier context, never on the packet path.
     #[pin]
-    pub(crate) routes: SpinLock<RouteSet>,
+    pub(crate) routes: SpinLock<EqRouteSet>,
     pub(crate) uplinks: Uplinks,
     /// Bumped by the worker after each estimator sample.
     pub(crate) sample_epoch: AtomicU32,
@@ -118,7 +98,7 @@ pub(crate) struct NetState {
     /// that their spread follows the weights exactly. Taken only for a first
     /// choice, always with BH disabled (inside `local.with`).
     #[pin]
-    pub(crate) first_wrr: SpinLock<CpuWrr>,
+    pub(crate) first_wrr: SpinLock<WrrCache>,
     pub(crate) counters: PerCpuShared<CpuCounters>,
     /// Guards per-device configuration (netdev notifier, worker, proc).
     #[pin]
@@ -139,25 +119,19 @@ fn alloc_dests(n: usize) -> Result<KVec<AtomicU64>> {
 
 impl NetState {
     pub(crate) fn new(netns: Net) -> impl PinInit<Self, Error> {
-        let defaults = ConfDefaults {
-            strategy: params::strategy(),
-            route_idle_timeout: ROUTE_IDLE_TIMEOUT_DEFAULT,
-            bw_interval_ms: BW_INTERVAL_MS_DEFAULT,
-            bw_ewma_log: BW_EWMA_LOG_DEFAULT,
-        };
         try_pin_init!(NetState {
             hooks: HookSwitch::new(netns),
             net: netns,
-            conf: SysctlConf::new(netns, defaults),
+            conf: SysctlConf::new(netns, params::strategy(), &KNOBS),
             mark: MarkField::new(params::ct_mark_mask()).ok_or(EINVAL)?,
             equalize_routes: AtomicU32::new(0),
-            routes <- new_spinlock!(RouteSet::new()?, "mpbal_routes"),
+            routes <- new_spinlock!(EqRouteSet::new()?, "mpbal_eqroutes"),
             uplinks: Uplinks::default(),
             sample_epoch: AtomicU32::new(0),
             sample_ms: AtomicU64::new(0),
             dests: alloc_dests(params::route_table_size() as usize)?,
             local: PerCpuExclusive::new()?,
-            first_wrr <- new_spinlock!(CpuWrr::default(), "mpbal_first_wrr"),
+            first_wrr <- new_spinlock!(WrrCache::default(), "mpbal_first_wrr"),
             counters: PerCpuShared::new()?,
             devices <- new_mutex!(Devices::new(), "mpbal_devices"),
             worker <- new_mutex!(WorkerState::new(), "mpbal_worker"),
@@ -169,8 +143,18 @@ impl NetState {
     pub(crate) fn strategy(&self) -> StrategyId {
         u8::try_from(self.conf.strategy())
             .ok()
-            .and_then(StrategyId::from_u8)
-            .unwrap_or(StrategyId::Session)
+            .and_then(StrategyId::from_index)
+            .unwrap_or(StrategyId::DEFAULT)
+    }
+
+    /// The current strategy's ops, read once.
+    pub(crate) fn ops(&self) -> &'static dyn Strategy {
+        self.strategy().ops()
+    }
+
+    /// An integer sysctl, read once.
+    pub(crate) fn knob(&self, k: Knob) -> i32 {
+        self.conf.int(k as usize)
     }
 
     pub(crate) fn dest_table(&self) -> DestTable<'_> {
@@ -198,13 +182,15 @@ impl NetState {
     /// A route changed (FIB notifier, atomic context).
     pub(crate) fn fib_event(&self, ev: FibEvent<'_>) {
         if let FibEvent::Replace(r) = &ev {
-            if r.equalize && !r.steerable {
+            let kind =
+                RouteKind::classify(r.is_unicast(), r.paths(), r.equalize_flag(), r.nh_object());
+            if kind == RouteKind::UNSUPPORTED {
                 warn_ratelimited(format_args!(
                     "netns {}: equalize route {}/{} uses nexthop objects or more than {} nexthops: left to stock ECMP",
                     self.net.inum(),
-                    Ipv4(r.dst),
-                    r.dst_len,
-                    crate::mpbal_core::nexthop::MAX_NEXTHOPS
+                    Ipv4(r.dst()),
+                    r.dst_len(),
+                    MAX_NEXTHOPS
                 ));
             }
         }
@@ -220,7 +206,7 @@ impl NetState {
         self.routes_changed(&routes);
     }
 
-    fn routes_changed(&self, routes: &RouteSet) {
+    fn routes_changed(&self, routes: &EqRouteSet) {
         let mut oifs = [0u32; MAX_UPLINKS];
         let n = routes.oifs(&mut oifs);
         self.uplinks.sync(&oifs[..n], |slot| self.sum_uplink(slot));
@@ -240,5 +226,76 @@ impl NetState {
             self.uplinks.release(ifindex);
         }
         self.dest_table().flush_oif(ifindex);
+    }
+}
+
+impl NetnsOps for NetState {
+    fn strategy_parse(name: &[u8]) -> Option<i32> {
+        StrategyId::from_name(name).map(|s| i32::from(s.index()))
+    }
+
+    fn strategy_name(id: i32) -> Option<&'static str> {
+        let id = u8::try_from(id).ok()?;
+        StrategyId::from_index(id).map(StrategyId::name)
+    }
+
+    fn strategy_invalid(name: &[u8]) {
+        super::modparams::strategy_invalid(name)
+    }
+
+    fn new(net: Net) -> impl PinInit<Self, Error> {
+        NetState::new(net)
+    }
+
+    fn sysctl_conf(&self) -> &SysctlConf {
+        &self.conf
+    }
+
+    fn hooks(&self) -> &HookSwitch {
+        &self.hooks
+    }
+
+    fn work_ref(&self) -> &WorkRef {
+        &self.work
+    }
+
+    fn prerouting(&self, skb: &mut SkBuff<'_>) {
+        hooks::prerouting(self, skb)
+    }
+
+    fn local_out(&self, skb: &mut SkBuff<'_>) {
+        hooks::local_out(self, skb)
+    }
+
+    fn postrouting(&self, skb: &mut SkBuff<'_>) {
+        hooks::postrouting(self, skb)
+    }
+
+    fn fib_event(&self, ev: FibEvent<'_>) {
+        NetState::fib_event(self, ev)
+    }
+
+    fn fib_flush(&self) {
+        NetState::fib_flush(self)
+    }
+
+    fn netdev_event(&self, ev: NetdevEvent, dev: &NetDevice<'_>) {
+        devices::netdev_event(self, ev, dev)
+    }
+
+    fn show_stats(&self, m: &mut SeqFile<'_>) -> fmt::Result {
+        stats::show_stats(self, m)
+    }
+
+    fn show_uplinks(&self, m: &mut SeqFile<'_>) -> fmt::Result {
+        stats::show_uplinks(self, m)
+    }
+
+    fn run_work(&self) {
+        worker::run(self)
+    }
+
+    fn shutdown(&self) {
+        worker::shutdown(self)
     }
 }

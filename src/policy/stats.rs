@@ -2,7 +2,7 @@
 //! Documentation/sysctl.rst; mpbalctl parses them generically).
 
 use super::counters::Counter;
-use super::state::NetState;
+use super::state::{Knob, NetState};
 use core::fmt::{self, Write};
 
 /// `managed`: mpbal set it to 1; `ok`: it was 1 already; `mismatch`: not 1,
@@ -27,7 +27,7 @@ pub(crate) fn show_stats(st: &NetState, m: &mut impl Write) -> fmt::Result {
         .load(core::sync::atomic::Ordering::Relaxed);
     let untracked = st.routes.lock().untracked();
     let now = crate::sys::net::now_secs();
-    let timeout = st.conf.route_idle_timeout().max(1) as u32;
+    let timeout = st.knob(Knob::RouteIdleTimeout).max(1) as u32;
     let dests = st.dest_table();
     writeln!(m, "strategy {}", st.strategy().name())?;
     writeln!(m, "equalize_routes {}", routes)?;

@@ -5,10 +5,10 @@
 //! routes changes (under the route set's lock) or a device goes away.
 
 use super::counters::MAX_UPLINKS;
-use super::state::Booking;
 use crate::mpbal_core::estimator::booked_rate;
 use crate::mpbal_core::strategy::{LoadSource, UplinkLoad};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::macros::Zeroable;
 
 /// Where an uplink's capacity comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,11 +172,34 @@ impl Uplinks {
     }
 }
 
+/// Bits this CPU steered to each uplink since the estimator's last sample
+/// (see `estimator::booked_rate`). Per CPU, so the bandwidth strategy shares
+/// no cache line between CPUs per packet; each CPU books only its own
+/// traffic, which is exact when a flow's packets stay on one CPU.
+#[derive(Default, Zeroable)]
+pub(crate) struct Booking {
+    /// `NetState::sample_epoch` the bits were booked in.
+    epoch: u32,
+    bits: [u64; MAX_UPLINKS],
+}
+
+impl Booking {
+    /// Starts over when the estimator has sampled since.
+    pub(crate) fn refresh(&mut self, epoch: u32) {
+        if self.epoch != epoch {
+            *self = Booking {
+                epoch,
+                ..Booking::default()
+            };
+        }
+    }
+}
+
 /// Uplink load as the bandwidth strategy sees it: the estimate plus what
 /// this CPU has steered since the estimate was made.
 pub(crate) struct BookedLoad<'a> {
     pub(crate) uplinks: &'a Uplinks,
-    pub(crate) booking: &'a Booking,
+    pub(crate) booking: &'a mut Booking,
     pub(crate) interval_ms: u32,
     pub(crate) since_sample_ms: u64,
 }
@@ -193,6 +216,16 @@ impl LoadSource for BookedLoad<'_> {
         ));
         Some(load)
     }
+
+    fn book(&mut self, oif: u32, bits: u64) {
+        if let Some(b) = self
+            .uplinks
+            .find(oif)
+            .and_then(|s| self.booking.bits.get_mut(s))
+        {
+            *b = b.saturating_add(bits);
+        }
+    }
 }
 
 impl Uplinks {
@@ -202,11 +235,5 @@ impl Uplinks {
             rate_bps: s.rate_bps.load(Ordering::Relaxed),
             capacity_bps: s.capacity_bps.load(Ordering::Relaxed),
         })
-    }
-}
-
-impl LoadSource for Uplinks {
-    fn load(&self, oif: u32) -> Option<UplinkLoad> {
-        self.load_of(self.find(oif)?)
     }
 }

@@ -12,17 +12,13 @@
 //!   rate and capacity for the bandwidth strategy.
 
 use super::counters::MAX_UPLINKS;
-use super::state::NetState;
-use crate::mpbal_core::estimator::RateEstimator;
-use crate::mpbal_core::strategy::StrategyId;
+use super::state::{Knob, NetState, HASH_POLICY_L4};
+use crate::mpbal_core::estimator::{RateEstimator, MAX_EWMA_LOG};
 use crate::sys::log::warn_ratelimited;
-use crate::sys::module::params;
 use crate::sys::net::now_ms;
+use crate::sys::params;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
-
-/// The hash policy the forwarding lever needs (L4 hash, skb hash reused).
-const HASH_POLICY_L4: i32 = 1;
 
 pub(crate) struct WorkerState {
     conntrack_held: bool,
@@ -64,14 +60,14 @@ impl WorkerState {
 pub(crate) fn run(st: &NetState) {
     let mut ws = st.worker.lock();
     let active = st.equalize_routes.load(Ordering::Acquire) > 0;
-    let interval = st.conf.bw_interval_ms().max(1) as u32;
+    let interval = st.knob(Knob::BwIntervalMs).max(1) as u32;
 
     // Hooks go on last and off first: once they are on (`hooks on` in the
     // stats, which `mpbalctl route add` waits for), everything is in place.
     if !active {
         reconcile_hooks(st, false);
     }
-    reconcile_conntrack(st, &mut ws, active && st.strategy() == StrategyId::Session);
+    reconcile_conntrack(st, &mut ws, active && st.ops().needs_conntrack());
     reconcile_hash_policy(st, &mut ws, active);
     if !active {
         return;
@@ -110,8 +106,9 @@ fn reconcile_conntrack(st: &NetState, ws: &mut WorkerState, want: bool) {
         match st.net.conntrack_get() {
             Ok(()) => ws.conntrack_held = true,
             Err(e) => pr_warn!(
-                "netns {}: cannot enable conntrack for the session strategy ({:?}); connections are balanced per packet\n",
+                "netns {}: cannot enable conntrack for the {} strategy ({:?}); connections are balanced per packet\n",
                 st.net.inum(),
+                st.strategy().name(),
                 e
             ),
         }
@@ -158,7 +155,7 @@ fn reconcile_hash_policy(st: &NetState, ws: &mut WorkerState, active: bool) {
 
 fn sample(st: &NetState, ws: &mut WorkerState, now: u64) {
     ws.last_sample_ms = now;
-    let log = st.conf.bw_ewma_log().clamp(0, 8) as u32;
+    let log = st.knob(Knob::BwEwmaLog).clamp(0, MAX_EWMA_LOG as i32) as u32;
     let ifindexes = st.uplinks.ifindexes();
     let devs = st.devices.lock();
     for (slot, &ifindex) in ifindexes.iter().enumerate() {

@@ -1,14 +1,17 @@
-//! The FIB notifier that tells which routes of a netns are equalize routes.
+//! The FIB notifier of a netns: route changes as plain facts.
 
 use super::bindings;
 use super::net::Net;
+use super::route::RTN_UNICAST;
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use kernel::error::{code::ENOMEM, Result};
+use kernel::error::{Error, Result};
 
-pub(crate) use super::bindings::mpbal_fib_route as FibRoute;
+/// A route as the notifier reports it.
+#[repr(transparent)]
+pub(crate) struct FibRoute(bindings::mpbal_fib_route);
 
-/// A FIB route change, as the notifier reports it.
+/// A FIB route change.
 pub(crate) enum FibEvent<'a> {
     /// The route now heads its prefix (added, replaced or promoted).
     Replace(&'a FibRoute),
@@ -17,9 +20,44 @@ pub(crate) enum FibEvent<'a> {
 }
 
 impl FibRoute {
-    /// Output ifindexes of the nexthops (empty unless equalize).
+    pub(crate) fn from_raw(r: &bindings::mpbal_fib_route) -> &FibRoute {
+        // SAFETY: `FibRoute` is a `repr(transparent)` wrapper of the struct.
+        unsafe { &*core::ptr::from_ref(r).cast::<FibRoute>() }
+    }
+
+    pub(crate) fn tb_id(&self) -> u32 {
+        self.0.tb_id
+    }
+
+    /// Destination, network byte order.
+    pub(crate) fn dst(&self) -> u32 {
+        self.0.dst
+    }
+
+    pub(crate) fn dst_len(&self) -> u32 {
+        self.0.dst_len
+    }
+
+    pub(crate) fn is_unicast(&self) -> bool {
+        self.0.type_ == RTN_UNICAST
+    }
+
+    pub(crate) fn equalize_flag(&self) -> bool {
+        self.0.equalize_flag
+    }
+
+    pub(crate) fn nh_object(&self) -> bool {
+        self.0.nh_object
+    }
+
+    /// `fib_info_num_path()`.
+    pub(crate) fn paths(&self) -> u32 {
+        self.0.nr_paths
+    }
+
+    /// Output ifindexes of the first nexthops (none with nexthop objects).
     pub(crate) fn oifs(&self) -> &[u32] {
-        &self.oifs[..(self.nr_oifs as usize).min(self.oifs.len())]
+        &self.0.oifs[..(self.0.nr_oifs as usize).min(self.0.oifs.len())]
     }
 }
 
@@ -27,13 +65,13 @@ impl FibRoute {
 ///
 /// # Invariants
 ///
-/// `handle` is registered in `net` with a private pointer outliving `self`.
+/// `nb` is registered in `net` with a private pointer outliving `self`.
 pub(crate) struct FibNotifier {
     net: Net,
-    handle: NonNull<c_void>,
+    nb: NonNull<bindings::mpbal_fib_nb>,
 }
 
-// SAFETY: only used to unregister.
+// SAFETY: only used to unregister, from any process context.
 unsafe impl Send for FibNotifier {}
 // SAFETY: no shared-reference methods.
 unsafe impl Sync for FibNotifier {}
@@ -44,15 +82,21 @@ impl FibNotifier {
     ///
     /// # Safety
     ///
-    /// `state` must be the `NetState` that `mpbal_rust_fib_*` expect and must
-    /// outlive the returned value.
+    /// `state` must be the state the FIB trampolines expect and must outlive
+    /// the returned value.
     pub(crate) unsafe fn register(net: Net, state: *const c_void) -> Result<Self> {
-        // SAFETY: `net` live; `state` outlives the notifier (contract).
-        let handle =
-            unsafe { bindings::mpbal_fib_notifier_register(net.as_ptr(), state.cast_mut()) };
+        let mut nb = core::ptr::null_mut();
+        // SAFETY: `net` live; `state` outlives the notifier (contract); `nb`
+        // is a valid out-pointer.
+        let err = unsafe {
+            bindings::mpbal_fib_notifier_register(net.as_ptr(), state.cast_mut(), &mut nb)
+        };
+        if err < 0 {
+            return Err(Error::from_errno(err));
+        }
         Ok(FibNotifier {
             net,
-            handle: NonNull::new(handle).ok_or(ENOMEM)?,
+            nb: NonNull::new(nb).ok_or(kernel::error::code::EINVAL)?,
         })
     }
 }
@@ -60,7 +104,7 @@ impl FibNotifier {
 impl Drop for FibNotifier {
     fn drop(&mut self) {
         // SAFETY: registered (type invariant); unregistering an atomic
-        // notifier waits for callbacks in flight (synchronize_rcu).
-        unsafe { bindings::mpbal_fib_notifier_unregister(self.net.as_ptr(), self.handle.as_ptr()) }
+        // notifier waits for callbacks in flight.
+        unsafe { bindings::mpbal_fib_notifier_unregister(self.net.as_ptr(), self.nb.as_ptr()) }
     }
 }

@@ -20,9 +20,12 @@ unsafe impl Send for Net {}
 // SAFETY: as above.
 unsafe impl Sync for Net {}
 
+/// `IFNAMSIZ`: longest interface name including its NUL.
+pub(crate) const IFNAMSIZ: usize = 16;
+
 /// An interface name, NUL-padded like `IFNAMSIZ` buffers.
 #[derive(Clone, Copy, Default)]
-pub(crate) struct IfName([u8; 16]);
+pub(crate) struct IfName([u8; IFNAMSIZ]);
 
 impl IfName {
     /// The name up to its NUL.

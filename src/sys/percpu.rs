@@ -1,15 +1,22 @@
-//! Per-CPU state for the packet path: counters and WRR rotation, so no cache
-//! line is shared between CPUs per packet.
+//! Per-CPU memory for the packet path, so no cache line is shared between
+//! CPUs per packet.
+//!
+//! Copies come zeroed from `__alloc_percpu()` and are never built on the
+//! stack: some are kilobytes, and a kernel stack is 16 KiB without guard
+//! pages (no `VMAP_STACK` in small configs), so a few nested copies of a large
+//! `T::default()` silently overran it. Hence `T: Zeroable`, the kernel
+//! crate's trait, derived next to each type.
 
 use super::bindings;
-use crate::policy::counters::CpuCounters;
-use crate::policy::state::CpuLocal;
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::error::{code::ENOMEM, Result};
+use kernel::init::Zeroable;
+use kernel::macros::Zeroable;
 
-/// A per-CPU allocation of `T`, every copy initialized with `T::default()`.
+/// A per-CPU allocation of `T`, every copy all-zero at first.
 ///
 /// # Invariants
 ///
@@ -20,33 +27,10 @@ struct Raw<T> {
     _t: PhantomData<T>,
 }
 
-/// Types whose all-zero bit pattern is a valid value, equal to their
-/// `Default`. Per-CPU copies of them come zeroed from `__alloc_percpu()` and
-/// are never built on the stack: some are kilobytes, and a kernel stack is
-/// 16 KiB without guard pages (no `VMAP_STACK` in small configs), so a few
-/// nested copies of a large `T::default()` silently overran it.
-///
-/// # Safety
-///
-/// The all-zero bit pattern must be a valid value of the type.
-pub(crate) unsafe trait Zeroed {}
-
-// SAFETY: integers are valid at zero.
-unsafe impl Zeroed for u32 {}
-
-// SAFETY: atomics and arrays of them, valid at zero.
-unsafe impl Zeroed for CpuCounters {}
-
-// SAFETY: every field is, recursively, integers, bools and arrays of them
-// (`FlowCache` keeps no `Option`s, `WrrState` is documented all-zero valid)
-// or a `RouteKind`, whose `repr(u8)` has `None = 0`. Zero is the empty
-// route cache, fresh WRR state, no note and no booking: the `Default`.
-unsafe impl Zeroed for CpuLocal {}
-
-impl<T: Zeroed> Raw<T> {
+impl<T: Zeroable> Raw<T> {
     fn new() -> Result<Self> {
         // SAFETY: plain allocation of zero-filled per-CPU memory for `T`, or
-        // NULL; all-zero is a valid `T` (`Zeroed`), so every copy is valid.
+        // NULL; all-zero is a valid `T` (`Zeroable`), so every copy is valid.
         let p = unsafe {
             bindings::mpbal_percpu_alloc(core::mem::size_of::<T>(), core::mem::align_of::<T>())
         };
@@ -54,6 +38,70 @@ impl<T: Zeroed> Raw<T> {
             pcpu: NonNull::new(p).ok_or(ENOMEM)?,
             _t: PhantomData,
         })
+    }
+}
+
+/// `unsafe impl Zeroable` for a plain-data struct with public fields, which
+/// 6.12's `derive(Zeroable)` cannot take. As safe as the derive: the
+/// exhaustive pattern fails to compile unless every field is listed, and
+/// each listed type must be `Zeroable`.
+macro_rules! zeroable_fields {
+    ($t:path { $($f:ident: $ft:ty),* $(,)? }) => {
+        // SAFETY: every field is listed (checked below) and every field's
+        // type is `Zeroable`, so all-zero is a valid value; padding may be
+        // anything.
+        unsafe impl Zeroable for $t {}
+        const _: () = {
+            fn assert_zeroable<T: Zeroable>() {}
+            #[allow(dead_code)]
+            fn check(x: $t) {
+                let $t { $($f),* } = x;
+                $(
+                    let _: $ft = $f;
+                    assert_zeroable::<$ft>();
+                )*
+            }
+        };
+    };
+}
+
+zeroable_fields!(crate::mpbal_core::nexthop::Nexthop {
+    oif: u32,
+    weight: u32,
+    upper_bound: i32,
+    usable: bool,
+});
+zeroable_fields!(crate::mpbal_core::flowcache::FlowKey {
+    daddr: u32,
+    saddr: u32,
+    iif: u32,
+    mark: u32,
+    tos: u32,
+    genid: u32,
+});
+
+/// A counter in per-CPU memory: only the owning CPU writes it (with BH
+/// disabled), so a relaxed load and store is enough and no locked
+/// instruction is needed; anyone may read it for a sum.
+#[repr(transparent)]
+#[derive(Default)]
+pub(crate) struct CpuCounter(AtomicU64);
+
+// SAFETY: `AtomicU64` has the in-memory representation of `u64`, for which
+// all-zero is 0.
+unsafe impl Zeroable for CpuCounter {}
+
+impl CpuCounter {
+    /// Adds `n`; call only on this CPU's copy (through `PerCpuShared::local`).
+    pub(crate) fn add(&self, n: u64) {
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
     }
 }
 
@@ -101,13 +149,11 @@ impl<T> Drop for Raw<T> {
     }
 }
 
+#[derive(Zeroable)]
 struct Exclusive<T> {
     busy: bool,
     value: T,
 }
-
-// SAFETY: a `bool` and a `Zeroed` value, both valid at zero.
-unsafe impl<T: Zeroed> Zeroed for Exclusive<T> {}
 
 /// Per-CPU state only ever touched by its own CPU (WRR rotation, scratch).
 pub(crate) struct PerCpuExclusive<T> {
@@ -120,7 +166,7 @@ unsafe impl<T: Send> Sync for PerCpuExclusive<T> {}
 // SAFETY: the allocation is not tied to a thread.
 unsafe impl<T: Send> Send for PerCpuExclusive<T> {}
 
-impl<T: Zeroed> PerCpuExclusive<T> {
+impl<T: Zeroable> PerCpuExclusive<T> {
     pub(crate) fn new() -> Result<Self> {
         Ok(PerCpuExclusive { raw: Raw::new()? })
     }
@@ -157,7 +203,7 @@ unsafe impl<T: Sync> Sync for PerCpuShared<T> {}
 // SAFETY: the allocation is not tied to a thread.
 unsafe impl<T: Sync> Send for PerCpuShared<T> {}
 
-impl<T: Zeroed + Sync> PerCpuShared<T> {
+impl<T: Zeroable + Sync> PerCpuShared<T> {
     pub(crate) fn new() -> Result<Self> {
         Ok(PerCpuShared { raw: Raw::new()? })
     }

@@ -5,7 +5,7 @@ use super::net::Net;
 use core::ffi::c_void;
 use core::fmt;
 use core::ptr::NonNull;
-use kernel::error::{code::ENOMEM, Result};
+use kernel::error::{code::EINVAL, Error, Result};
 
 /// A seq_file being filled by a show callback.
 ///
@@ -57,12 +57,17 @@ unsafe impl Sync for ProcDir {}
 impl ProcDir {
     /// # Safety
     ///
-    /// `state` must be what `mpbal_rust_show_*` expect and outlive `self`.
+    /// `state` must be what the show trampolines expect and outlive `self`.
     pub(crate) unsafe fn create(net: Net, state: *const c_void) -> Result<Self> {
-        // SAFETY: `net` is live; `state` outlives the entries (contract).
-        let dir = unsafe { bindings::mpbal_proc_create(net.as_ptr(), state.cast_mut()) };
+        let mut dir = core::ptr::null_mut();
+        // SAFETY: `net` is live; `state` outlives the entries (contract);
+        // `dir` is a valid out-pointer.
+        let err = unsafe { bindings::mpbal_proc_create(net.as_ptr(), state.cast_mut(), &mut dir) };
+        if err < 0 {
+            return Err(Error::from_errno(err));
+        }
         Ok(ProcDir {
-            dir: NonNull::new(dir).ok_or(ENOMEM)?,
+            dir: NonNull::new(dir).ok_or(EINVAL)?,
         })
     }
 }

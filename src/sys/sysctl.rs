@@ -3,70 +3,80 @@
 use super::bindings;
 use super::net::{IfName, Net};
 use super::work::DelayedWork;
+use core::ffi::CStr;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
-use kernel::error::{code::ENOMEM, Result};
+use kernel::error::{code::EINVAL, Error, Result};
 use kernel::types::Opaque;
 
-/// Values of the per-netns sysctls, shared with the kernel's proc handlers.
+/// An integer sysctl: its name, bounds and initial value.
+pub(crate) struct IntKnob {
+    pub(crate) name: &'static CStr,
+    pub(crate) default: i32,
+    pub(crate) min: i32,
+    pub(crate) max: i32,
+}
+
+/// Values of the per-netns sysctls, shared with the kernel's proc handlers:
+/// `strategy` (by id) and the integer knobs, in the order given to `new`.
 ///
-/// Readers load each field once (relaxed atomic loads, the Rust spelling of
-/// `READ_ONCE`); the handlers in `helper.c` store with `WRITE_ONCE`.
+/// Readers load each value once (relaxed atomic loads, the Rust spelling of
+/// `READ_ONCE`); the handlers in `sysctl.c` store with `WRITE_ONCE`.
 pub(crate) struct SysctlConf {
     inner: Opaque<bindings::mpbal_sysctl_conf>,
 }
 
-/// Initial values of [`SysctlConf`].
-pub(crate) struct ConfDefaults {
-    pub(crate) strategy: i32,
-    pub(crate) route_idle_timeout: i32,
-    pub(crate) bw_interval_ms: i32,
-    pub(crate) bw_ewma_log: i32,
-}
+// SAFETY: every field the C side or `&self` methods touch after creation is
+// accessed atomically (see the methods); the rest is written once by `new`.
+unsafe impl Sync for SysctlConf {}
+// SAFETY: no thread affinity.
+unsafe impl Send for SysctlConf {}
 
 impl SysctlConf {
-    pub(crate) fn new(net: Net, d: ConfDefaults) -> Self {
+    /// The store for `net` with `strategy` and `knobs` (their names must
+    /// stay valid: they are statics).
+    pub(crate) fn new<const N: usize>(
+        net: Net,
+        strategy: i32,
+        knobs: &'static [IntKnob; N],
+    ) -> Self {
+        const { assert!(N <= bindings::MPBAL_SYSCTL_MAX_INTS as usize) };
+        let mut raw = bindings::mpbal_sysctl_conf {
+            net: net.as_ptr(),
+            kick_work: core::ptr::null_mut(),
+            strategy,
+            nr_ints: N as u32,
+            ints: Default::default(),
+        };
+        for (slot, k) in raw.ints.iter_mut().zip(knobs) {
+            *slot = bindings::mpbal_sysctl_int {
+                procname: k.name.as_ptr().cast(),
+                value: k.default,
+                min: k.min,
+                max: k.max,
+            };
+        }
         SysctlConf {
-            inner: Opaque::new(bindings::mpbal_sysctl_conf {
-                net: net.as_ptr(),
-                kick_work: core::ptr::null_mut(),
-                strategy: d.strategy,
-                route_idle_timeout: d.route_idle_timeout,
-                bw_interval_ms: d.bw_interval_ms,
-                bw_ewma_log: d.bw_ewma_log,
-            }),
+            inner: Opaque::new(raw),
         }
     }
 
-    fn field(&self, f: impl FnOnce(*mut bindings::mpbal_sysctl_conf) -> *mut i32) -> &AtomicI32 {
-        // SAFETY: `f` projects to an `int` field of the live, properly aligned
-        // struct; the kernel only accesses it with READ_ONCE/WRITE_ONCE, which
-        // is compatible with atomic accesses of the same size.
-        unsafe { AtomicI32::from_ptr(f(self.inner.get())) }
-    }
-
     pub(crate) fn strategy(&self) -> i32 {
-        // SAFETY: `addr_of_mut!` on a valid pointer only computes an address.
-        self.field(|c| unsafe { core::ptr::addr_of_mut!((*c).strategy) })
+        // SAFETY: projects to an `int` field of the live struct, which the
+        // kernel only accesses with READ_ONCE/WRITE_ONCE, compatible with
+        // atomic accesses of the same size and alignment.
+        unsafe { AtomicI32::from_ptr(core::ptr::addr_of_mut!((*self.inner.get()).strategy)) }
             .load(Ordering::Relaxed)
     }
 
-    pub(crate) fn route_idle_timeout(&self) -> i32 {
-        // SAFETY: as above.
-        self.field(|c| unsafe { core::ptr::addr_of_mut!((*c).route_idle_timeout) })
-            .load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn bw_interval_ms(&self) -> i32 {
-        // SAFETY: as above.
-        self.field(|c| unsafe { core::ptr::addr_of_mut!((*c).bw_interval_ms) })
-            .load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn bw_ewma_log(&self) -> i32 {
-        // SAFETY: as above.
-        self.field(|c| unsafe { core::ptr::addr_of_mut!((*c).bw_ewma_log) })
+    /// The value of knob `i` (its position in `new`'s list); 0 past the end.
+    pub(crate) fn int(&self, i: usize) -> i32 {
+        if i >= bindings::MPBAL_SYSCTL_MAX_INTS as usize {
+            return 0;
+        }
+        // SAFETY: as in `strategy`, for `ints[i].value` (in bounds).
+        unsafe { AtomicI32::from_ptr(core::ptr::addr_of_mut!((*self.inner.get()).ints[i].value)) }
             .load(Ordering::Relaxed)
     }
 
@@ -103,10 +113,16 @@ impl SysctlTable {
     ///
     /// `conf` must outlive the returned registration.
     pub(crate) unsafe fn register(net: Net, conf: &SysctlConf) -> Result<Self> {
-        // SAFETY: `net` is live; `conf` outlives the registration (contract).
-        let hdr = unsafe { bindings::mpbal_sysctl_register(net.as_ptr(), conf.inner.get()) };
+        let mut hdr = core::ptr::null_mut();
+        // SAFETY: `net` is live; `conf` outlives the registration (contract);
+        // `hdr` is a valid out-pointer.
+        let err =
+            unsafe { bindings::mpbal_sysctl_register(net.as_ptr(), conf.inner.get(), &mut hdr) };
+        if err < 0 {
+            return Err(Error::from_errno(err));
+        }
         Ok(SysctlTable {
-            hdr: NonNull::new(hdr).ok_or(ENOMEM)?,
+            hdr: NonNull::new(hdr).ok_or(EINVAL)?,
         })
     }
 }
@@ -136,13 +152,19 @@ impl DevCapacity {
             },
             GFP_KERNEL,
         )?;
+        let mut hdr = core::ptr::null_mut();
         // SAFETY: `net` is live; `name` is NUL-terminated; the value lives in
         // the box, which is only freed after `Drop` unregisters.
-        let hdr = unsafe {
-            bindings::mpbal_devconf_register(net.as_ptr(), name.as_c_ptr().cast(), this.value.get())
+        let err = unsafe {
+            bindings::mpbal_devconf_register(
+                net.as_ptr(),
+                name.as_c_ptr().cast(),
+                this.value.get(),
+                &mut hdr,
+            )
         };
-        if hdr.is_null() {
-            return Err(ENOMEM);
+        if err < 0 {
+            return Err(Error::from_errno(err));
         }
         this.hdr.store(hdr, Ordering::Relaxed);
         Ok(this)

@@ -1,10 +1,10 @@
-//! Delayed work (6.12's Rust has none): the per-netns worker.
+//! Delayed work (6.12's Rust has none), for the per-netns worker.
 
 use super::bindings;
 use core::ffi::c_void;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
-use kernel::error::{code::ENOMEM, Result};
+use kernel::error::{code::EINVAL, Error, Result};
 
 /// A delayed work item calling `func(data)`.
 ///
@@ -12,7 +12,7 @@ use kernel::error::{code::ENOMEM, Result};
 ///
 /// `work` is a live `mpbal_dwork` whose `data` outlives `self`.
 pub(crate) struct DelayedWork {
-    work: NonNull<c_void>,
+    work: NonNull<bindings::mpbal_dwork>,
 }
 
 // SAFETY: workqueue functions may be called from any context.
@@ -28,14 +28,19 @@ impl DelayedWork {
         func: unsafe extern "C" fn(*mut c_void),
         data: *const c_void,
     ) -> Result<Self> {
-        // SAFETY: plain allocation and INIT_DELAYED_WORK.
-        let work = unsafe { bindings::mpbal_dwork_create(Some(func), data.cast_mut()) };
+        let mut work = core::ptr::null_mut();
+        // SAFETY: plain allocation and INIT_DELAYED_WORK; `work` is a valid
+        // out-pointer.
+        let err = unsafe { bindings::mpbal_dwork_create(Some(func), data.cast_mut(), &mut work) };
+        if err < 0 {
+            return Err(Error::from_errno(err));
+        }
         Ok(DelayedWork {
-            work: NonNull::new(work).ok_or(ENOMEM)?,
+            work: NonNull::new(work).ok_or(EINVAL)?,
         })
     }
 
-    pub(crate) fn as_ptr(&self) -> *mut c_void {
+    pub(crate) fn as_ptr(&self) -> *mut bindings::mpbal_dwork {
         self.work.as_ptr()
     }
 }
@@ -51,15 +56,15 @@ impl Drop for DelayedWork {
     }
 }
 
-/// Where the policy (re)arms its netns's worker from: the fib notifier, the
-/// worker itself. Set by `netns.rs` once the work exists.
+/// Where the per-netns state (re)arms its work from: the FIB notifier, the
+/// work itself. Set by `netns.rs` once the work exists.
 ///
 /// # Invariants
 ///
 /// A non-null `work` points to a live `DelayedWork` that outlives every
 /// caller of `schedule` (see the teardown order in `netns.rs`).
 pub(crate) struct WorkRef {
-    work: AtomicPtr<c_void>,
+    work: AtomicPtr<bindings::mpbal_dwork>,
 }
 
 impl WorkRef {

@@ -64,8 +64,8 @@ done
 ksrc=$(ls -d "${MPBAL_CACHE:-$HOME/.cache/mpbal}"/src/linux-* 2>/dev/null | head -n1)
 if [ -n "$ksrc" ]; then
 	rustfmt --check --edition 2021 --config-path "$ksrc/.rustfmt.toml" src/mpbal_main.rs \
-		>"$out/rustfmt-module.log" 2>&1
-	report $? "host: rustfmt clean: module crate (kernel .rustfmt.toml)"
+		src/kunit/mpbal_kunit.rs >"$out/rustfmt-module.log" 2>&1
+	report $? "host: rustfmt clean: module crates (kernel .rustfmt.toml)"
 fi
 
 echo "== build"
@@ -80,16 +80,19 @@ if [ $rc = 0 ] && grep -E 'warning|error' "$out/module.log" | grep -q "$top"; th
 	grep -E 'warning|error' "$out/module.log" | head -n 10
 	rc=1
 fi
-report $rc "build: mpbal.ko (Rust + C helper + bindgen), no compiler or clippy warnings"
+report $rc "build: mpbal.ko (Rust + C helpers + bindgen), no compiler or clippy warnings"
 (cd tools/mpbalctl && cargo build --release --locked) >"$out/tool.log" 2>&1
 report $? "build: mpbalctl"
 
 bzimage=$kbuild/arch/x86/boot/bzImage
-if [ -f "$bzimage" ] && [ -f mpbal.ko ] && [ -x tools/mpbalctl/target/release/mpbalctl ]; then
+[ -f mpbal_kunit.ko ]
+report $? "build: mpbal_kunit.ko (the KUnit suite, a module of its own)"
+if [ -f "$bzimage" ] && [ -f mpbal.ko ] && [ -f mpbal_kunit.ko ] &&
+	[ -x tools/mpbalctl/target/release/mpbalctl ]; then
 	for s in $SUITES; do
 		echo "== guest: $s"
 		log=$out/$s.log
-		bash selftests/vm/run.sh --kernel "$bzimage" --module mpbal.ko \
+		bash selftests/vm/run.sh --kernel "$bzimage" --module mpbal.ko --kunit mpbal_kunit.ko \
 			--tool tools/mpbalctl/target/release/mpbalctl \
 			--timeout "$VM_TIMEOUT" --log "$log.console" \
 			-- "/selftests/$s.sh" </dev/null >"$log" 2>&1

@@ -5,7 +5,7 @@ set -euo pipefail
 
 # rustc-web and rust-web-src must be the same version: the kernel and the
 # module are built by this rustc against this rust-src. 1.85.0 is the version
-# verified on this machine kind (DESIGN.md section 5).
+# verified on this machine kind (Documentation/testing.rst, "Dependencies").
 RUST_PIN=1.85.0+dfsg3-1~deb12u3
 BINDGEN_VERSION=0.71.1
 

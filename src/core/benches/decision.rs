@@ -24,6 +24,8 @@ const TIMEOUT_S: u32 = 300;
 struct Loads(Vec<UplinkLoad>);
 
 impl LoadSource for Loads {
+    fn book(&mut self, _oif: u32, _bits: u64) {}
+
     fn load(&self, oif: u32) -> Option<UplinkLoad> {
         self.0.get(oif as usize).copied()
     }
@@ -85,14 +87,14 @@ fn destination(i: usize) -> u32 {
 
 fn decision(c: &mut Criterion) {
     let mut group = c.benchmark_group("decision");
-    for id in StrategyId::ALL {
+    for id in StrategyId::all() {
         for n in [2usize, 4, 16] {
             let nhs = nexthops(n);
             let route = Route {
                 key: 0xffff_8881_0420_0c00,
                 nexthops: &nhs,
             };
-            let load = loads(n);
+            let mut load = loads(n);
             let mem: Vec<AtomicU64> = (0..TABLE).map(|_| AtomicU64::new(0)).collect();
             let table = DestTable::new(&mem);
             let mut wrr = WrrState::ZERO;
@@ -115,7 +117,7 @@ fn decision(c: &mut Criterion) {
                     idle_timeout_s: TIMEOUT_S,
                     stored_oif,
                     has_conn: true,
-                    load: &load,
+                    load: &mut load,
                 };
                 id.ops().select(black_box(&route), &mut env)
             };

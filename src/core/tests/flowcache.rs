@@ -1,7 +1,7 @@
-use mpbal_core::flowcache::{FlowCache, FlowKey, FLOW_CACHE_SLOTS};
+use mpbal_core::flowcache::{FlowCache, FlowKey};
 use proptest::prelude::*;
 
-type Cache = FlowCache<u32, FLOW_CACHE_SLOTS>;
+type Cache = FlowCache<u32>;
 
 fn key(daddr: u32, genid: u32) -> FlowKey {
     FlowKey {
@@ -118,7 +118,7 @@ proptest! {
     /// went through the cache in between.
     #[test]
     fn hits_return_what_was_stored(ops in prop::collection::vec((0u32..64, 0u32..3), 1..300)) {
-        let mut c: FlowCache<(u32, u32), FLOW_CACHE_SLOTS> = FlowCache::default();
+        let mut c: FlowCache<(u32, u32)> = FlowCache::default();
         for (d, g) in ops {
             let k = key(d, g);
             let (hit, v) = c.slot(k);

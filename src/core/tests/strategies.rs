@@ -78,7 +78,7 @@ impl Harness {
             idle_timeout_s: TIMEOUT,
             stored_oif: p.stored_oif,
             has_conn: p.has_conn,
-            load: &self.loads,
+            load: &mut self.loads,
         };
         id.ops().select(route, &mut env)
     }
@@ -94,6 +94,11 @@ fn r(nhs: &[Nexthop]) -> Route<'_> {
         key: 0xffff_8881_0000_0040,
         nexthops: nhs,
     }
+}
+
+/// The strategy named `name`.
+fn sid(name: &str) -> StrategyId {
+    StrategyId::from_name(name.as_bytes()).expect("a strategy of that name")
 }
 
 /// 10.1.0.0 + i, host order.
@@ -130,7 +135,7 @@ fn packet_follows_weights_exactly() {
     let mut seq = Vec::new();
     for i in 0..6000 {
         let s = h
-            .select(StrategyId::Packet, &route, Pkt::to(dest(i % 7)))
+            .select(sid("packet"), &route, Pkt::to(dest(i % 7)))
             .unwrap();
         assert_eq!(s.outcome, Outcome::PerPacket);
         count[s.index] += 1;
@@ -153,10 +158,7 @@ fn packet_skips_unusable_nexthops() {
     let mut h = Harness::new(0);
     let mut count = [0usize; 4];
     for _ in 0..400 {
-        count[h
-            .select(StrategyId::Packet, &route, Pkt::to(1))
-            .unwrap()
-            .index] += 1;
+        count[h.select(sid("packet"), &route, Pkt::to(1)).unwrap().index] += 1;
     }
     assert_eq!(count, [100, 0, 300, 0]);
 }
@@ -166,7 +168,7 @@ fn every_strategy_returns_none_without_usable_nexthops() {
     let mut nhs = route_of(&[(2, 1, false), (3, 2, true)]);
     nhs[1].usable = false;
     let route = r(&nhs);
-    for id in StrategyId::ALL {
+    for id in StrategyId::all() {
         let mut h = Harness::new(64);
         h.loads.set(3, 0, 1_000_000);
         assert_eq!(
@@ -181,7 +183,7 @@ fn every_strategy_returns_none_without_usable_nexthops() {
         );
     }
     let empty = r(&[]);
-    for id in StrategyId::ALL {
+    for id in StrategyId::all() {
         assert_eq!(Harness::new(64).select(id, &empty, Pkt::to(dest(1))), None);
     }
 }
@@ -207,11 +209,7 @@ fn route_destinations_stick_and_new_ones_follow_weights() {
             rng.below(u64::from(next_new)) as u32
         };
         let s = h
-            .select(
-                StrategyId::Route,
-                &route,
-                Pkt::to(dest(i)).at(1000 + step / 100),
-            )
+            .select(sid("route"), &route, Pkt::to(dest(i)).at(1000 + step / 100))
             .unwrap();
         match assigned[i as usize] {
             None => {
@@ -238,7 +236,7 @@ fn route_dead_stored_nexthop_is_rechosen() {
     let nhs = route_of(&spec);
     let mut h = Harness::new(1024);
     let d = dest(5);
-    let first = h.select(StrategyId::Route, &r(&nhs), Pkt::to(d)).unwrap();
+    let first = h.select(sid("route"), &r(&nhs), Pkt::to(d)).unwrap();
     assert_eq!(first.outcome, Outcome::New);
     let k = first.index;
 
@@ -247,12 +245,12 @@ fn route_dead_stored_nexthop_is_rechosen() {
     dead[k].2 = false;
     let nhs_dead = route_of(&dead);
     let s = h
-        .select(StrategyId::Route, &r(&nhs_dead), Pkt::to(d).at(1001))
+        .select(sid("route"), &r(&nhs_dead), Pkt::to(d).at(1001))
         .unwrap();
     assert_eq!(s.outcome, Outcome::Rechosen(Rechoose::StoredDead));
     assert_ne!(s.index, k);
     let again = h
-        .select(StrategyId::Route, &r(&nhs_dead), Pkt::to(d).at(1002))
+        .select(sid("route"), &r(&nhs_dead), Pkt::to(d).at(1002))
         .unwrap();
     assert_eq!(
         again,
@@ -266,7 +264,7 @@ fn route_dead_stored_nexthop_is_rechosen() {
     let mut nhs_down = nhs.clone();
     nhs_down[s.index].usable = false;
     let s2 = h
-        .select(StrategyId::Route, &r(&nhs_down), Pkt::to(d).at(1003))
+        .select(sid("route"), &r(&nhs_down), Pkt::to(d).at(1003))
         .unwrap();
     assert_eq!(s2.outcome, Outcome::Rechosen(Rechoose::StoredDead));
     assert_ne!(s2.index, s.index);
@@ -277,10 +275,7 @@ fn route_removed_nexthop_is_rechosen() {
     let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
     let mut h = Harness::new(1024);
     let d = dest(9);
-    let k = h
-        .select(StrategyId::Route, &r(&nhs), Pkt::to(d))
-        .unwrap()
-        .index;
+    let k = h.select(sid("route"), &r(&nhs), Pkt::to(d)).unwrap().index;
     let gone_oif = nhs[k].oif;
     let spec: Vec<(u32, u32, bool)> = nhs
         .iter()
@@ -289,12 +284,12 @@ fn route_removed_nexthop_is_rechosen() {
         .collect();
     let smaller = route_of(&spec);
     let s = h
-        .select(StrategyId::Route, &r(&smaller), Pkt::to(d).at(1001))
+        .select(sid("route"), &r(&smaller), Pkt::to(d).at(1001))
         .unwrap();
     assert_eq!(s.outcome, Outcome::Rechosen(Rechoose::StoredGone));
     assert_ne!(smaller[s.index].oif, gone_oif);
     let again = h
-        .select(StrategyId::Route, &r(&smaller), Pkt::to(d).at(1002))
+        .select(sid("route"), &r(&smaller), Pkt::to(d).at(1002))
         .unwrap();
     assert_eq!(
         again,
@@ -313,31 +308,27 @@ fn route_idle_destination_expires() {
     let d = dest(1);
     let t0 = 65_500; // and across the 16-bit stamp wrap
     assert_eq!(
-        h.select(StrategyId::Route, &route, Pkt::to(d).at(t0))
+        h.select(sid("route"), &route, Pkt::to(d).at(t0))
             .unwrap()
             .outcome,
         Outcome::New
     );
     let last_use = t0 + TIMEOUT - 1;
     assert_eq!(
-        h.select(StrategyId::Route, &route, Pkt::to(d).at(last_use))
+        h.select(sid("route"), &route, Pkt::to(d).at(last_use))
             .unwrap()
             .outcome,
         Outcome::Remembered
     );
     assert_eq!(
-        h.select(
-            StrategyId::Route,
-            &route,
-            Pkt::to(d).at(last_use + TIMEOUT - 1)
-        )
-        .unwrap()
-        .outcome,
+        h.select(sid("route"), &route, Pkt::to(d).at(last_use + TIMEOUT - 1))
+            .unwrap()
+            .outcome,
         Outcome::Remembered
     );
     let t = last_use + TIMEOUT - 1 + TIMEOUT;
     assert_eq!(
-        h.select(StrategyId::Route, &route, Pkt::to(d).at(t))
+        h.select(sid("route"), &route, Pkt::to(d).at(t))
             .unwrap()
             .outcome,
         Outcome::New
@@ -352,7 +343,7 @@ fn route_without_table_room_still_balances() {
     let mut count = [0; 2];
     for i in 0..400 {
         let s = h
-            .select(StrategyId::Route, &route, Pkt::to(dest(i % 3)))
+            .select(sid("route"), &route, Pkt::to(dest(i % 3)))
             .unwrap();
         assert_eq!(s.outcome, Outcome::New);
         count[s.index] += 1;
@@ -368,9 +359,7 @@ fn route_stored_oif_above_16_bits_is_not_remembered() {
     let route = r(&nhs);
     let mut h = Harness::new(64);
     for _ in 0..3 {
-        let s = h
-            .select(StrategyId::Route, &route, Pkt::to(dest(2)))
-            .unwrap();
+        let s = h.select(sid("route"), &route, Pkt::to(dest(2))).unwrap();
         assert_eq!(
             s,
             Selection {
@@ -391,14 +380,12 @@ fn session_keeps_stored_uplink_without_advancing_wrr() {
     let mut h = Harness::new(0);
     let mut news = Vec::new();
     for i in 0..60 {
-        let s = h
-            .select(StrategyId::Session, &route, Pkt::to(dest(i)))
-            .unwrap();
+        let s = h.select(sid("session"), &route, Pkt::to(dest(i))).unwrap();
         assert_eq!(s.outcome, Outcome::New);
         news.push(s.index);
         for oif in [2, 3, 4] {
             let kept = h
-                .select(StrategyId::Session, &route, Pkt::to(dest(i)).stored(oif))
+                .select(sid("session"), &route, Pkt::to(dest(i)).stored(oif))
                 .unwrap();
             assert_eq!(
                 kept,
@@ -418,7 +405,7 @@ fn rotation(route: &Route<'_>, n: usize) -> Vec<usize> {
     (0..n)
         .map(|_| {
             plain
-                .select(StrategyId::Packet, route, Pkt::to(1))
+                .select(sid("packet"), route, Pkt::to(1))
                 .unwrap()
                 .index
         })
@@ -435,13 +422,11 @@ fn session_first_choices_and_untracked_packets_rotate_separately() {
     let mut h = Harness::new(0);
     let (mut news, mut untracked) = (Vec::new(), Vec::new());
     for i in 0..60 {
-        let s = h
-            .select(StrategyId::Session, &route, Pkt::to(dest(i)))
-            .unwrap();
+        let s = h.select(sid("session"), &route, Pkt::to(dest(i))).unwrap();
         assert_eq!(s.outcome, Outcome::New);
         news.push(s.index);
         let s = h
-            .select(StrategyId::Session, &route, Pkt::to(dest(i)).untracked())
+            .select(sid("session"), &route, Pkt::to(dest(i)).untracked())
             .unwrap();
         assert_eq!(s.outcome, Outcome::Untracked);
         untracked.push(s.index);
@@ -460,10 +445,8 @@ fn route_first_choices_ignore_per_packet_traffic() {
     let mut h = Harness::new(1024);
     let mut news = Vec::new();
     for i in 0..60 {
-        h.select(StrategyId::Packet, &route, Pkt::to(1)).unwrap();
-        let s = h
-            .select(StrategyId::Route, &route, Pkt::to(dest(i)))
-            .unwrap();
+        h.select(sid("packet"), &route, Pkt::to(1)).unwrap();
+        let s = h.select(sid("route"), &route, Pkt::to(dest(i))).unwrap();
         assert_eq!(s.outcome, Outcome::New);
         news.push(s.index);
     }
@@ -483,13 +466,13 @@ fn route_racing_cpus_agree_on_a_destination() {
     let mem: Vec<AtomicU64> = (0..4096).map(|_| AtomicU64::new(0)).collect();
     let table = DestTable::new(&mem);
     let barrier = Barrier::new(CPUS);
-    let loads = Loads::default();
     let results: Vec<Vec<usize>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..CPUS)
             .map(|cpu| {
-                let (nhs, table, barrier, loads) = (&nhs, &table, &barrier, &loads);
+                let (nhs, table, barrier) = (&nhs, &table, &barrier);
                 s.spawn(move || {
                     let route = r(nhs);
+                    let mut loads = Loads::default();
                     let mut wrr = WrrState::ZERO;
                     let mut first = WrrState::ZERO;
                     // Different phases: CPU k would pick nexthop k first.
@@ -508,13 +491,9 @@ fn route_racing_cpus_agree_on_a_destination() {
                                 idle_timeout_s: TIMEOUT,
                                 stored_oif: 0,
                                 has_conn: true,
-                                load: loads,
+                                load: &mut loads,
                             };
-                            StrategyId::Route
-                                .ops()
-                                .select(&route, &mut env)
-                                .unwrap()
-                                .index
+                            sid("route").ops().select(&route, &mut env).unwrap().index
                         })
                         .collect()
                 })
@@ -543,7 +522,7 @@ fn session_rechooses_dead_and_gone_uplinks() {
     let mut h = Harness::new(0);
     for stored in [2, 4] {
         let s = h
-            .select(StrategyId::Session, &route, Pkt::to(1).stored(stored))
+            .select(sid("session"), &route, Pkt::to(1).stored(stored))
             .unwrap();
         assert_eq!(
             s,
@@ -554,7 +533,7 @@ fn session_rechooses_dead_and_gone_uplinks() {
         );
     }
     let s = h
-        .select(StrategyId::Session, &route, Pkt::to(1).stored(99))
+        .select(sid("session"), &route, Pkt::to(1).stored(99))
         .unwrap();
     assert_eq!(
         s,
@@ -578,7 +557,7 @@ fn session_untracked_packets_use_wrr() {
         } else {
             Pkt::to(1).untracked().stored(2)
         };
-        let s = h.select(StrategyId::Session, &route, p).unwrap();
+        let s = h.select(sid("session"), &route, p).unwrap();
         assert_eq!(s.outcome, Outcome::Untracked);
         count[s.index] += 1;
     }
@@ -591,9 +570,7 @@ const G: u64 = 1_000_000_000;
 const M: u64 = 1_000_000;
 
 fn bw_pick(h: &mut Harness, nhs: &[Nexthop]) -> usize {
-    let s = h
-        .select(StrategyId::Bandwidth, &r(nhs), Pkt::to(1))
-        .unwrap();
+    let s = h.select(sid("bandwidth"), &r(nhs), Pkt::to(1)).unwrap();
     assert_eq!(s.outcome, Outcome::PerPacket);
     s.index
 }
@@ -738,7 +715,7 @@ proptest! {
         let nhs = build(&spec);
         let route = r(&nhs);
         let usable = route.usable_mask();
-        for id in StrategyId::ALL {
+        for id in StrategyId::all() {
             let mut h = Harness::new(64);
             for (i, &(rate, cap)) in loads.iter().enumerate() {
                 h.loads.set(2 + i as u32, rate, cap);
@@ -774,7 +751,7 @@ proptest! {
                 h.loads.set(2 + i as u32, rate, cap);
             }
         }
-        let got = h.select(StrategyId::Bandwidth, &route, Pkt::to(1));
+        let got = h.select(sid("bandwidth"), &route, Pkt::to(1));
         let load = |i: usize| h.loads.0.get(&(2 + i as u32)).copied();
         let fastest = (0..nhs.len())
             .filter(|&i| usable & (1 << i) != 0)

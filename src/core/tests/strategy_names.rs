@@ -1,15 +1,14 @@
 //! Strategy names, ids and the ops table (`mpbal_core::strategy`).
 
-use mpbal_core::strategy::{StrategyId, STRATEGY_NAMES};
+use mpbal_core::strategy::StrategyId;
 
 #[test]
 fn every_name_round_trips() {
-    for (i, id) in StrategyId::ALL.into_iter().enumerate() {
-        assert_eq!(id as u8 as usize, i, "ALL is in id order");
+    for (i, id) in StrategyId::all().enumerate() {
+        assert_eq!(usize::from(id.index()), i, "all() is in id order");
         assert_eq!(StrategyId::from_name(id.name().as_bytes()), Some(id));
-        assert_eq!(StrategyId::from_u8(id as u8), Some(id));
+        assert_eq!(StrategyId::from_index(id.index()), Some(id));
         assert_eq!(id.ops().name(), id.name());
-        assert_eq!(id.name_with_nul(), format!("{}\0", id.name()));
         let written = format!("{}\n", id.name());
         assert_eq!(
             StrategyId::from_name(written.as_bytes()),
@@ -17,15 +16,31 @@ fn every_name_round_trips() {
             "as echo writes it"
         );
     }
-    assert_eq!(StrategyId::from_u8(4), None);
-    assert_eq!(StrategyId::from_u8(u8::MAX), None);
+    assert_eq!(StrategyId::from_index(4), None);
+    assert_eq!(StrategyId::from_index(u8::MAX), None);
 }
 
 #[test]
 fn sysctl_order() {
-    let names: Vec<&str> = StrategyId::ALL.iter().map(|s| s.name()).collect();
+    let names: Vec<&str> = StrategyId::all().map(|s| s.name()).collect();
     assert_eq!(names, ["route", "packet", "session", "bandwidth"]);
-    assert_eq!(STRATEGY_NAMES, names.join(", "));
+    assert_eq!(StrategyId::DEFAULT.name(), "session");
+}
+
+#[test]
+fn needs_follow_the_strategy() {
+    let needs = |name: &str| {
+        let ops = StrategyId::from_name(name.as_bytes()).unwrap().ops();
+        (
+            ops.needs_conntrack(),
+            ops.uses_load(),
+            ops.uses_dest_table(),
+        )
+    };
+    assert_eq!(needs("route"), (false, false, true));
+    assert_eq!(needs("packet"), (false, false, false));
+    assert_eq!(needs("session"), (true, false, false));
+    assert_eq!(needs("bandwidth"), (false, true, false));
 }
 
 #[test]

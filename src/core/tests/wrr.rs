@@ -453,7 +453,7 @@ fn cache_keeps_one_state_per_route() {
         key: 0xffff_8880_0000_1000,
         nexthops: &nhs,
     };
-    let mut cache = WrrCache::<8>::default();
+    let mut cache = WrrCache::default();
     let mut got = Vec::new();
     for _ in 0..12 {
         got.push(cache.for_route(a.key).pick(&a, 0b111).unwrap());

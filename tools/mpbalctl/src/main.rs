@@ -28,6 +28,7 @@ use crate::procfs::Proc;
 use crate::routeargs::{TableSel, Verb};
 use crate::rtnl::Rtnl;
 
+/// The usage text; `{STRATEGIES}` stands for the strategy names.
 const USAGE: &str = "\
 mpbalctl [-n NETNS] [-j] [-p] OBJECT VERB ...
        mpbalctl route add [equalize] PREFIX NH... [table T] [metric N] [proto P]
@@ -35,7 +36,7 @@ mpbalctl [-n NETNS] [-j] [-p] OBJECT VERB ...
        mpbalctl route del PREFIX [table T] [metric N]
        mpbalctl route show [table T|all]
        mpbalctl strategy [show]
-       mpbalctl strategy set {route|packet|session|bandwidth}
+       mpbalctl strategy set {STRATEGIES}
        mpbalctl stats
        mpbalctl link show [dev DEV]
        mpbalctl link set DEV capacity RATE
@@ -43,12 +44,21 @@ mpbalctl [-n NETNS] [-j] [-p] OBJECT VERB ...
   PREFIX := A.B.C.D/LEN | A.B.C.D | default
   RATE   := NUMBER[bit|kbit|mbit|gbit|tbit|kibit|..|bps|kbps|..|kibps|..] | none";
 
+/// The strategy names as `a|b|c`.
+fn strategy_alternatives() -> String {
+    mpbal::strategies().collect::<Vec<_>>().join("|")
+}
+
+fn usage() -> String {
+    USAGE.replace("{STRATEGIES}", &format!("{{{}}}", strategy_alternatives()))
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "mpbalctl",
     version,
     about = "Control the mpbal multipath balancer",
-    override_usage = USAGE,
+    override_usage = usage(),
     disable_help_subcommand = true
 )]
 struct Cli {
@@ -115,7 +125,7 @@ enum RouteVerb {
 enum StrategyVerb {
     /// Print the current strategy
     Show,
-    /// Switch to route|packet|session|bandwidth
+    #[command(about = format!("Switch to {}", strategy_alternatives()))]
     Set { name: String },
 }
 

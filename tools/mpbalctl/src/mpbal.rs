@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use mpbal_core::strategy::StrategyId;
 use serde_json::Value;
 
 use crate::error::Error;
@@ -10,17 +11,20 @@ use crate::output::{scalar, Printer};
 use crate::procfs::{self, Proc, Table};
 use crate::rate::format_rate;
 
-pub const STRATEGIES: [&str; 4] = ["route", "packet", "session", "bandwidth"];
+/// The strategy names, from the module's own core (one list for both).
+pub fn strategies() -> impl Iterator<Item = &'static str> {
+    StrategyId::all().map(StrategyId::name)
+}
 
 /// Unknown names are the user's mistake (exit 2), checked before touching
 /// the kernel; the kernel still has the last word (EINVAL -> exit 1).
 pub fn check_strategy(name: &str) -> Result<(), Error> {
-    if STRATEGIES.contains(&name) {
+    if strategies().any(|s| s == name) {
         Ok(())
     } else {
         Err(Error::usage(format!(
             "unknown strategy '{name}' (allowed: {})",
-            STRATEGIES.join(", ")
+            strategies().collect::<Vec<_>>().join(", ")
         )))
     }
 }
@@ -271,7 +275,7 @@ mod tests {
 
     #[test]
     fn strategy_names() {
-        for s in STRATEGIES {
+        for s in strategies() {
             assert!(check_strategy(s).is_ok());
         }
         let e = check_strategy("fastest").unwrap_err();

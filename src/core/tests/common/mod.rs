@@ -77,9 +77,10 @@ pub fn live_nexthops(weights: &[u32]) -> Vec<Nexthop> {
     kernel_nexthops(&spec)
 }
 
-/// A fixture [`LoadSource`]: a map from ifindex to load.
+/// A fixture [`LoadSource`]: a map from ifindex to load, and what was
+/// booked per ifindex.
 #[derive(Default, Clone, Debug)]
-pub struct Loads(pub HashMap<u32, UplinkLoad>);
+pub struct Loads(pub HashMap<u32, UplinkLoad>, pub HashMap<u32, u64>);
 
 impl Loads {
     /// Sets the load of `oif`.
@@ -98,6 +99,10 @@ impl Loads {
 impl LoadSource for Loads {
     fn load(&self, oif: u32) -> Option<UplinkLoad> {
         self.0.get(&oif).copied()
+    }
+
+    fn book(&mut self, oif: u32, bits: u64) {
+        *self.1.entry(oif).or_default() += bits;
     }
 }
 

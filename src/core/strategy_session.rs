@@ -16,6 +16,10 @@ impl Strategy for SessionStrategy {
         "session"
     }
 
+    fn needs_conntrack(&self) -> bool {
+        true
+    }
+
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = route.usable_mask();
         let mut outcome = if env.has_conn {

@@ -1,5 +1,5 @@
-//! Registration of the three netfilter hooks of one netns. The hook
-//! functions themselves are in `entry.rs`.
+//! The three netfilter hooks of one netns (the C half registers them with
+//! the trampolines of `netns.rs`), switched on and off at run time.
 //!
 //! The hooks are registered only while the netns has equalize routes, so a
 //! netns without them runs no mpbal code per packet at all (a registered
@@ -10,12 +10,9 @@ use super::bindings;
 use super::net::Net;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, Ordering};
-use kernel::error::{
-    code::{EINVAL, ENOMEM},
-    Result,
-};
+use kernel::error::{code::EINVAL, Error, Result};
 
-/// The hooks of one netns, switched on and off at run time.
+/// The hooks of one netns.
 ///
 /// # Invariants
 ///
@@ -25,7 +22,7 @@ use kernel::error::{
 pub(crate) struct HookSwitch {
     net: Net,
     state: AtomicPtr<c_void>,
-    ops: AtomicPtr<c_void>,
+    ops: AtomicPtr<bindings::nf_hook_ops>,
 }
 
 impl HookSwitch {
@@ -41,9 +38,9 @@ impl HookSwitch {
     ///
     /// # Safety
     ///
-    /// `state` must be the `NetState` the hook entry points expect, and it
-    /// must stay valid until the hooks are switched off for good: by
-    /// `set(false)` or by dropping `self` before anything the hooks use.
+    /// `state` must be the state the hook trampolines expect, and it must
+    /// stay valid until the hooks are switched off for good: by `set(false)`
+    /// or by dropping `self` before anything the hooks use.
     pub(crate) unsafe fn set_state(&self, state: *const c_void) {
         self.state.store(state.cast_mut(), Ordering::Release);
     }
@@ -68,11 +65,12 @@ impl HookSwitch {
         if state.is_null() {
             return Err(EINVAL);
         }
+        let mut ops = core::ptr::null_mut();
         // SAFETY: `net` is live; `state` outlives the registration
-        // (`set_state` contract).
-        let ops = unsafe { bindings::mpbal_hooks_register(self.net.as_ptr(), state) };
-        if ops.is_null() {
-            return Err(ENOMEM);
+        // (`set_state` contract); `ops` is a valid out-pointer.
+        let err = unsafe { bindings::mpbal_hooks_register(self.net.as_ptr(), state, &mut ops) };
+        if err < 0 {
+            return Err(Error::from_errno(err));
         }
         if self
             .ops

@@ -21,6 +21,10 @@ impl Strategy for BandwidthStrategy {
         "bandwidth"
     }
 
+    fn uses_load(&self) -> bool {
+        true
+    }
+
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = route.usable_mask();
         let mut loads = [None::<UplinkLoad>; MAX_NEXTHOPS];
@@ -55,5 +59,12 @@ impl Strategy for BandwidthStrategy {
             index,
             outcome: Outcome::PerPacket,
         })
+    }
+
+    /// Until the next sample, what was sent counts as load, so packets fill
+    /// the uplinks in order of headroom instead of all going to the one that
+    /// had the most at the last sample.
+    fn book(&self, env: &mut Env<'_>, oif: u32, bits: u64) {
+        env.load.book(oif, bits);
     }
 }

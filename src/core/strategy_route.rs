@@ -16,6 +16,10 @@ impl Strategy for RouteStrategy {
         "route"
     }
 
+    fn uses_dest_table(&self) -> bool {
+        true
+    }
+
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = route.usable_mask();
         let (now, timeout) = (env.now_s, env.idle_timeout_s);

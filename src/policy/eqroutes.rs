@@ -1,14 +1,14 @@
 //! The equalize routes of a netns, as the FIB notifier reports them.
 //!
-//! Only routes mpbal can steer count (classic nexthops, at most 16); the
-//! others are reported once and left to stock ECMP. Only their count and
+//! Only routes mpbal can steer count (`RouteKind::EQUALIZE`); the others
+//! are reported once and left to stock ECMP. Only their count and
 //! nexthop devices matter: the count lets netns without
 //! equalize routes skip all work with one atomic load per packet, and the
 //! devices are the uplinks. The packet path never reads this set; it does
 //! its own route lookup.
 
 use super::counters::MAX_UPLINKS;
-use crate::mpbal_core::nexthop::MAX_NEXTHOPS;
+use crate::mpbal_core::nexthop::{RouteKind, MAX_NEXTHOPS};
 use crate::sys::fib::{FibEvent, FibRoute};
 use kernel::alloc::{flags::GFP_KERNEL, KVec};
 use kernel::error::Result;
@@ -29,12 +29,12 @@ struct Entry {
 
 impl Entry {
     fn is(&self, r: &FibRoute) -> bool {
-        self.used && self.tb_id == r.tb_id && self.dst == r.dst && self.dst_len == r.dst_len
+        self.used && self.tb_id == r.tb_id() && self.dst == r.dst() && self.dst_len == r.dst_len()
     }
 }
 
 /// The set; callers serialize (a spinlock: the notifier runs atomically).
-pub(crate) struct RouteSet {
+pub(crate) struct EqRouteSet {
     /// Always `MAX_EQUALIZE_ROUTES` long: allocated once, never grown from
     /// the notifier's atomic context.
     entries: KVec<Entry>,
@@ -43,9 +43,9 @@ pub(crate) struct RouteSet {
     untracked: u32,
 }
 
-impl RouteSet {
+impl EqRouteSet {
     pub(crate) fn new() -> Result<Self> {
-        Ok(RouteSet {
+        Ok(EqRouteSet {
             entries: KVec::from_elem(Entry::default(), MAX_EQUALIZE_ROUTES, GFP_KERNEL)?,
             untracked: 0,
         })
@@ -54,7 +54,15 @@ impl RouteSet {
     /// Applies one notifier event.
     pub(crate) fn apply(&mut self, ev: FibEvent<'_>) {
         let (r, equalize) = match ev {
-            FibEvent::Replace(r) => (r, r.equalize && r.steerable),
+            FibEvent::Replace(r) => {
+                let kind = RouteKind::classify(
+                    r.is_unicast(),
+                    r.paths(),
+                    r.equalize_flag(),
+                    r.nh_object(),
+                );
+                (r, kind == RouteKind::EQUALIZE)
+            }
             FibEvent::Del(r) => (r, false),
         };
         let entries = self.entries.as_mut_slice();
@@ -73,9 +81,9 @@ impl RouteSet {
         let oifs = r.oifs();
         let mut e = Entry {
             used: true,
-            tb_id: r.tb_id,
-            dst: r.dst,
-            dst_len: r.dst_len,
+            tb_id: r.tb_id(),
+            dst: r.dst(),
+            dst_len: r.dst_len(),
             nr_oifs: oifs.len(),
             ..Entry::default()
         };

@@ -1,8 +1,8 @@
-//! KUnit cases (suite `mpbal` in `src/kunit.c`): the core logic as the
-//! kernel's rustc builds it, checked against the kernel's own rules, plus
-//! the in-kernel pieces the host cannot test (per-CPU memory, skb hashes).
+//! The KUnit cases of suite `mpbal` (declared in `mpbal_kunit.rs`): the
+//! core logic as the kernel's rustc builds it, checked against the kernel's
+//! own rules, plus the in-kernel pieces the host cannot test (per-CPU memory,
+//! skb hashes, the sysctl handler). No `unsafe` here.
 
-use super::counters::{Counter, CpuCounters};
 use crate::mpbal_core::desttable::{DestTable, Insert};
 use crate::mpbal_core::estimator::RateEstimator;
 use crate::mpbal_core::hashrange;
@@ -10,10 +10,11 @@ use crate::mpbal_core::markfield::MarkField;
 use crate::mpbal_core::nexthop::{Nexthop, Route, MAX_NEXTHOPS};
 use crate::mpbal_core::strategy::StrategyId;
 use crate::mpbal_core::wrr::WrrState;
-use crate::sys::kunit::oracle::{self, RawNexthop, DEAD};
-use crate::sys::kunit::Test;
-use crate::sys::percpu::{PerCpuExclusive, PerCpuShared};
+use crate::percpu::{CpuCounter, PerCpuExclusive, PerCpuShared};
+use crate::suite::oracle::{self, RawNexthop, DEAD};
+use crate::suite::{Test, TestConf};
 use core::sync::atomic::AtomicU64;
+use kernel::macros::Zeroable;
 
 macro_rules! check {
     ($t:expr, $cond:expr $(,)?) => {
@@ -41,14 +42,14 @@ impl Rng {
 }
 
 pub(crate) fn strategy_names(t: &mut Test) {
-    for s in StrategyId::ALL {
+    for s in StrategyId::all() {
         check!(t, StrategyId::from_name(s.name().as_bytes()) == Some(s));
-        check!(t, s.name_with_nul().ends_with('\0'));
-        check!(t, StrategyId::from_u8(s as u8) == Some(s));
+        check!(t, StrategyId::from_index(s.index()) == Some(s));
+        check!(t, s.ops().name() == s.name());
     }
     check!(
         t,
-        StrategyId::from_name(b"session\n") == Some(StrategyId::Session)
+        StrategyId::from_name(b"session\n") == Some(StrategyId::DEFAULT)
     );
     for bad in [
         &b""[..],
@@ -63,6 +64,31 @@ pub(crate) fn strategy_names(t: &mut Test) {
             "accepted {:?}",
             bad
         );
+    }
+}
+
+/// The real `net.mpbal.strategy` handler: every name switches, one
+/// trailing newline is allowed, bad names change nothing.
+pub(crate) fn sysctl_strategy(t: &mut Test) {
+    let mut conf = TestConf::new(i32::from(StrategyId::DEFAULT.index()));
+    for s in StrategyId::all() {
+        let mut line = [0u8; 32];
+        let name = s.name().as_bytes();
+        line[..name.len()].copy_from_slice(name);
+        line[name.len()] = b'\n';
+        check!(
+            t,
+            conf.write(&line[..=name.len()]) == 0,
+            "{} rejected",
+            s.name()
+        );
+        check!(t, conf.strategy() == i32::from(s.index()));
+        check!(t, conf.write(name) == 0);
+    }
+    let last = conf.strategy();
+    for bad in [&b"bogus\n"[..], b"", b"route \n", b"packet\n\n"] {
+        check!(t, conf.write(bad) == -22, "{:?} accepted", bad);
+        check!(t, conf.strategy() == last);
     }
 }
 
@@ -200,16 +226,22 @@ pub(crate) fn markfield(t: &mut Test) {
     check!(t, MarkField::new(0xf0f0).is_none());
 }
 
+/// Per-CPU counters as the module keeps them.
+#[derive(Zeroable)]
+struct Counters {
+    c: [CpuCounter; 4],
+}
+
 pub(crate) fn percpu(t: &mut Test) {
-    let Ok(c) = PerCpuShared::<CpuCounters>::new() else {
+    let Ok(c) = PerCpuShared::<Counters>::new() else {
         check!(t, false, "percpu alloc failed");
         return;
     };
     for _ in 0..10 {
-        c.local(|c| c.inc(Counter::Steered));
+        c.local(|c| c.c[2].add(1));
     }
     let mut sum = 0;
-    c.for_each(|c| sum += c.get(Counter::Steered));
+    c.for_each(|c| sum += c.c[2].get() + c.c[0].get());
     check!(t, sum == 10, "sum {}", sum);
 
     let Ok(x) = PerCpuExclusive::<u32>::new() else {
@@ -246,7 +278,7 @@ pub(crate) fn skb_hash(t: &mut Test) {
         };
         skb.set_l4_hash(h);
         // skb_get_hash() keeps an L4 hash: fib_multipath_hash() sees ours.
-        check!(t, skb.get_hash() == h && skb.hash() == h);
+        check!(t, skb.entropy() == h && skb.hash() == h);
         check!(t, oracle::select(&raw, skb.hash() >> 1) == Some(i));
     }
 }

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Devices, clocks and rate-limited logging. */
+
+#include <linux/ethtool.h>
+#include <linux/jiffies.h>
+#include <linux/netdevice.h>
+#include <linux/rtnetlink.h>
+#include <linux/timekeeping.h>
+#include <net/net_namespace.h>
+
+#include "../../include/mpbal.h"
+
+bool mpbal_dev_tx_bytes(struct net *net, int ifindex, u64 *bytes, bool *up)
+{
+	struct rtnl_link_stats64 st;
+	struct net_device *dev;
+	bool found = false;
+
+	rcu_read_lock();
+	dev = dev_get_by_index_rcu(net, ifindex);
+	if (dev) {
+		dev_get_stats(dev, &st);
+		*bytes = st.tx_bytes;
+		*up = netif_running(dev) && netif_carrier_ok(dev);
+		found = true;
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+bool mpbal_dev_name_by_index(struct net *net, int ifindex, char *buf)
+{
+	struct net_device *dev;
+	bool found = false;
+
+	rcu_read_lock();
+	dev = dev_get_by_index_rcu(net, ifindex);
+	if (dev) {
+		strscpy(buf, dev->name, MPBAL_IFNAMSIZ);
+		found = true;
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+int mpbal_dev_ifindex(const struct net_device *dev) { return dev->ifindex; }
+
+void mpbal_dev_name(const struct net_device *dev, char *buf)
+{
+	strscpy(buf, dev->name, MPBAL_IFNAMSIZ);
+}
+
+u32 mpbal_dev_speed_mbps(struct net_device *dev)
+{
+	struct ethtool_link_ksettings ks;
+
+	ASSERT_RTNL();
+	if (__ethtool_get_link_ksettings(dev, &ks) ||
+	    ks.base.speed == SPEED_UNKNOWN)
+		return 0;
+	return ks.base.speed;
+}
+
+u32 mpbal_now_secs(void) { return (u32)(jiffies / HZ); }
+u64 mpbal_now_ms(void) { return ktime_get_ns() / NSEC_PER_MSEC; }
+
+void mpbal_warn_ratelimited(const char *msg, size_t len)
+{
+	net_warn_ratelimited(KBUILD_MODNAME ": %.*s\n", (int)len, msg);
+}
