@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 #
-# Helpers for the strategy tests (mpbal_packet.sh, mpbal_route.sh,
-# mpbal_session.sh, mpbal_bandwidth.sh, mpbal_stock.sh, mpbal_local.sh,
+# Helpers for the strategy tests (mpbal_strategy_packet.sh, mpbal_strategy_route.sh,
+# mpbal_strategy_session.sh, mpbal_strategy_bandwidth.sh, mpbal_stock.sh, mpbal_local.sh,
 # mpbal_switch.sh). Source after lib.sh and testbed.sh:
 #
 #   . "$here/lib.sh"; . "$here/testbed.sh"; . "$here/lib_strategy.sh"

@@ -15,9 +15,9 @@ rm -rf "$out"
 mkdir -p "$out"
 
 # Guest suites, foundation first. Each boots its own VM.
-SUITES=${MPBAL_SUITES:-"vm_smoke mpbal_load mpbal_sysctl mpbal_routes mpbal_netns
-	mpbal_packet mpbal_route mpbal_session mpbal_bandwidth mpbal_stock
-	mpbal_local mpbal_switch"}
+SUITES=${MPBAL_SUITES:-"vm_smoke mpbal_load mpbal_sysctl mpbal_eqroutes mpbal_netns
+	mpbal_strategy_packet mpbal_strategy_route mpbal_strategy_session
+	mpbal_strategy_bandwidth mpbal_stock mpbal_local mpbal_switch"}
 VM_TIMEOUT=${MPBAL_VM_TIMEOUT:-900}
 
 passed=0

@@ -15,7 +15,7 @@
 # Runs in the guest:
 #
 #   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
-#       -- /selftests/mpbal_route.sh
+#       -- /selftests/mpbal_strategy_route.sh
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -9,7 +9,7 @@
 # uplinks, still complete. Runs in the guest:
 #
 #   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
-#       -- /selftests/mpbal_packet.sh
+#       -- /selftests/mpbal_strategy_packet.sh
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)

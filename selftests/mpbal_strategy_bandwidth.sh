@@ -22,7 +22,7 @@
 # Runs in the guest:
 #
 #   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
-#       -- /selftests/mpbal_bandwidth.sh
+#       -- /selftests/mpbal_strategy_bandwidth.sh
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)

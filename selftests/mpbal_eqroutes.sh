@@ -7,7 +7,7 @@
 # manage_hash_policy=0. Runs in the guest:
 #
 #   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
-#       -- /selftests/mpbal_routes.sh
+#       -- /selftests/mpbal_eqroutes.sh
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)

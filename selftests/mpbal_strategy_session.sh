@@ -16,7 +16,7 @@
 # Runs in the guest:
 #
 #   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
-#       -- /selftests/mpbal_session.sh
+#       -- /selftests/mpbal_strategy_session.sh
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
