@@ -25,50 +25,25 @@
 #       -- /selftests/mpbal_strategy_bandwidth.sh
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=selftests/lib.sh
-. "$here/lib.sh"
-# shellcheck source=selftests/testbed.sh
-. "$here/testbed.sh"
-# shellcheck source=selftests/lib_strategy.sh
-. "$here/lib_strategy.sh"
+# test_estimator measures under the packet strategy; the others need the
+# bandwidth strategy (test_low_load switches to it; run alone, they do).
+ALL_TESTS="
+	test_estimator
+	test_low_load
+	test_overload
+	test_headroom_up3
+	test_headroom_up2
+"
 
-require_cmd ip tc nft jq flowgen mpbalctl insmod rmmod timeout
+# shellcheck source=selftests/testbed.sh
+. "$(dirname "$0")/testbed.sh"
+
+mpbal_init ip tc nft jq flowgen mpbalctl timeout
 
 TBF_BPS=(1000000 10000000 10000000)	# testbed.sh TB_SHAPE_RATES
 SIZE=1200				# UDP payload bytes of paced traffic
 FLOOD_SIZE=4000				# ... of floods (MTU 9000)
 FLOOD_PPS=500				# per source: 2 x 16 Mbit/s
-
-# jumbo: MTU 9000 on every link a flood crosses (sources to routers).
-jumbo()
-{
-	local ns d
-
-	ip -n "$NS_SRCA" link set eth0 mtu 9000 && ip -n "$NS_SRCB" link set eth0 mtu 9000 || return 1
-	for d in s1 s2 up1 up2 up3; do
-		ip -n "$NS_BAL" link set "$d" mtu 9000 || return 1
-	done
-	for ns in "${ST_ROUTERS[@]}"; do
-		ip -n "$ns" link set eth0 mtu 9000 || return 1
-	done
-}
-
-sink_on_routers()
-{
-	local ns
-
-	for ns in "${ST_ROUTERS[@]}"; do
-		ip netns exec "$ns" nft -f - <<-'EOF' || return 1
-		table ip sink {
-			chain p {
-				type filter hook prerouting priority 0; policy accept;
-				iifname "eth0" udp dport 20000-29999 drop
-			}
-		}
-		EOF
-	done
-}
 
 # readings N: N readings of `mpbalctl -j link show`, 0.5 s apart, in one
 # balancer process. Sets RATE[dev] and HEAD[dev] (integer means) and
@@ -79,7 +54,7 @@ readings()
 	local -A rs=() hs=()
 
 	# shellcheck disable=SC2016 # expanded by the inner bash
-	out=$(st_bal bash -c 'for ((i = 0; i < $1; i++)); do
+	out=$(bal bash -c 'for ((i = 0; i < $1; i++)); do
 			sleep 0.5; mpbalctl -j link show; echo; done' _ "$1" |
 		jq -r '.[] | "\(.dev) \(.rate_bps) \(.headroom_bps // 0)"')
 	declare -gA RATE=() HEAD=() RLIST=()
@@ -103,7 +78,7 @@ _rates_low()
 
 	while read -r dev rate; do
 		[ "$rate" -lt 100000 ] || ok=1
-	done <<<"$(st_bal mpbalctl -j link show | jq -r '.[] | "\(.dev) \(.rate_bps)"')"
+	done <<<"$(bal mpbalctl -j link show | jq -r '.[] | "\(.dev) \(.rate_bps)"')"
 	return $ok
 }
 
@@ -117,37 +92,31 @@ quiesce()
 # destinations over 64 ports.
 flood()
 {
-	st_bg "$1" 120 "$2" flowgen udp -d "$DST_ALL" -p 20000-20063 -n "$3" -s $FLOOD_SIZE -r $FLOOD_PPS
+	bg_start "$1" 120 "$2" flowgen udp -d "$DST_ALL" -p 20000-20063 -n "$3" -s "$FLOOD_SIZE" -r "$FLOOD_PPS"
 }
 
-stop_job()
+setup()
 {
-	kill "${!1}" 2>/dev/null
-	st_wait "$1"
+	local rc=0 err="" out caps i
+
+	mpbal_load strategy=packet || die "insmod $MPBAL_KO failed: $MPBAL_LOAD_ERR"
+	testbed_up --shape || die "testbed_up --shape failed"
+	routers_drop_udp 20000-29999 || die "nft sink on the routers"
+	testbed_jumbo || die "MTU 9000"
+	bal_eq_route 1 10 10 || die "equalize route"
+	bal sysctl -qw net.mpbal.bw_interval_ms=250 net.mpbal.bw_ewma_log=2
+	log_test $? "bandwidth: net.mpbal.bw_interval_ms=250 bw_ewma_log=2"
+	for i in 0 1 2; do
+		out=$(bal mpbalctl link set "up$((i + 1))" capacity "$((TBF_BPS[i] / 1000000))mbit" 2>&1) ||
+			{ rc=1; err+=" $out"; }
+	done
+	caps=$(bal mpbalctl -j link show | jq -r '[.[] | "\(.dev)=\(.capacity_bps)(\(.capacity_src))"] | join(" ")')
+	[ "$caps" = "up1=1000000(config) up2=10000000(config) up3=10000000(config)" ] || rc=1
+	log_test $rc "bandwidth: mpbalctl link set capacity 1mbit/10mbit/10mbit: $caps" "${err:-}"
 }
 
-# 0. Setup.
-st_load strategy=packet || die "insmod $ST_KO failed"
-st_up --shape || die "testbed_up --shape failed"
-sink_on_routers || die "nft sink on the routers"
-jumbo || die "MTU 9000"
-st_eq_route 1 10 10 || die "equalize route"
-st_bal sysctl -qw net.mpbal.bw_interval_ms=250 net.mpbal.bw_ewma_log=2
-log_test $? "bandwidth: net.mpbal.bw_interval_ms=250 bw_ewma_log=2"
-rc=0 err=""
-for i in 0 1 2; do
-	out=$(st_bal mpbalctl link set "up$((i + 1))" capacity "$((TBF_BPS[i] / 1000000))mbit" 2>&1) ||
-		{ rc=1; err+=" $out"; }
-done
-caps=$(st_bal mpbalctl -j link show | jq -r '[.[] | "\(.dev)=\(.capacity_bps)(\(.capacity_src))"] | join(" ")')
-[ "$caps" = "up1=1000000(config) up2=10000000(config) up3=10000000(config)" ] || rc=1
-log_test $rc "bandwidth: mpbalctl link set capacity 1mbit/10mbit/10mbit: $caps" "${err:-}"
-
-# 1. Estimator under saturation: packet strategy 1:10:10, both sources
-# flood (32 Mbit/s, above the 21 Mbit/s the three links carry). Once every tbf
-# drops (the link is saturated), 2 s for the estimator to converge, then
-# six readings.
 # _saturated: every uplink's tbf dropped packets since the previous call.
+_SAT_PREV=()
 _saturated()
 {
 	local d now=() rc=0 i=0
@@ -164,80 +133,101 @@ _saturated()
 	sleep 0.5
 	return $rc
 }
-_SAT_PREV=()
-st_strategy packet
-flood A "$NS_SRCA" 20000
-flood B "$NS_SRCB" 20000
-t0=$(now_ms)
-_saturated
-wait_until 30 _saturated
-log_test $? "bandwidth: flood saturates up1, up2 and up3 (every tbf dropping) after $(($(now_ms) - t0)) ms"
-sleep 2
-st_snap S0
-t0=$(now_ms)
-readings 6
-rr=$?
-st_snap S1
-t1=$(now_ms)
-stop_job A
-stop_job B
-read -r -a txb <<<"$(st_d3 S0 S1 txb)"
-rc=$rr
-for i in 0 1 2; do
-	dev=up$((i + 1))
-	meas=$((txb[i] * 8 * 1000 / (t1 - t0)))
-	log_info "saturated $dev: rate_bps mean ${RATE[$dev]:-?} (readings kbit/s: ${RLIST[$dev]:-}), link tx $meas bit/s, tbf ${TBF_BPS[i]}"
-	within_percent "${RATE[$dev]:-0}" "${TBF_BPS[i]}" 90 110 || rc=1
-done
-log_test $rc "bandwidth: estimator under saturation within 10% of tbf: up1 ${RATE[up1]:-?} up2 ${RATE[up2]:-?} up3 ${RATE[up3]:-?} bit/s"
+
+# 1. Estimator under saturation: packet strategy 1:10:10, both sources
+# flood (32 Mbit/s, above the 21 Mbit/s the three links carry). Once every tbf
+# drops (the link is saturated), 2 s for the estimator to converge, then
+# six readings.
+test_estimator()
+{
+	local t0 t1 rr rc i dev meas txb
+
+	_SAT_PREV=()
+	bal_strategy packet
+	flood A "$NS_SRCA" 20000
+	flood B "$NS_SRCB" 20000
+	t0=$(now_ms)
+	_saturated
+	wait_until 30 _saturated
+	log_test $? "bandwidth: flood saturates up1, up2 and up3 (every tbf dropping) after $(($(now_ms) - t0)) ms"
+	sleep 2
+	bal_snap S0
+	t0=$(now_ms)
+	readings 6
+	rr=$?
+	bal_snap S1
+	t1=$(now_ms)
+	bg_stop A
+	bg_stop B
+	read -r -a txb <<<"$(snap_d3 S0 S1 txb)"
+	rc=$rr
+	for i in 0 1 2; do
+		dev=up$((i + 1))
+		meas=$((txb[i] * 8 * 1000 / (t1 - t0)))
+		log_info "saturated $dev: rate_bps mean ${RATE[$dev]:-?} (readings kbit/s: ${RLIST[$dev]:-}), link tx $meas bit/s, tbf ${TBF_BPS[i]}"
+		within_percent "${RATE[$dev]:-0}" "${TBF_BPS[i]}" 90 110 || rc=1
+	done
+	log_test $rc "bandwidth: estimator under saturation within 10% of tbf: up1 ${RATE[up1]:-?} up2 ${RATE[up2]:-?} up3 ${RATE[up3]:-?} bit/s"
+}
 
 # 2. Bandwidth strategy, ~3.5 Mbit/s: the 1 Mbit link is never used.
-quiesce
-log_test $? "bandwidth: estimates back below 100 kbit/s when idle"
-st_strategy bandwidth
-log_test $? "bandwidth: strategy set bandwidth"
-st_snap S0
-st_bg A 60 "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 21000-21063 -n 1800 -s $SIZE -r 360
-sleep 2
-readings 4
-st_wait A
-ra=$?
-st_snap S1
-ul=$(st_d3 S0 S1 u packets)
-tx=$(st_d3 S0 S1 tx)
-sent=$(st_flowgen_sent "$(st_out A)")
-read -r -a u <<<"$ul"
-read -r -a t <<<"$tx"
-log_info "low load: $(st_out A)"
-log_info "low load: steered up1/up2/up3 $ul, link tx $tx; headroom up1 ${HEAD[up1]:-?} up2 ${HEAD[up2]:-?} up3 ${HEAD[up3]:-?} bit/s"
-[ "$ra" -eq 0 ] && [ "${u[0]}" -eq 0 ] && [ "${t[0]}" -eq 0 ]
-log_test $? "bandwidth: 3.5 Mbit/s offered: 1 Mbit up1 never used (steered ${u[0]}, tx ${t[0]})"
-[ "$ra" -eq 0 ] && [ $((u[1] + u[2])) -eq "$sent" ] && [ "$sent" -eq 1800 ]
-log_test $? "bandwidth: 3.5 Mbit/s offered: all $sent datagrams went to the 10 Mbit links ($((u[1] + u[2])))"
+test_low_load()
+{
+	local ra ul tx sent u t
+
+	quiesce
+	log_test $? "bandwidth: estimates back below 100 kbit/s when idle"
+	bal_strategy bandwidth
+	log_test $? "bandwidth: strategy set bandwidth"
+	bal_snap S0
+	bg_start A 60 "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 21000-21063 -n 1800 -s "$SIZE" -r 360
+	sleep 2
+	readings 4
+	bg_wait A
+	ra=$?
+	bal_snap S1
+	ul=$(snap_d3 S0 S1 u packets)
+	tx=$(snap_d3 S0 S1 tx)
+	sent=$(flowgen_sent "$(bg_out A)")
+	read -r -a u <<<"$ul"
+	read -r -a t <<<"$tx"
+	log_info "low load: $(bg_out A)"
+	log_info "low load: steered up1/up2/up3 $ul, link tx $tx; headroom up1 ${HEAD[up1]:-?} up2 ${HEAD[up2]:-?} up3 ${HEAD[up3]:-?} bit/s"
+	[ "$ra" -eq 0 ] && [ "${u[0]}" -eq 0 ] && [ "${t[0]}" -eq 0 ]
+	log_test $? "bandwidth: 3.5 Mbit/s offered: 1 Mbit up1 never used (steered ${u[0]}, tx ${t[0]})"
+	[ "$ra" -eq 0 ] && [ $((u[1] + u[2])) -eq "$sent" ] && [ "$sent" -eq 1800 ]
+	log_test $? "bandwidth: 3.5 Mbit/s offered: all $sent datagrams went to the 10 Mbit links ($((u[1] + u[2])))"
+}
 
 # 3. Above the 10 Mbit links' capacity the 1 Mbit link gets traffic too:
 # both sources flood (32 Mbit/s) for ~6 s; the offered load is what the balancer
 # received from them (s1, s2 rx bytes).
-st_snap S0
-t0=$(now_ms)
-flood A "$NS_SRCA" 10000
-flood B "$NS_SRCB" 10000
-sleep 2
-readings 4
-sleep 1
-st_snap S1
-t1=$(now_ms)
-stop_job A
-stop_job B
-offered=$((($(st_d S0 S1 rxb:s1) + $(st_d S0 S1 rxb:s2)) * 8 / (t1 - t0) / 1000))
-ul=$(st_d3 S0 S1 u packets)
-tx=$(st_d3 S0 S1 tx)
-read -r -a u <<<"$ul"
-log_info "high load: offered $offered Mbit/s over $((t1 - t0)) ms; steered up1/up2/up3 $ul, link tx $tx; rate up1 ${RATE[up1]:-?} up2 ${RATE[up2]:-?} up3 ${RATE[up3]:-?} (kbit/s readings up2: ${RLIST[up2]:-} up3: ${RLIST[up3]:-}); headroom ${HEAD[up1]:-?} ${HEAD[up2]:-?} ${HEAD[up3]:-?}"
-[ "$offered" -gt 21 ]
-log_test $? "bandwidth: overload: offered $offered Mbit/s > 21 Mbit/s the three links carry"
-[ "${u[0]}" -gt 0 ]
-log_test $? "bandwidth: overload: up1 used once the 10 Mbit links are full (steered ${u[0]})"
+test_overload()
+{
+	local t0 t1 offered ul tx u
+
+	bal_need_strategy bandwidth
+	bal_snap S0
+	t0=$(now_ms)
+	flood A "$NS_SRCA" 10000
+	flood B "$NS_SRCB" 10000
+	sleep 2
+	readings 4
+	sleep 1
+	bal_snap S1
+	t1=$(now_ms)
+	bg_stop A
+	bg_stop B
+	offered=$((($(snap_d S0 S1 rxb:s1) + $(snap_d S0 S1 rxb:s2)) * 8 / (t1 - t0) / 1000))
+	ul=$(snap_d3 S0 S1 u packets)
+	tx=$(snap_d3 S0 S1 tx)
+	read -r -a u <<<"$ul"
+	log_info "high load: offered $offered Mbit/s over $((t1 - t0)) ms; steered up1/up2/up3 $ul, link tx $tx; rate up1 ${RATE[up1]:-?} up2 ${RATE[up2]:-?} up3 ${RATE[up3]:-?} (kbit/s readings up2: ${RLIST[up2]:-} up3: ${RLIST[up3]:-}); headroom ${HEAD[up1]:-?} ${HEAD[up2]:-?} ${HEAD[up3]:-?}"
+	[ "$offered" -gt 21 ]
+	log_test $? "bandwidth: overload: offered $offered Mbit/s > 21 Mbit/s the three links carry"
+	[ "${u[0]}" -gt 0 ]
+	log_test $? "bandwidth: overload: up1 used once the 10 Mbit links are full (steered ${u[0]})"
+}
 
 # 4. Most headroom wins. Background (a plain /32 route, not balanced) of
 # ~6 Mbit/s on one 10 Mbit link; 1 Mbit/s balanced: it must go to the
@@ -247,30 +237,42 @@ headroom_pick()
 	local busy=$1 gw=$2 other=$3 s rb ra h_busy h_other
 	local -a u
 
+	bal_need_strategy bandwidth
 	quiesce
-	st_bal ip route replace "$DST2_IP2/32" via "$gw" dev "$busy"
-	st_bg B 60 "$NS_SRCB" flowgen udp -d "$DST2_IP2" -p 23000-23063 -n 3600 -s $SIZE -r 625
-	st_bg A 60 "$NS_SRCA" flowgen udp -d "$DST1_IP1,$DST1_IP2,$DST2_IP1" -p 22000-22063 -n 600 -s $SIZE -r 100
+	bal ip route replace "$DST2_IP2/32" via "$gw" dev "$busy"
+	bg_start B 60 "$NS_SRCB" flowgen udp -d "$DST2_IP2" -p 23000-23063 -n 3600 -s "$SIZE" -r 625
+	bg_start A 60 "$NS_SRCA" flowgen udp -d "$DST1_IP1,$DST1_IP2,$DST2_IP1" -p 22000-22063 -n 600 -s "$SIZE" -r 100
 	sleep 2
-	st_snap S0
+	bal_snap S0
 	readings 5
-	st_snap S1
-	st_wait A; ra=$?
-	st_wait B; rb=$?
-	read -r -a u <<<"$(st_d3 S0 S1 u packets)"
-	s=$(st_sum "${u[@]}")
+	bal_snap S1
+	bg_wait A; ra=$?
+	bg_wait B; rb=$?
+	read -r -a u <<<"$(snap_d3 S0 S1 u packets)"
+	s=$(sum "${u[@]}")
 	h_busy=${HEAD[$busy]:-0}
 	h_other=${HEAD[$other]:-0}
-	log_info "background on $busy: steered in window up1/up2/up3 ${u[*]} (of $s); headroom up1 ${HEAD[up1]:-?} up2 ${HEAD[up2]:-?} up3 ${HEAD[up3]:-?}; rate up1 ${RATE[up1]:-?} up2 ${RATE[up2]:-?} up3 ${RATE[up3]:-?}; link tx $(st_d3 S0 S1 tx)"
-	log_info "background on $busy: $(st_out A) / $(st_out B)"
+	log_info "background on $busy: steered in window up1/up2/up3 ${u[*]} (of $s); headroom up1 ${HEAD[up1]:-?} up2 ${HEAD[up2]:-?} up3 ${HEAD[up3]:-?}; rate up1 ${RATE[up1]:-?} up2 ${RATE[up2]:-?} up3 ${RATE[up3]:-?}; link tx $(snap_d3 S0 S1 tx)"
+	log_info "background on $busy: $(bg_out A) / $(bg_out B)"
 	local io=${other#up} ib=${busy#up}
 	[ "$ra" -eq 0 ] && [ "$rb" -eq 0 ] && [ "$s" -gt 0 ] &&
 		[ "$h_other" -gt "$h_busy" ] && [ "$h_other" -gt "${HEAD[up1]:-0}" ] &&
 		[ "${u[io - 1]}" -gt "${u[ib - 1]}" ] && [ "${u[io - 1]}" -gt "${u[0]}" ]
 	log_test $? "bandwidth: busy $busy: $other has most headroom ($h_other > $h_busy, up1 ${HEAD[up1]:-?}) and the largest share (${u[io - 1]} of $s)"
-	st_bal ip route del "$DST2_IP2/32"
+	bal ip route del "$DST2_IP2/32"
 }
-headroom_pick up3 "$UP3_GW" up2
-headroom_pick up2 "$UP2_GW" up3
 
+test_headroom_up3()
+{
+	headroom_pick up3 "$UP3_GW" up2
+}
+
+test_headroom_up2()
+{
+	headroom_pick up2 "$UP2_GW" up3
+}
+
+setup
+tests_run
+mpbal_finish
 tests_summary
