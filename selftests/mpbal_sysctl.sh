@@ -189,6 +189,24 @@ status_field()
 	awk -v f="$1:" '$1 == f { print $2 }'
 }
 
+# writes_refused ERROR_RE KEY VALUE EXPECTED WRAPPER..: run as WRAPPER,
+# writing packet to net.mpbal.strategy (now route) and VALUE to
+# net.mpbal.KEY (now EXPECTED) both fail with ERROR_RE and change nothing;
+# REFUSED_DETAIL says what went wrong.
+writes_refused()
+{
+	local re=$1 key=$2 val=$3 exp=$4 v
+
+	shift 4
+	REFUSED_DETAIL=""
+	write_rejected "$re" "$STRAT" packet "$@" || REFUSED_DETAIL+="strategy: $REJECT_WHY; "
+	strategy_is route || REFUSED_DETAIL+="strategy now $(cur_strategy); "
+	write_rejected "$re" "$D/$key" "$val" "$@" || REFUSED_DETAIL+="$key: $REJECT_WHY; "
+	read -r v <"$D/$key"
+	[ "$v" = "$exp" ] || REFUSED_DETAIL+="$key now $v; "
+	[ -z "$REFUSED_DETAIL" ]
+}
+
 test_unprivileged()
 {
 	local st uid rc detail v
@@ -205,14 +223,8 @@ test_unprivileged()
 	[ "$(status_field CapEff <<<"$st")" = 0000000000000000 ] || { rc=1; detail+="CapEff $(status_field CapEff <<<"$st"); "; }
 	log_test $rc "unprivileged: the uid 65534 writer has uid 65534 and no capabilities" "$detail"
 
-	rc=0
-	detail=""
-	write_raw "$STRAT" packet "${AS_NOBODY[@]}" && { rc=1; detail+="strategy write succeeded; "; }
-	strategy_is route || { rc=1; detail+="strategy now $(cur_strategy); "; }
-	write_raw "$D/route_idle_timeout" 30 "${AS_NOBODY[@]}" && { rc=1; detail+="route_idle_timeout write succeeded; "; }
-	read -r v <"$D/route_idle_timeout"
-	[ "$v" = 60 ] || { rc=1; detail+="route_idle_timeout now $v; "; }
-	log_test $rc "unprivileged: uid 65534 cannot write net.mpbal.*, unchanged" "$detail ($WRITE_ERR)"
+	writes_refused . route_idle_timeout 30 60 "${AS_NOBODY[@]}"
+	log_test $? "unprivileged: uid 65534 cannot write net.mpbal.*, unchanged" "$REFUSED_DETAIL ($WRITE_ERR)"
 
 	v=$("${AS_NOBODY[@]}" cat "$STRAT")
 	[ "$v" = route ]
@@ -237,16 +249,8 @@ test_unprivileged()
 	fi
 	log_test $rc "no CAP_NET_ADMIN: the writer is root without cap_net_admin" "$detail"
 
-	rc=0
-	detail=""
-	write_rejected 'Operation not permitted' "$STRAT" packet "${NO_NETADMIN[@]}" ||
-		{ rc=1; detail+="strategy: $REJECT_WHY; "; }
-	strategy_is route || { rc=1; detail+="strategy now $(cur_strategy); "; }
-	write_rejected 'Operation not permitted' "$D/bw_ewma_log" 5 "${NO_NETADMIN[@]}" ||
-		{ rc=1; detail+="bw_ewma_log: $REJECT_WHY; "; }
-	read -r v <"$D/bw_ewma_log"
-	[ "$v" = 3 ] || { rc=1; detail+="bw_ewma_log now $v; "; }
-	log_test $rc "no CAP_NET_ADMIN: net.mpbal.* writes fail with EPERM, unchanged" "$detail"
+	writes_refused 'Operation not permitted' bw_ewma_log 5 3 "${NO_NETADMIN[@]}"
+	log_test $? "no CAP_NET_ADMIN: net.mpbal.* writes fail with EPERM, unchanged" "$REFUSED_DETAIL"
 
 	v=$("${NO_NETADMIN[@]}" cat "$STRAT")
 	[ "$v" = route ]
