@@ -64,8 +64,9 @@
 #            routers_drop_udp PORTS: drop the test datagrams on arrival.
 # Conntrack: bal_ct_port PORT: "saddr:sport>daddr:dport mark state" per TCP
 #            entry to PORT on the balancer; mark_dev MARK: the uplink a
-#            ct mark names; conns_per_uplink PORT CT_LINES (ST_NCONN,
-#            ST_ONE, ST_PER, ST_NCT, ST_BAD, ST_BADMARK).
+#            ct mark names; conns_check TAG PORT N WEIGHTS (N TCP
+#            connections to PORT: one uplink each, marks, spread: three
+#            TEST lines).
 
 # shellcheck source=selftests/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -567,7 +568,7 @@ conns_check()
 {
 	local tag=$1 port=$2 n=$3 w=$4 exp
 
-	conns_per_uplink "$port" "$(bal_ct_port "$port")" ||
+	_conns_per_uplink "$port" "$(bal_ct_port "$port")" ||
 		{ log_test 1 "$tag: router accounting readable"; return; }
 	log_info "$tag: connections per uplink up1/up2/up3 (routers) ${ST_PER[*]}; conntrack entries to :$port: $ST_NCT"
 	[ "$ST_NCONN" -eq "$n" ] && [ "$ST_ONE" -eq "$n" ]
@@ -581,12 +582,12 @@ conns_check()
 	log_test $? "$tag: connections per uplink ${ST_PER[*]} = ${exp// //} +-1 (weights $w)"
 }
 
-# conns_per_uplink PORT CT_LINES: per TCP connection to PORT, which routers
+# _conns_per_uplink PORT CT_LINES: per TCP connection to PORT, which routers
 # saw it (routers_acct_dump) and whether the mark in CT_LINES (from
 # bal_ct_port) names that uplink. Sets ST_NCONN (connections seen), ST_ONE
 # (seen on exactly one router), ST_PER (per uplink), ST_NCT (conntrack
 # entries), ST_BAD (on several routers) and ST_BADMARK (mark names another).
-conns_per_uplink()
+_conns_per_uplink()
 {
 	local port=$1 out r k m
 	local -A seen=() ctm=()
