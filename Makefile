@@ -4,6 +4,11 @@
 #   make kernel   build the cached 6.12 test kernel (~7 min once, then instant)
 #   make          build mpbal.ko (and mpbal_kunit.ko, its KUnit suite) and mpbalctl
 #   make check    host tests, builds, every guest suite in QEMU; "N passed, M failed"
+#     SUITES="mpbal_sysctl .."   only these guest suites (selftests/NAME.sh)
+#     TESTS="test_numeric .."    only these tests of the one suite in SUITES
+#                                (the suite's ALL_TESTS names; TESTS= in the guest)
+#     HOST=0                     skip the host tests (cargo test, fmt, clippy)
+#     e.g. make check SUITES=mpbal_sysctl TESTS=test_numeric HOST=0
 #   make demo     boot the VM, build the thesis testbed, show the four strategies
 #   make bench    packet rates vs stock ECMP, and per-decision cost on the host
 #
@@ -31,8 +36,12 @@ deps:
 kernel:
 	bash tools/build/kernel.sh
 
+# Only what is set reaches check.sh (MPBAL_SUITES=.. make check still works).
+CHECK_ENV = $(if $(SUITES),MPBAL_SUITES='$(SUITES)') $(if $(TESTS),MPBAL_TESTS='$(TESTS)') \
+	$(if $(HOST),MPBAL_HOST_TESTS='$(HOST)')
+
 check: deps
-	bash tools/build/check.sh
+	$(CHECK_ENV) bash tools/build/check.sh
 
 demo: deps
 	bash tools/build/demo.sh

@@ -9,18 +9,25 @@
 #       --kunit mpbal_kunit.ko --tool mpbalctl -- /selftests/mpbal_load.sh
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=selftests/lib.sh
-. "$here/lib.sh"
-# shellcheck source=selftests/lib_mpbal.sh
-. "$here/lib_mpbal.sh"
+# In this order each test finds the module as the one before left it
+# (loaded with defaults after test_default_load, unloaded after
+# test_unload); run alone, a test loads or unloads it first.
+ALL_TESTS="
+	test_default_load
+	test_default_params
+	test_unload
+	test_good_params
+	test_bad_params
+	test_runtime_strategy_param
+	test_load_loop
+"
 
-require_cmd insmod rmmod lsmod dmesg ip sysctl modinfo
-[ -f "$MPBAL_KO" ] || die "no module at $MPBAL_KO (run.sh --module)"
+# shellcheck source=selftests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+mpbal_init lsmod dmesg ip sysctl modinfo
 MPBAL_KUNIT_KO=${MPBAL_KUNIT_MODULE:-/mpbal/mpbal_kunit.ko}
 [ -f "$MPBAL_KUNIT_KO" ] || die "no KUnit module at $MPBAL_KUNIT_KO (run.sh --kunit)"
-mpbal_loaded && die "mpbal is already loaded before the test"
-mpbal_cleanup_at_exit
 
 # The cases of the suite (src/kunit/mpbal_kunit.rs), in order.
 KUNIT_CASES=(
@@ -43,10 +50,41 @@ new_ns_strategy()
 	NEW_NS_STRATEGY=$(ns_sysctl_get "$NS_PREFIX$1" net.mpbal.strategy)
 }
 
+# need_loaded: a test that expects the module loaded with defaults (as
+# test_default_load leaves it) loads it when run alone.
+need_loaded()
+{
+	mpbal_loaded && return 0
+	mpbal_load || log_test 1 "setup: insmod with default parameters" "$MPBAL_LOAD_ERR"
+}
+
+# need_unloaded: a test that loads the module itself unloads it first.
+need_unloaded()
+{
+	mpbal_loaded || return 0
+	mpbal_unload || log_test 1 "setup: rmmod"
+}
+
+# need_strategies: MPBAL_STRATEGIES, read from the module (loaded for that
+# if need be: bad_param's expected message lists the names).
+need_strategies()
+{
+	[ ${#MPBAL_STRATEGIES[@]} -gt 0 ] && return 0
+	if mpbal_loaded; then
+		mpbal_strategies
+	else
+		mpbal_load && mpbal_strategies
+		mpbal_unload
+	fi
+	[ ${#MPBAL_STRATEGIES[@]} -gt 0 ] ||
+		log_test 1 "setup: net.mpbal.available_strategies lists the strategies"
+}
+
 test_default_load()
 {
 	local log
 
+	need_unloaded
 	kmsg_mark
 	mpbal_load
 	log_test $? "insmod with default parameters" "$MPBAL_LOAD_ERR"
@@ -62,6 +100,7 @@ test_default_load()
 	check_kunit "$log"
 	rmmod mpbal_kunit
 	log_test $? "rmmod mpbal_kunit"
+	need_strategies
 }
 
 # check_no_tests LOG: the production module runs no test and needs no kunit.
@@ -113,35 +152,48 @@ check_kunit()
 		"$(grep -E 'mpbal|KTAP|1\.\.' <<<"$log" | tail -n 20)"
 }
 
+# check_params LABEL NETNS STATS_NS STRATEGY CT_MARK_MASK ROUTE_TABLE_SIZE
+# MANAGE_HASH_POLICY: three TEST lines: /sys/module/mpbal/parameters read
+# so, a netns NETNS created now gets STRATEGY, and the stats of STATS_NS
+# ("" = this netns, "new" = NETNS) say dest_capacity ROUTE_TABLE_SIZE.
+check_params()
+{
+	local label=$1 name=$2 statns=$3 strategy=$4 mask=$5 size=$6 manage=$7 v detail=""
+
+	v=$(cat "$MPBAL_PARAMS/strategy")
+	[ "$v" = "$strategy" ] || detail+="strategy=$v "
+	v=$(cat "$MPBAL_PARAMS/ct_mark_mask")
+	[ "$((v))" -eq $((mask)) ] 2>/dev/null || detail+="ct_mark_mask=$v "
+	v=$(cat "$MPBAL_PARAMS/route_table_size")
+	[ "$v" = "$size" ] || detail+="route_table_size=$v "
+	v=$(cat "$MPBAL_PARAMS/manage_hash_policy")
+	[ "$v" = "$manage" ] || detail+="manage_hash_policy=$v "
+	[ -z "$detail" ]
+	log_test $? "$label: /sys/module/mpbal/parameters show $strategy, $mask, $size, $manage" "$detail"
+
+	new_ns_strategy "$name"
+	v=$NEW_NS_STRATEGY
+	[ "$v" = "$strategy" ]
+	log_test $? "$label: a new netns gets net.mpbal.strategy = $strategy" "got '$v'"
+
+	[ "$statns" = new ] && statns=$NS_PREFIX$name
+	v=$(mpbal_stat "$statns" dest_capacity)
+	[ "$v" = "$size" ]
+	log_test $? "$label: stats say dest_capacity $size" "got '$v'"
+	ns_delete "$NS_PREFIX$name"
+}
+
 test_default_params()
 {
-	local v rc=0 detail=""
-
-	v=$(cat $MPBAL_PARAMS/strategy)
-	[ "$v" = session ] || { rc=1; detail+="strategy=$v "; }
-	v=$(cat $MPBAL_PARAMS/ct_mark_mask)
-	[ "$((v))" -eq $((0xffff0000)) ] 2>/dev/null || { rc=1; detail+="ct_mark_mask=$v "; }
-	v=$(cat $MPBAL_PARAMS/route_table_size)
-	[ "$v" = 1024 ] || { rc=1; detail+="route_table_size=$v "; }
-	v=$(cat $MPBAL_PARAMS/manage_hash_policy)
-	[ "$v" = Y ] || { rc=1; detail+="manage_hash_policy=$v "; }
-	log_test $rc "params: defaults session, 0xffff0000, 1024, Y" "$detail"
-
-	new_ns_strategy dflt
-	v=$NEW_NS_STRATEGY
-	[ "$v" = session ]
-	log_test $? "params: a new netns gets net.mpbal.strategy = session" "got '$v'"
-
-	v=$(cat /proc/net/mpbal/stats 2>/dev/null | awk '$1 == "dest_capacity" { print $2 }')
-	[ "$v" = 1024 ]
-	log_test $? "params: stats dest_capacity 1024 by default" "got '$v'"
-	ns_delete "$NS_PREFIX"dflt
+	need_loaded
+	check_params "params (defaults)" dflt "" session 0xffff0000 1024 Y
 }
 
 test_unload()
 {
 	local rc=0 detail=""
 
+	need_loaded
 	mpbal_unload
 	log_test $? "rmmod mpbal"
 	[ -e /proc/sys/net/mpbal ] && { rc=1; detail+="/proc/sys/net/mpbal still there; "; }
@@ -153,34 +205,12 @@ test_unload()
 
 test_good_params()
 {
-	local v rc=0 detail=""
-
+	need_unloaded
 	mpbal_load strategy=packet ct_mark_mask=0xff00 route_table_size=256 manage_hash_policy=0
 	log_test $? "insmod strategy=packet ct_mark_mask=0xff00 route_table_size=256 manage_hash_policy=0" \
 		"$MPBAL_LOAD_ERR"
 	mpbal_loaded || { log_test 1 "good params: reflected" "module not loaded"; return; }
-
-	v=$(cat $MPBAL_PARAMS/strategy)
-	[ "$v" = packet ] || { rc=1; detail+="strategy=$v "; }
-	v=$(cat $MPBAL_PARAMS/ct_mark_mask)
-	[ "$((v))" -eq $((0xff00)) ] 2>/dev/null || { rc=1; detail+="ct_mark_mask=$v "; }
-	v=$(cat $MPBAL_PARAMS/route_table_size)
-	[ "$v" = 256 ] || { rc=1; detail+="route_table_size=$v "; }
-	v=$(cat $MPBAL_PARAMS/manage_hash_policy)
-	[ "$v" = N ] || { rc=1; detail+="manage_hash_policy=$v "; }
-	log_test $rc "good params: /sys/module/mpbal/parameters show packet, 0xff00, 256, N" "$detail"
-
-	new_ns_strategy good
-	v=$NEW_NS_STRATEGY
-	[ "$v" = packet ]
-	log_test $? "good params: a new netns gets net.mpbal.strategy = packet" "got '$v'"
-
-	v=$(ip netns exec "$NS_PREFIX"good cat /proc/net/mpbal/stats 2>/dev/null |
-		awk '$1 == "dest_capacity" { print $2 }')
-	[ "$v" = 256 ]
-	log_test $? "good params: stats say dest_capacity 256" "got '$v'"
-	ns_delete "$NS_PREFIX"good
-
+	check_params "good params" good new packet 0xff00 256 N
 	mpbal_unload
 	log_test $? "good params: rmmod"
 }
@@ -201,7 +231,7 @@ bad_param()
 	if mpbal_loaded; then
 		rc=1
 		detail+="module left loaded; "
-		rmmod mpbal
+		mpbal_unload
 	fi
 	log=$(kmsg_since)
 	# mpbal's own line names the allowed values; the kernel's generic
@@ -216,10 +246,12 @@ bad_param()
 
 test_bad_params()
 {
-	local strat="allowed are route, packet, session, bandwidth"
-	local mask="need one contiguous run of set bits"
+	local strat mask="need one contiguous run of set bits"
 	local size="need a power of two from 16 to 65536"
 
+	need_strategies
+	need_unloaded
+	strat="allowed are $MPBAL_STRATEGY_LIST"
 	bad_param strategy=bogus "$strat"
 	bad_param strategy= "$strat"
 	bad_param ct_mark_mask=0 "$mask"
@@ -233,15 +265,16 @@ test_runtime_strategy_param()
 {
 	local err v rc=0 detail="" log
 
+	need_unloaded
 	mpbal_load
 	log_test $? "runtime param: insmod with defaults" "$MPBAL_LOAD_ERR"
 	ns_create old || { log_test 1 "runtime param: netns created"; return; }
 
 	kmsg_mark
-	err=$({ echo bogus >$MPBAL_PARAMS/strategy; } 2>&1)
+	err=$({ echo bogus >"$MPBAL_PARAMS/strategy"; } 2>&1)
 	[ $? -ne 0 ] || { rc=1; detail+="write of bogus succeeded; "; }
 	grep -q 'Invalid argument' <<<"$err" || { rc=1; detail+="error: $err; "; }
-	v=$(cat $MPBAL_PARAMS/strategy)
+	v=$(cat "$MPBAL_PARAMS/strategy")
 	[ "$v" = session ] || { rc=1; detail+="param now $v; "; }
 	# (echo's newline reaches the parameter's set() too, so the message
 	# may be split after 'bogus; only its start is checked.)
@@ -252,8 +285,8 @@ test_runtime_strategy_param()
 
 	rc=0
 	detail=""
-	err=$({ echo route >$MPBAL_PARAMS/strategy; } 2>&1) || { rc=1; detail+="write failed: $err; "; }
-	v=$(cat $MPBAL_PARAMS/strategy)
+	err=$({ echo route >"$MPBAL_PARAMS/strategy"; } 2>&1) || { rc=1; detail+="write failed: $err; "; }
+	v=$(cat "$MPBAL_PARAMS/strategy")
 	[ "$v" = route ] || { rc=1; detail+="param now $v; "; }
 	log_test $rc "runtime param: writing route to parameters/strategy is accepted" "$detail"
 
@@ -279,6 +312,7 @@ test_load_loop()
 {
 	local i rc=0 detail=""
 
+	need_unloaded
 	for i in 1 2 3 4 5; do
 		if ! mpbal_load; then
 			rc=1
@@ -286,7 +320,7 @@ test_load_loop()
 			break
 		fi
 		[ -d /proc/sys/net/mpbal ] || { rc=1; detail+="load $i: no sysctls; "; }
-		if ! rmmod mpbal; then
+		if ! mpbal_unload; then
 			rc=1
 			detail+="rmmod $i failed; "
 			break
@@ -299,14 +333,6 @@ test_load_loop()
 	log_test $rc "load/unload 5 times in a row" "$detail"
 }
 
-test_default_load
-test_default_params
-test_unload
-test_good_params
-test_bad_params
-test_runtime_strategy_param
-test_load_loop
-
-# kmemleak only reports objects older than 5 s.
-sleep 5
+tests_run
+mpbal_finish
 tests_summary

@@ -12,30 +12,24 @@
 #       -- /selftests/mpbal_netns.sh
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=selftests/lib.sh
-. "$here/lib.sh"
+# Each test needs only the module loaded (setup); test_rmmod_many_netns,
+# which unloads it, loads it again if a test before it left it unloaded.
+ALL_TESTS="
+	test_many_netns
+	test_delete_under_traffic
+	test_rmmod_under_traffic
+	test_rmmod_many_netns
+"
+
 # shellcheck source=selftests/testbed.sh
-. "$here/testbed.sh"
-# shellcheck source=selftests/lib_mpbal.sh
-. "$here/lib_mpbal.sh"
+. "$(dirname "$0")/testbed.sh"
 
-require_cmd insmod rmmod ip mpbalctl flowgen
-[ -f "$MPBAL_KO" ] || die "no module at $MPBAL_KO (run.sh --module)"
-mpbal_loaded && die "mpbal is already loaded before the test"
-mpbal_cleanup_at_exit
+mpbal_init ip mpbalctl flowgen
 
-# parse_kv TEXT: KV[name]=value for every "name value" line (no subshell:
-# forks are slow under TCG).
-declare -A KV=()
-parse_kv()
+setup()
 {
-	local k v
-
-	KV=()
-	while read -r k v; do
-		[ -n "$k" ] && KV[$k]=$v
-	done <<<"$1"
+	mpbal_load
+	log_test $? "insmod with default parameters" "$MPBAL_LOAD_ERR"
 }
 
 # loop_netns NAME PEER MAC: create netns NAME with a veth pair (va in it,
@@ -46,6 +40,7 @@ parse_kv()
 loop_netns()
 {
 	local ns=$1 peer=$2 mac=$3 out setup=0 sysctl=0 counted=0 detail="" t0
+	local -A KV=()
 
 	t0=$(now_ms)
 	if ip -batch - <<-EOF &&
@@ -70,7 +65,7 @@ loop_netns()
 			flowgen udp -d 10.99.0.1 -p 1000-1009 -n 10 -s 32 >/dev/null ||
 				echo "flowgen failed"
 			cat /proc/net/mpbal/stats' 2>&1)
-		parse_kv "$out"
+		kv_parse KV "$out"
 		[ "${KV[equalize_routes]:-}" = 1 ] && setup=1
 		[ "${KV[sysctl]:-}" = yes ] && sysctl=1
 		if [ "${KV[packets_local]:-}" = 10 ] && [ "${KV[steered]:-}" = 10 ]; then
@@ -97,17 +92,17 @@ test_many_netns()
 	for i in $(seq 1 30); do
 		printf -v mac '02:00:00:00:10:%02x' "$i"
 		loop_netns "${NS_PREFIX}loop$i" "mpbpeer$i" "$mac"
-	done >/tmp/loop.out
+	done >"$MPBAL_TMP/loop.out"
 	while read -r name a b c ms rest; do
 		total=$((total + 1))
 		sum_ms=$((sum_ms + ms))
-		[ "$ms" -lt $min ] && min=$ms
-		[ "$ms" -gt $max ] && max=$ms
+		[ "$ms" -lt "$min" ] && min=$ms
+		[ "$ms" -gt "$max" ] && max=$ms
 		setup=$((setup + a))
 		sysctl=$((sysctl + b))
 		counted=$((counted + c))
 		[ "$a$b$c" = 111 ] || detail+="${name#"$NS_PREFIX"}: $a$b$c $rest; "
-	done </tmp/loop.out
+	done <"$MPBAL_TMP/loop.out"
 	[ $total -gt 0 ] && log_info "per netns: min $min ms, avg $((sum_ms / total)) ms, max $max ms"
 
 	[ $total -eq 30 ] && [ $setup -eq 30 ]
@@ -119,6 +114,7 @@ test_many_netns()
 	log_test $? "30 netns: each counted its 10 local datagrams (packets_local, steered)" \
 		"$counted of $total; $detail"
 	# The veth peers here vanish once the netns are really dismantled.
+	# shellcheck disable=SC2317 # called by wait_until
 	_peers_gone() { ! ip -o link show | grep -q ' mpbpeer'; }
 	wait_until 30 _peers_gone
 	rc=$?
@@ -179,6 +175,7 @@ test_delete_under_traffic()
 	ip netns exec "$S" flowgen udp -d 10.98.0.1,10.98.1.1 -p 3000-3099 -n 10000 -s 64 -r 500 \
 		>/dev/null 2>&1 &
 	pid=$!
+	# shellcheck disable=SC2317 # called by wait_until
 	_fwd_seen() { [ "$(ip netns exec "$R" cat /proc/net/mpbal/stats | awk '$1 == "packets_fwd" { print $2 }')" -gt 100 ]; }
 	wait_until 20 _fwd_seen
 	rc=$?
@@ -193,6 +190,7 @@ test_delete_under_traffic()
 	dt=$(($(now_ms) - t0))
 	log_test $rc "delete under traffic: ip netns del R while traffic flows" "${dt} ms"
 	# R is dismantled (cleanup_net) once its veth peers vanish from S and T.
+	# shellcheck disable=SC2317 # called by wait_until
 	_r_gone() { ! ip -n "$S" link show s0 >/dev/null 2>&1 && ! ip -n "$T" link show t0 >/dev/null 2>&1; }
 	t0=$(now_ms)
 	wait_until 30 _r_gone
@@ -232,47 +230,30 @@ dst_rx_total()
 	RX_TOTAL=$s
 }
 
-# uplink_tx_total: TX_TOTAL = tx packets of the balancer's uplinks.
-TX_TOTAL=""
-uplink_tx_total()
-{
-	local dev s=0
-
-	TX_TOTAL=""
-	for dev in "$UP1" "$UP2" "$UP3"; do
-		ns_dev_get "$NS_BAL" $dev tx_packets || return 1
-		s=$((s + DEV_STAT))
-	done
-	TX_TOTAL=$s
-}
-
 test_rmmod_under_traffic()
 {
-	local pid rc t0 dt a0 a1 b0 b1 n=4000 out v st0 st1
+	local pid rc t0 dt a0 a1 n=4000 out v st0 st1 tx
 
 	testbed_up || { log_test 1 "rmmod under traffic: testbed up"; return; }
 	ns_pin "$NS_BAL" && ns_pin "$NS_DST1" && ns_pin "$NS_DST2" ||
 		log_info "no sleepers (reads spawn)"
-	out=$(mpbalctl -n "$NS_BAL" route add equalize "$DST_NET" \
-		nexthop via "$UP1_GW" dev "$UP1" weight 1 \
-		nexthop via "$UP2_GW" dev "$UP2" weight 2 \
-		nexthop via "$UP3_GW" dev "$UP3" weight 3 2>&1)
+	testbed_nexthops 1 2 3
+	out=$(mpbalctl -n "$NS_BAL" route add equalize "$DST_NET" "${NEXTHOPS[@]}" 2>&1)
 	log_test $? "rmmod under traffic: equalize route on the testbed balancer" "$out"
 	wait_stat "$NS_BAL" 15 hash_policy managed
 	log_test $? "rmmod under traffic: hash policy managed before the flood" \
 		"$(mpbal_stat "$NS_BAL" hash_policy)"
 
-	uplink_tx_total
-	b0=$TX_TOTAL
+	bal_snap S0
 	# 4000 datagrams at 500/s: about 8 s; rmmod after 2 s.
 	ip netns exec "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 10000-10249 -n $n -s 64 -r 500 \
-		>/tmp/flood.out 2>&1 &
+		>"$MPBAL_TMP/flood.out" 2>&1 &
 	pid=$!
 	sleep 2
 	mpbal_stats "$NS_BAL"
 	st0=${ST[steered]:-}
 	t0=$(now_ms)
-	rmmod mpbal
+	mpbal_unload
 	rc=$?
 	dt=$(($(now_ms) - t0))
 	# Counted from after rmmod returned: only traffic after the unload.
@@ -299,14 +280,16 @@ test_rmmod_under_traffic()
 	wait_pid_exit 60 "$pid"
 	wait "$pid"
 	rc=$?
-	out=$(cat /tmp/flood.out)
+	out=$(cat "$MPBAL_TMP/flood.out")
 	log_test $rc "rmmod under traffic: flowgen completes the flood" "$out"
 	log_info "flood: $out"
-	uplink_tx_total
-	b1=$TX_TOTAL
-	[ $((b1 - b0)) -eq $n ]
+	bal_snap S1
+	tx=$(snap_d3 S0 S1 tx)
+	# shellcheck disable=SC2086 # three numbers
+	[ "$(sum $tx)" -eq $n ]
+	# shellcheck disable=SC2086 # three numbers
 	log_test $? "rmmod under traffic: no datagram lost across the unload (all left by up1..3)" \
-		"$((b1 - b0)) of $n"
+		"$(sum $tx) of $n (up1/up2/up3 $tx)"
 
 	mpbal_load
 	log_test $? "rmmod under traffic: insmod again" "$MPBAL_LOAD_ERR"
@@ -382,6 +365,7 @@ test_rmmod_many_netns()
 	log_test $? "20 netns: mpbalctl route add equalize in each" "failed in: ${bad[*]}"
 
 	# The hash policy is set by a worker: wait until all are 1.
+	# shellcheck disable=SC2317 # called by wait_until
 	_all_managed()
 	{
 		local ns
@@ -399,7 +383,7 @@ test_rmmod_many_netns()
 	log_test $? "20 netns: each has equalize_routes 1 and mpbal set fib_multipath_hash_policy 1" \
 		"not in: ${bad[*]}"
 
-	rmmod mpbal
+	mpbal_unload
 	log_test $? "20 netns: rmmod with 20 netns alive, each with an equalize route"
 
 	all_netns_read
@@ -422,12 +406,7 @@ test_rmmod_many_netns()
 	log_test $? "20 netns: all deletable after the unload" "$left left"
 }
 
-mpbal_load
-log_test $? "insmod with default parameters" "$MPBAL_LOAD_ERR"
-t=$(now_ms); test_many_netns; log_info "30 netns took $(($(now_ms) - t)) ms"
-t=$(now_ms); test_delete_under_traffic; log_info "delete under traffic took $(($(now_ms) - t)) ms"
-t=$(now_ms); test_rmmod_under_traffic; log_info "rmmod under traffic took $(($(now_ms) - t)) ms"
-t=$(now_ms); test_rmmod_many_netns; log_info "20 netns took $(($(now_ms) - t)) ms"
-
-sleep 5
+setup
+tests_run
+mpbal_finish
 tests_summary

@@ -16,20 +16,22 @@
 #       -- /selftests/mpbal_stock.sh
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=selftests/lib.sh
-. "$here/lib.sh"
-# shellcheck source=selftests/testbed.sh
-. "$here/testbed.sh"
-# shellcheck source=selftests/lib_strategy.sh
-. "$here/lib_strategy.sh"
+# test_policy1 starts without the module and leaves it loaded with an
+# equalize route for another prefix; test_policy0 removes that route and
+# unloads it. Run alone, each loads or unloads the module first.
+ALL_TESTS="
+	test_policy1
+	test_policy0
+"
 
-require_cmd ip jq flowgen mpbalctl insmod rmmod timeout
+# shellcheck source=selftests/testbed.sh
+. "$(dirname "$0")/testbed.sh"
+
+mpbal_init ip jq flowgen mpbalctl timeout
 
 OTHER_NET=10.99.0.0/16	# the equalize route that keeps the hooks busy
 # 64 destinations: the testbed's four and 10.0.1.10-39, 10.0.2.10-39.
-DESTS=("${TB_DSTS[@]}")
-for i in $(seq 10 39); do DESTS+=("10.0.1.$i" "10.0.2.$i"); done
+DESTS=("${TB_DSTS[@]}" "${TB_EXTRA_DSTS[@]}")
 DEST_LIST=$(IFS=,; echo "${DESTS[*]}")
 PER_SRC=$((${#DESTS[@]} * 10))	# 10 ports per destination
 
@@ -40,67 +42,85 @@ flows()
 {
 	local ra rb
 
-	st_snap S0
-	st_bg A 60 "$NS_SRCA" flowgen udp -d "$DEST_LIST" -p 31000-31009 -n $PER_SRC -s 32 -S 40000
-	st_bg B 60 "$NS_SRCB" flowgen udp -d "$DEST_LIST" -p 31000-31009 -n $PER_SRC -s 32 -S 40001
-	st_wait A; ra=$?
-	st_wait B; rb=$?
-	st_snap S1
-	COUNTS=$(st_d3 S0 S1 tx)
-	SENT=$(($(st_flowgen_sent "$(st_out A)") + $(st_flowgen_sent "$(st_out B)")))
+	bal_snap S0
+	bg_start A 60 "$NS_SRCA" flowgen udp -d "$DEST_LIST" -p 31000-31009 -n "$PER_SRC" -s 32 -S 40000
+	bg_start B 60 "$NS_SRCB" flowgen udp -d "$DEST_LIST" -p 31000-31009 -n "$PER_SRC" -s 32 -S 40001
+	bg_wait A; ra=$?
+	bg_wait B; rb=$?
+	bal_snap S1
+	COUNTS=$(snap_d3 S0 S1 tx)
+	SENT=$(($(flowgen_sent "$(bg_out A)") + $(flowgen_sent "$(bg_out B)")))
 	# shellcheck disable=SC2086
-	[ "$ra" -eq 0 ] && [ "$rb" -eq 0 ] && [ "$(st_sum $COUNTS)" -eq "$SENT" ] &&
+	[ "$ra" -eq 0 ] && [ "$rb" -eq 0 ] && [ "$(sum $COUNTS)" -eq "$SENT" ] &&
 		[ "$SENT" -eq $((2 * PER_SRC)) ]
 }
 
 _idle()
 {
-	[ "$(st_stat equalize_routes)" = 0 ] && [ "$(st_stat hash_policy)" = idle ]
+	[ "$(mpbal_stat "$NS_BAL" equalize_routes)" = 0 ] && [ "$(mpbal_stat "$NS_BAL" hash_policy)" = idle ]
 }
 
-st_up || die "testbed_up failed"
-st_add_dests || die "adding destination addresses failed"
-testbed_multipath_route 1 2 3 || die "stock multipath route"
-grep -q '^mpbal ' /proc/modules && die "mpbal is loaded before the test"
+setup()
+{
+	testbed_up || die "testbed_up failed"
+	dests_add || die "adding destination addresses failed"
+	testbed_multipath_route 1 2 3 || die "stock multipath route"
+}
 
-# Policy 1.
-ns_sysctl "$NS_BAL" net.ipv4.fib_multipath_hash_policy=1
-flows
-log_test $? "stock, policy 1, no module: $SENT datagrams forwarded ($COUNTS)"
-ref=$COUNTS
+# Policy 1: no module, then the module loaded with an equalize route for
+# another prefix.
+test_policy1()
+{
+	local ref rc
 
-st_load || die "insmod $ST_KO failed"
-st_eq_route 1 1 1 "$OTHER_NET"
-log_test $? "stock, policy 1: module loaded, equalize route for $OTHER_NET (hash policy $(st_stat hash_policy))"
-ns_sysctl "$NS_BAL" net.ipv4.fib_multipath_hash_policy=1
-flows
-rc=$?
-log_info "policy 1: without mpbal $ref; with mpbal $COUNTS; packets_multipath +$(st_d S0 S1 s:packets_multipath) steered +$(st_d S0 S1 s:steered) packets_fwd +$(st_d S0 S1 s:packets_fwd)"
-[ "$rc" -eq 0 ] && [ "$COUNTS" = "$ref" ]
-log_test $? "stock, policy 1: per-uplink counts identical with mpbal loaded: $COUNTS = $ref"
-[ "$(st_d S0 S1 s:packets_multipath)" -eq "$SENT" ]
-log_test $? "stock, policy 1: packets_multipath +$(st_d S0 S1 s:packets_multipath) counts all $SENT"
-[ "$(st_d S0 S1 s:steered)" -eq 0 ] && [ "$(st_d S0 S1 s:packets_fwd)" -eq 0 ]
-log_test $? "stock, policy 1: steered +$(st_d S0 S1 s:steered), packets_fwd +$(st_d S0 S1 s:packets_fwd) (both 0)"
+	mpbal_loaded && { mpbal_unload || log_test 1 "stock: setup: rmmod"; }
+	ns_sysctl "$NS_BAL" net.ipv4.fib_multipath_hash_policy=1
+	flows
+	log_test $? "stock, policy 1, no module: $SENT datagrams forwarded ($COUNTS)"
+	ref=$COUNTS
+
+	mpbal_load || die "insmod $MPBAL_KO failed: $MPBAL_LOAD_ERR"
+	bal_eq_route 1 1 1 "$OTHER_NET"
+	log_test $? "stock, policy 1: module loaded, equalize route for $OTHER_NET (hash policy $(mpbal_stat "$NS_BAL" hash_policy))"
+	ns_sysctl "$NS_BAL" net.ipv4.fib_multipath_hash_policy=1
+	flows
+	rc=$?
+	log_info "policy 1: without mpbal $ref; with mpbal $COUNTS; packets_multipath +$(snap_d S0 S1 s:packets_multipath) steered +$(snap_d S0 S1 s:steered) packets_fwd +$(snap_d S0 S1 s:packets_fwd)"
+	[ "$rc" -eq 0 ] && [ "$COUNTS" = "$ref" ]
+	log_test $? "stock, policy 1: per-uplink counts identical with mpbal loaded: $COUNTS = $ref"
+	[ "$(snap_d S0 S1 s:packets_multipath)" -eq "$SENT" ]
+	log_test $? "stock, policy 1: packets_multipath +$(snap_d S0 S1 s:packets_multipath) counts all $SENT"
+	[ "$(snap_d S0 S1 s:steered)" -eq 0 ] && [ "$(snap_d S0 S1 s:packets_fwd)" -eq 0 ]
+	log_test $? "stock, policy 1: steered +$(snap_d S0 S1 s:steered), packets_fwd +$(snap_d S0 S1 s:packets_fwd) (both 0)"
+}
 
 # Policy 0: module loaded without equalize routes, then not loaded.
-st_bal mpbalctl route del "$OTHER_NET"
-wait_until 5 _idle
-log_test $? "stock, policy 0: equalize route removed, mpbal idle"
-ns_sysctl "$NS_BAL" net.ipv4.fib_multipath_hash_policy=0
-flows
-rc=$?
-loaded=$COUNTS
-pol=$(ns_sysctl_get "$NS_BAL" net.ipv4.fib_multipath_hash_policy)
-log_test $rc "stock, policy 0, module loaded, no equalize route: $SENT datagrams forwarded ($COUNTS)"
-[ "$pol" = 0 ]
-log_test $? "stock, policy 0: mpbal left fib_multipath_hash_policy at 0 ($pol)"
-st_unload
-log_test $? "stock, policy 0: rmmod"
-flows
-rc=$?
-log_info "policy 0: with mpbal loaded $loaded; without $COUNTS"
-[ "$rc" -eq 0 ] && [ "$COUNTS" = "$loaded" ]
-log_test $? "stock, policy 0: per-uplink counts identical without mpbal: $COUNTS = $loaded"
+test_policy0()
+{
+	local loaded rc pol
 
+	mpbal_loaded || mpbal_load || die "insmod $MPBAL_KO failed: $MPBAL_LOAD_ERR"
+	[ "$(mpbal_stat "$NS_BAL" equalize_routes)" = 0 ] || bal mpbalctl route del "$OTHER_NET"
+	wait_until 5 _idle
+	log_test $? "stock, policy 0: equalize route removed, mpbal idle"
+	ns_sysctl "$NS_BAL" net.ipv4.fib_multipath_hash_policy=0
+	flows
+	rc=$?
+	loaded=$COUNTS
+	pol=$(ns_sysctl_get "$NS_BAL" net.ipv4.fib_multipath_hash_policy)
+	log_test $rc "stock, policy 0, module loaded, no equalize route: $SENT datagrams forwarded ($COUNTS)"
+	[ "$pol" = 0 ]
+	log_test $? "stock, policy 0: mpbal left fib_multipath_hash_policy at 0 ($pol)"
+	mpbal_unload
+	log_test $? "stock, policy 0: rmmod"
+	flows
+	rc=$?
+	log_info "policy 0: with mpbal loaded $loaded; without $COUNTS"
+	[ "$rc" -eq 0 ] && [ "$COUNTS" = "$loaded" ]
+	log_test $? "stock, policy 0: per-uplink counts identical without mpbal: $COUNTS = $loaded"
+}
+
+setup
+tests_run
+mpbal_finish
 tests_summary

@@ -9,17 +9,31 @@
 #       [--bin /usr/bin/setpriv] -- /selftests/mpbal_sysctl.sh
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=selftests/lib.sh
-. "$here/lib.sh"
-# shellcheck source=selftests/lib_mpbal.sh
-. "$here/lib_mpbal.sh"
+# Each test starts from what setup and the tests before it leave: the
+# defaults (test_numeric restores them). test_mpbalctl_strategy uses the
+# netns a and b of test_netns_independent and makes them when run alone.
+ALL_TESTS="
+	test_available_strategies
+	test_strategy_names
+	test_strategy_invalid
+	test_numeric
+	test_unprivileged
+	test_userns
+	test_netns_independent
+	test_mpbalctl_strategy
+	test_devconf
+"
 
-require_cmd insmod rmmod ip sysctl mpbalctl jq unshare
-[ -f "$MPBAL_KO" ] || die "no module at $MPBAL_KO (run.sh --module)"
-mpbal_loaded && die "mpbal is already loaded before the test"
-mpbal_cleanup_at_exit
-mpbal_load || die "insmod failed: $MPBAL_LOAD_ERR"
+# shellcheck source=selftests/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+mpbal_init ip sysctl mpbalctl jq unshare
+
+setup()
+{
+	mpbal_load || die "insmod failed: $MPBAL_LOAD_ERR"
+	mpbal_strategies || die "no net.mpbal.available_strategies"
+}
 
 D=$MPBAL_SYSCTL_DIR
 STRAT=$D/strategy
@@ -38,6 +52,39 @@ cur_strategy()
 	echo "$v"
 }
 
+# net.mpbal.available_strategies: read-only, and the same names in a new
+# netns (mpbal_strategies read them in setup).
+test_available_strategies()
+{
+	local rc=0 detail="" v
+
+	log_info "available strategies: ${MPBAL_STRATEGIES[*]}"
+	write_rejected 'Permission denied|Operation not permitted' "$D/available_strategies" route ||
+		{ rc=1; detail+="$REJECT_WHY; "; }
+	read -r v <"$D/available_strategies"
+	[ "$v" = "${MPBAL_STRATEGIES[*]}" ] || { rc=1; detail+="now '$v'; "; }
+	log_test $rc "available_strategies: writing fails (read-only), unchanged" "$detail"
+
+	rc=0
+	ns_create avail || { log_test 1 "available_strategies: netns"; return; }
+	v=$(ip netns exec "$NS_avail" cat "$D/available_strategies") || rc=1
+	[ "$v" = "${MPBAL_STRATEGIES[*]}" ] && [ ${#MPBAL_STRATEGIES[@]} -gt 1 ] || rc=1
+	log_test $rc "available_strategies: a new netns lists the same names (${MPBAL_STRATEGIES[*]})" \
+		"init '${MPBAL_STRATEGIES[*]}', new netns '$v'"
+	ns_delete "$NS_avail"
+}
+
+# other_strategy NAME: a name other than NAME (writing it first makes a
+# no-op write of NAME detectable).
+other_strategy()
+{
+	local s
+
+	for s in "${MPBAL_STRATEGIES[@]}"; do
+		[ "$s" != "$1" ] && { echo "$s"; return; }
+	done
+}
+
 test_strategy_names()
 {
 	local s rc detail
@@ -49,10 +96,10 @@ test_strategy_names()
 		rc=0
 		detail=""
 		# Start from another name so a no-op write cannot pass.
-		[ "$s" = route ] && write_raw "$STRAT" packet || write_raw "$STRAT" route
+		write_raw "$STRAT" "$(other_strategy "$s")"
 		write_raw "$STRAT" "$s"$'\n' || { rc=1; detail+="'$s\\n': $WRITE_ERR; "; }
 		strategy_is "$s" || { rc=1; detail+="after '$s\\n' read '$(cur_strategy)'; "; }
-		[ "$s" = route ] && write_raw "$STRAT" packet || write_raw "$STRAT" route
+		write_raw "$STRAT" "$(other_strategy "$s")"
 		write_raw "$STRAT" "$s" || { rc=1; detail+="'$s': $WRITE_ERR; "; }
 		strategy_is "$s" || { rc=1; detail+="after '$s' read '$(cur_strategy)'; "; }
 		log_test $rc "strategy: write '$s' with and without newline, read back" "$detail"
@@ -74,13 +121,7 @@ bad_strategy()
 	local label=$1 data=$2 rc=0 detail=""
 
 	write_raw "$STRAT" bandwidth || { log_test 1 "strategy: invalid $label rejected" "setup: $WRITE_ERR"; return; }
-	if write_raw "$STRAT" "$data"; then
-		rc=1
-		detail+="write succeeded; "
-	elif ! grep -q 'Invalid argument' <<<"$WRITE_ERR"; then
-		rc=1
-		detail+="error: $WRITE_ERR; "
-	fi
+	write_rejected 'Invalid argument' "$STRAT" "$data" || { rc=1; detail+="$REJECT_WHY; "; }
 	strategy_is bandwidth || { rc=1; detail+="value now '$(cur_strategy)'; "; }
 	log_test $rc "strategy: invalid $label rejected with EINVAL, unchanged" "$detail"
 }
@@ -127,13 +168,7 @@ numeric()
 		rc=0
 		detail=""
 		read -r last <"$f"
-		if write_raw "$f" "$v"$'\n'; then
-			rc=1
-			detail+="write succeeded; "
-		elif ! grep -q 'Invalid argument' <<<"$WRITE_ERR"; then
-			rc=1
-			detail+="error: $WRITE_ERR; "
-		fi
+		write_rejected 'Invalid argument' "$f" "$v"$'\n' || { rc=1; detail+="$REJECT_WHY; "; }
 		read -r v2 <"$f"
 		[ "$v2" = "$last" ] || { rc=1; detail+="value $last -> $v2; "; }
 		log_test $rc "$name: out-of-range $v rejected with EINVAL, unchanged" "$detail"
@@ -154,6 +189,24 @@ status_field()
 	awk -v f="$1:" '$1 == f { print $2 }'
 }
 
+# writes_refused ERROR_RE KEY VALUE EXPECTED WRAPPER..: run as WRAPPER,
+# writing packet to net.mpbal.strategy (now route) and VALUE to
+# net.mpbal.KEY (now EXPECTED) both fail with ERROR_RE and change nothing;
+# REFUSED_DETAIL says what went wrong.
+writes_refused()
+{
+	local re=$1 key=$2 val=$3 exp=$4 v
+
+	shift 4
+	REFUSED_DETAIL=""
+	write_rejected "$re" "$STRAT" packet "$@" || REFUSED_DETAIL+="strategy: $REJECT_WHY; "
+	strategy_is route || REFUSED_DETAIL+="strategy now $(cur_strategy); "
+	write_rejected "$re" "$D/$key" "$val" "$@" || REFUSED_DETAIL+="$key: $REJECT_WHY; "
+	read -r v <"$D/$key"
+	[ "$v" = "$exp" ] || REFUSED_DETAIL+="$key now $v; "
+	[ -z "$REFUSED_DETAIL" ]
+}
+
 test_unprivileged()
 {
 	local st uid rc detail v
@@ -170,14 +223,8 @@ test_unprivileged()
 	[ "$(status_field CapEff <<<"$st")" = 0000000000000000 ] || { rc=1; detail+="CapEff $(status_field CapEff <<<"$st"); "; }
 	log_test $rc "unprivileged: the uid 65534 writer has uid 65534 and no capabilities" "$detail"
 
-	rc=0
-	detail=""
-	write_raw "$STRAT" packet "${AS_NOBODY[@]}" && { rc=1; detail+="strategy write succeeded; "; }
-	strategy_is route || { rc=1; detail+="strategy now $(cur_strategy); "; }
-	write_raw "$D/route_idle_timeout" 30 "${AS_NOBODY[@]}" && { rc=1; detail+="route_idle_timeout write succeeded; "; }
-	read -r v <"$D/route_idle_timeout"
-	[ "$v" = 60 ] || { rc=1; detail+="route_idle_timeout now $v; "; }
-	log_test $rc "unprivileged: uid 65534 cannot write net.mpbal.*, unchanged" "$detail ($WRITE_ERR)"
+	writes_refused . route_idle_timeout 30 60 "${AS_NOBODY[@]}"
+	log_test $? "unprivileged: uid 65534 cannot write net.mpbal.*, unchanged" "$REFUSED_DETAIL ($WRITE_ERR)"
 
 	v=$("${AS_NOBODY[@]}" cat "$STRAT")
 	[ "$v" = route ]
@@ -187,13 +234,13 @@ test_unprivileged()
 	st=$("${NO_NETADMIN[@]}" cat /proc/self/status)
 	rc=0
 	detail="Uid $(status_field Uid <<<"$st") CapEff $(status_field CapEff <<<"$st") CapBnd $(status_field CapBnd <<<"$st")"
-	cap_bit_set "$(status_field CapEff <<<"$st")" $CAP_NET_ADMIN && rc=1
-	cap_bit_set "$(status_field CapPrm <<<"$st")" $CAP_NET_ADMIN && rc=1
-	cap_bit_set "$(status_field CapAmb <<<"$st")" $CAP_NET_ADMIN && rc=1
+	cap_bit_set "$(status_field CapEff <<<"$st")" "$CAP_NET_ADMIN" && rc=1
+	cap_bit_set "$(status_field CapPrm <<<"$st")" "$CAP_NET_ADMIN" && rc=1
+	cap_bit_set "$(status_field CapAmb <<<"$st")" "$CAP_NET_ADMIN" && rc=1
 	if [ "$PRIV_TOOL" = setpriv ]; then
 		[ "$(status_field Uid <<<"$st")" = 0 ] || rc=1
-		cap_bit_set "$(status_field CapBnd <<<"$st")" $CAP_NET_ADMIN && rc=1
-		cap_bit_set "$(status_field CapInh <<<"$st")" $CAP_NET_ADMIN && rc=1
+		cap_bit_set "$(status_field CapBnd <<<"$st")" "$CAP_NET_ADMIN" && rc=1
+		cap_bit_set "$(status_field CapInh <<<"$st")" "$CAP_NET_ADMIN" && rc=1
 		# Root keeps the rest (e.g. CAP_DAC_OVERRIDE, bit 1).
 		cap_bit_set "$(status_field CapEff <<<"$st")" 1 || rc=1
 	else
@@ -202,26 +249,8 @@ test_unprivileged()
 	fi
 	log_test $rc "no CAP_NET_ADMIN: the writer is root without cap_net_admin" "$detail"
 
-	rc=0
-	detail=""
-	if write_raw "$STRAT" packet "${NO_NETADMIN[@]}"; then
-		rc=1
-		detail+="strategy write succeeded; "
-	elif ! grep -q 'Operation not permitted' <<<"$WRITE_ERR"; then
-		rc=1
-		detail+="strategy: $WRITE_ERR; "
-	fi
-	strategy_is route || { rc=1; detail+="strategy now $(cur_strategy); "; }
-	if write_raw "$D/bw_ewma_log" 5 "${NO_NETADMIN[@]}"; then
-		rc=1
-		detail+="bw_ewma_log write succeeded; "
-	elif ! grep -q 'Operation not permitted' <<<"$WRITE_ERR"; then
-		rc=1
-		detail+="bw_ewma_log: $WRITE_ERR; "
-	fi
-	read -r v <"$D/bw_ewma_log"
-	[ "$v" = 3 ] || { rc=1; detail+="bw_ewma_log now $v; "; }
-	log_test $rc "no CAP_NET_ADMIN: net.mpbal.* writes fail with EPERM, unchanged" "$detail"
+	writes_refused 'Operation not permitted' bw_ewma_log 5 3 "${NO_NETADMIN[@]}"
+	log_test $? "no CAP_NET_ADMIN: net.mpbal.* writes fail with EPERM, unchanged" "$REFUSED_DETAIL"
 
 	v=$("${NO_NETADMIN[@]}" cat "$STRAT")
 	[ "$v" = route ]
@@ -247,13 +276,20 @@ test_userns()
 	log_test $? "userns: the parent netns's strategy is unchanged" "now $(cur_strategy)"
 }
 
+# netns_ab: netns a (strategy route) and b (bandwidth), made once.
+netns_ab()
+{
+	[ -n "${NS_a:-}" ] && return 0
+	ns_create a b || return 1
+	ns_sysctl "$NS_a" net.mpbal.strategy=route &&
+		ns_sysctl "$NS_b" net.mpbal.strategy=bandwidth
+}
+
 test_netns_independent()
 {
 	local a b rc=0
 
-	ns_create a b || { log_test 1 "netns: create"; return; }
-	ns_sysctl "$NS_a" net.mpbal.strategy=route
-	ns_sysctl "$NS_b" net.mpbal.strategy=bandwidth
+	netns_ab || { log_test 1 "netns: create"; return; }
 	write_raw "$STRAT" packet
 	a=$(ns_sysctl_get "$NS_a" net.mpbal.strategy)
 	b=$(ns_sysctl_get "$NS_b" net.mpbal.strategy)
@@ -264,8 +300,9 @@ test_netns_independent()
 
 test_mpbalctl_strategy()
 {
-	local out err rc detail
+	local out err rc detail s names=()
 
+	netns_ab || { log_test 1 "mpbalctl: netns a and b"; return; }
 	write_raw "$STRAT" session
 	out=$(mpbalctl strategy)
 	[ "$out" = session ]
@@ -273,11 +310,15 @@ test_mpbalctl_strategy()
 
 	rc=0
 	detail=""
-	for s in packet bandwidth route session; do
-		mpbalctl strategy set $s || { rc=1; detail+="set $s failed; "; }
-		strategy_is $s || { rc=1; detail+="after set $s: $(cur_strategy); "; }
+	# Every name, session (the current one) last so that each set changes it.
+	for s in "${MPBAL_STRATEGIES[@]}"; do
+		[ "$s" = session ] || names+=("$s")
+	done
+	for s in "${names[@]}" session; do
+		mpbalctl strategy set "$s" || { rc=1; detail+="set $s failed; "; }
+		strategy_is "$s" || { rc=1; detail+="after set $s: $(cur_strategy); "; }
 		out=$(mpbalctl strategy show)
-		[ "$out" = $s ] || { rc=1; detail+="show: $out; "; }
+		[ "$out" = "$s" ] || { rc=1; detail+="show: $out; "; }
 	done
 	log_test $rc "mpbalctl: 'strategy set NAME' switches to each name" "$detail"
 
@@ -285,7 +326,7 @@ test_mpbalctl_strategy()
 	err=$(mpbalctl strategy set bogus 2>&1 >/dev/null)
 	out=$?
 	[ "$out" -eq 2 ] || rc=1
-	grep -qF 'route, packet, session, bandwidth' <<<"$err" || rc=1
+	grep -qF "$MPBAL_STRATEGY_LIST" <<<"$err" || rc=1
 	strategy_is session || rc=1
 	log_test $rc "mpbalctl: 'strategy set bogus' exits 2, names the allowed, changes nothing" \
 		"exit $out, stderr: $(head -n1 <<<"$err"), now $(cur_strategy)"
@@ -369,13 +410,8 @@ test_devconf()
 
 	rc=0
 	detail=""
-	if write_raw "$D/conf/dmx/capacity" 2 ip netns exec "$ns" "${NO_NETADMIN[@]}"; then
-		rc=1
-		detail+="write succeeded; "
-	elif ! grep -q 'Operation not permitted' <<<"$WRITE_ERR"; then
-		rc=1
-		detail+="error: $WRITE_ERR; "
-	fi
+	write_rejected 'Operation not permitted' "$D/conf/dmx/capacity" 2 ip netns exec "$ns" "${NO_NETADMIN[@]}" ||
+		{ rc=1; detail+="$REJECT_WHY; "; }
 	v=$(ip netns exec "$ns" cat "$D/conf/dmx/capacity")
 	[ "$v" = 1 ] || { rc=1; detail+="capacity now $v; "; }
 	write_raw "$D/conf/dmx/capacity" 2 ip netns exec "$ns" "${AS_NOBODY[@]}" && { rc=1; detail+="uid 65534 write succeeded; "; }
@@ -417,17 +453,7 @@ test_devconf()
 	log_test $rc "devconf: conf.DEV disappears when the device is deleted" "$detail"
 }
 
-test_strategy_names
-test_strategy_invalid
-test_numeric
-test_unprivileged
-test_userns
-test_netns_independent
-test_mpbalctl_strategy
-test_devconf
-
-ns_delete_all
-mpbal_unload
-log_test $? "rmmod at the end"
-sleep 5
+setup
+tests_run
+mpbal_finish
 tests_summary

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=bash
 #
-# The thesis testbed (figure 5.1) in network namespaces. Source it after
-# lib.sh, then call testbed_up [--shape] [--no-offload] and testbed_down.
+# The thesis testbed (figure 5.1) in network namespaces and the helpers of
+# the suites on it. Source it (it sources lib.sh); testbed_up builds it.
 #
 #            172.16.1.0/24                      172.20.1.0/24
 #   srcA eth0 .2 ---- .1 s1 +----------+ up1 .1 ---- .2 eth0 testa eth1 -- dst1 eth0
@@ -37,11 +37,39 @@
 # up2 and up3 10 Mbit (the thesis: one slow uplink, the others fast).
 # --no-offload turns TSO/GSO/GRO off on every veth, so one TCP segment is
 # one packet on the wire (per-packet balancing sees real packets).
+#
+# Testbed:   testbed_up, testbed_down, testbed_shape, testbed_jumbo (MTU
+#            9000 from the sources to the routers), testbed_nexthops W1 W2
+#            W3 (NEXTHOPS: the nexthop words over up1..up3),
+#            testbed_multipath_route [W1 W2 W3] (stock ECMP), dests_add (60
+#            more destinations, TB_EXTRA_DSTS), dst_servers PORT (flowgen
+#            TCP servers in dst1 and dst2).
+# Balancer:  bal CMD.. (runs in the balancer netns), bal_eq_route W1 W2 W3
+#            [PREFIX] (equalize route, waits until bal_hash_ready),
+#            bal_strategy NAME (switch and check), bal_need_strategy NAME
+#            (switch only if another is set), bal_ifx (IFX[upN] = ifindex).
+# Snapshot:  bal_snap ARRAY: one process in the balancer reads
+#            /proc/net/mpbal/stats, /proc/net/mpbal/uplinks and the link
+#            counters into the associative array ARRAY: keys "s:NAME",
+#            "u:DEV:COLUMN" (none while the module is not loaded), "tx:DEV",
+#            "txb:DEV", "rx:DEV" for up1..up3, "rx:DEV", "rxb:DEV" for s1,
+#            s2. snap_d A B KEY: B[KEY] - A[KEY]; snap_d3 A B PREFIX
+#            [COLUMN]: the three uplinks' deltas "d1 d2 d3" (e.g. tx, or u
+#            packets). The one before/after helper of the suites.
+# Routers:   routers_acct_setup: an nft table on testa/testb/testc that
+#            counts what arrives from the balancer (iif eth0) per
+#            destination (set d) and per TCP 4-tuple (set t);
+#            routers_acct_dump: lines "R d DADDR PKTS" and "R t SADDR SPORT
+#            DADDR DPORT PKTS", R = 1..3 (router behind up1..up3).
+#            routers_drop_udp PORTS: drop the test datagrams on arrival.
+# Conntrack: bal_ct_port PORT: "saddr:sport>daddr:dport mark state" per TCP
+#            entry to PORT on the balancer; mark_dev MARK: the uplink a
+#            ct mark names; conns_check TAG PORT N WEIGHTS (N TCP
+#            connections to PORT: one uplink each, marks, spread: three
+#            TEST lines).
 
-if [ -z "${MPBAL_LIB_SH:-}" ]; then
-	# shellcheck source=selftests/lib.sh
-	. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-fi
+# shellcheck source=selftests/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Namespaces (real names; lib.sh's prefix keeps them unique per run).
 export NS_SRCA=${NS_PREFIX}srcA NS_SRCB=${NS_PREFIX}srcB
@@ -65,6 +93,13 @@ TB_GWS=("$UP1_GW" "$UP2_GW" "$UP3_GW")
 TB_DSTS=("$DST1_IP1" "$DST1_IP2" "$DST2_IP1" "$DST2_IP2")
 TB_NS=("$NS_SRCA" "$NS_SRCB" "$NS_BAL" "$NS_TESTA" "$NS_TESTB" "$NS_TESTC"
 	"$NS_DST1" "$NS_DST2")
+# The routers behind up1, up2, up3.
+TB_ROUTERS=("$NS_TESTA" "$NS_TESTB" "$NS_TESTC")
+# dests_add's destinations: 10.0.1.10-39 on dst1, 10.0.2.10-39 on dst2,
+# interleaved.
+TB_EXTRA_DSTS=()
+for ((_i = 10; _i < 40; _i++)); do TB_EXTRA_DSTS+=("10.0.1.$_i" "10.0.2.$_i"); done
+unset _i
 
 # Shaping (--shape): rate, bucket and queue per uplink. Buckets are large
 # enough for TCG's coarse timers; latency bounds the queue.
@@ -167,6 +202,10 @@ testbed_up()
 	done
 
 	ns_register "${TB_NS[@]}"
+	if [ -z "${_TB_DOWN_SET:-}" ]; then
+		_TB_DOWN_SET=1
+		at_exit testbed_down
+	fi
 	ip -batch - <<<"$nscmds" || return 1
 	for ns in "${TB_NS[@]}"; do
 		case $ns in
@@ -192,7 +231,7 @@ testbed_up()
 	if [ "$nooffload" = 1 ]; then
 		# One netns exec per namespace, ethtool per device inside it.
 		for ns in "${TB_NS[@]}"; do
-			# shellcheck disable=SC2016 # expanded by the inner bash
+			# shellcheck disable=SC2016,SC2086 # inner bash; one word a device
 			ip netns exec "$ns" bash -c 'for d; do
 				ethtool -K "$d" tso off gso off gro off || exit 1
 				done' _ ${devs[$ns]} >/dev/null 2>&1 || {
@@ -219,19 +258,37 @@ testbed_shape()
 	done
 }
 
-testbed_unshape()
-{
-	local dev
-
-	for dev in "${TB_UPLINKS[@]}"; do
-		tc -n "$NS_BAL" qdisc del dev "$dev" root 2>/dev/null
-	done
-	return 0
-}
-
 testbed_down()
 {
 	ns_delete "${TB_NS[@]}"
+}
+
+# testbed_jumbo: MTU 9000 on every link from the sources to the routers. A
+# TCG guest forwards about a thousand packets a second: big datagrams are
+# what can overload 21 Mbit/s of shaped uplinks.
+testbed_jumbo()
+{
+	local ns d
+
+	for d in s1 s2 "${TB_UPLINKS[@]}"; do
+		ip -n "$NS_BAL" link set "$d" mtu 9000 || return 1
+	done
+	for ns in "$NS_SRCA" "$NS_SRCB" "${TB_ROUTERS[@]}"; do
+		ip -n "$ns" link set eth0 mtu 9000 || return 1
+	done
+}
+
+# testbed_nexthops W1 W2 W3: NEXTHOPS = "nexthop via GW dev upN weight WN"
+# for up1..up3 (weights default 1), the words of a multipath route.
+NEXTHOPS=()
+testbed_nexthops()
+{
+	local w=("${1:-1}" "${2:-1}" "${3:-1}") i
+
+	NEXTHOPS=()
+	for i in 0 1 2; do
+		NEXTHOPS+=(nexthop via "${TB_GWS[i]}" dev "${TB_UPLINKS[i]}" weight "${w[i]}")
+	done
 }
 
 # testbed_multipath_route [W1 W2 W3]: the stock (non-equalize) multipath
@@ -239,23 +296,323 @@ testbed_down()
 # existing route to $DST_NET.
 testbed_multipath_route()
 {
-	local w=("${1:-1}" "${2:-1}" "${3:-1}") i args=()
+	testbed_nexthops "$@"
+	ip -n "$NS_BAL" route replace "$DST_NET" "${NEXTHOPS[@]}"
+}
 
-	for i in 0 1 2; do
-		args+=(nexthop via "${TB_GWS[i]}" dev "${TB_UPLINKS[i]}" weight "${w[i]}")
+# dests_add: the 60 addresses of TB_EXTRA_DSTS on the sinks' lo (the
+# routers route the /24s already).
+dests_add()
+{
+	local cmds1="" cmds2="" d
+
+	for d in "${TB_EXTRA_DSTS[@]}"; do
+		case $d in
+		10.0.1.*) cmds1+="addr add $d/32 dev lo"$'\n' ;;
+		*) cmds2+="addr add $d/32 dev lo"$'\n' ;;
+		esac
 	done
-	ip -n "$NS_BAL" route replace "$DST_NET" "${args[@]}"
+	ip -n "$NS_DST1" -batch - <<<"$cmds1" && ip -n "$NS_DST2" -batch - <<<"$cmds2"
 }
 
-testbed_route_del()
+# dst_servers PORT: a flowgen TCP server on PORT in dst1 and in dst2.
+dst_servers()
 {
-	ip -n "$NS_BAL" route del "$DST_NET" 2>/dev/null
-	return 0
+	ip netns exec "$NS_DST1" flowgen tcp-server -p "$1" -D >/dev/null &&
+		ip netns exec "$NS_DST2" flowgen tcp-server -p "$1" -D >/dev/null
 }
 
-# testbed_uplink_tx STAT: the balancer's uplink counters ("tx_packets" or
-# "tx_bytes"), space separated in up1 up2 up3 order.
-testbed_uplink_tx()
+##
+## The balancer.
+##
+
+bal()
 {
-	link_stats "$NS_BAL" "${1:-tx_packets}" "${TB_UPLINKS[@]}"
+	ip netns exec "$NS_BAL" "$@"
+}
+
+# bal_hash_ready: mpbal reports the hash policy it needs (managed, or ok).
+bal_hash_ready()
+{
+	local v
+
+	v=$(mpbal_stat "$NS_BAL" hash_policy)
+	[ "$v" = managed ] || [ "$v" = ok ]
+}
+
+# bal_eq_route W1 W2 W3 [PREFIX]: equalize route over up1..up3 (replacing
+# any route to PREFIX, default $DST_NET); waits (bounded) until mpbal
+# reports the hash policy it needs.
+bal_eq_route()
+{
+	testbed_nexthops "$1" "$2" "$3"
+	bal mpbalctl route replace equalize "${4:-$DST_NET}" "${NEXTHOPS[@]}" || return 1
+	wait_until 5 bal_hash_ready
+}
+
+# bal_strategy NAME: switch the balancer's strategy (and check it took).
+bal_strategy()
+{
+	bal mpbalctl strategy set "$1" || return 1
+	[ "$(bal cat "$MPBAL_SYSCTL_DIR/strategy")" = "$1" ]
+}
+
+# bal_need_strategy NAME: a test that expects strategy NAME (left by the
+# module parameter or an earlier test) switches to it when run otherwise;
+# only a failure to switch is logged (as a failure).
+bal_need_strategy()
+{
+	[ "$(mpbal_stat "$NS_BAL" strategy)" = "$1" ] && return 0
+	bal_strategy "$1" || log_test 1 "setup: strategy $1 on the balancer"
+}
+
+# bal_ifx: IFX[upN] = the ifindex of each of the balancer's uplinks.
+declare -A IFX=()
+bal_ifx()
+{
+	local idx name _
+
+	IFX=()
+	while read -r idx name _; do
+		name=${name%:}
+		name=${name%@*}
+		IFX[$name]=${idx%:}
+	done < <(ip -n "$NS_BAL" -o link show)
+	[ -n "${IFX[up1]:-}" ] && [ -n "${IFX[up2]:-}" ] && [ -n "${IFX[up3]:-}" ]
+}
+
+##
+## Snapshots of the balancer.
+##
+
+# bal_snap ARRAY: see the header (ARRAY becomes a global associative array).
+# One netns exec, no other processes.
+bal_snap()
+{
+	declare -gA "$1"
+	local -n _snap=$1
+	local out tag a b c rest cols=() row i
+
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	out=$(bal bash -c '
+		# Read each proc file in one go: bash read seeks back after a
+		# short read, and a seek makes seq_file regenerate the text, whose
+		# counters have moved on meanwhile.
+		if [ -e /proc/net/mpbal/stats ]; then
+			stats=$(cat /proc/net/mpbal/stats)
+			uplinks=$(cat /proc/net/mpbal/uplinks)
+			while read -r k v; do echo "s $k $v"; done <<<"$stats"
+			{ read -r h; echo "h $h"; while read -r r; do echo "u $r"; done; } <<<"$uplinks"
+		fi
+		for d in up1 up2 up3; do
+			read -r p </sys/class/net/$d/statistics/tx_packets
+			read -r b </sys/class/net/$d/statistics/tx_bytes
+			read -r r </sys/class/net/$d/statistics/rx_packets
+			echo "t $d $p $b $r"
+		done
+		for d in s1 s2; do
+			read -r p </sys/class/net/$d/statistics/rx_packets
+			read -r b </sys/class/net/$d/statistics/rx_bytes
+			echo "r $d $p $b"
+		done') || return 1
+	_snap=()
+	while read -r tag a b c rest; do
+		case $tag in
+		s) _snap[s:$a]=$b ;;
+		h) read -r -a cols <<<"$a $b $c $rest" ;;
+		u)
+			read -r -a row <<<"$a $b $c $rest"
+			for i in "${!cols[@]}"; do
+				_snap[u:${row[0]}:${cols[i]}]=${row[i]}
+			done
+			;;
+		t)
+			_snap[tx:$a]=$b
+			_snap[txb:$a]=$c
+			_snap[rx:$a]=$rest
+			;;
+		r)
+			_snap[rx:$a]=$b
+			_snap[rxb:$a]=$c
+			;;
+		esac
+	done <<<"$out"
+}
+
+# snap_d A B KEY: B[KEY] - A[KEY] (missing keys count as 0).
+snap_d()
+{
+	local -n _a=$1 _b=$2
+
+	echo $((${_b[$3]:-0} - ${_a[$3]:-0}))
+}
+
+# snap_d3 A B PREFIX [COLUMN]: "d1 d2 d3" for PREFIX:upN[:COLUMN], e.g.
+# snap_d3 S0 S1 tx, snap_d3 S0 S1 u packets.
+snap_d3()
+{
+	local a=$1 b=$2 p=$3 s=${4:+:$4} out=() d
+
+	for d in "${TB_UPLINKS[@]}"; do
+		out+=("$(snap_d "$a" "$b" "$p:$d$s")")
+	done
+	echo "${out[*]}"
+}
+
+##
+## The routers: per-router accounting of what the balancer sent (nft
+## dynamic sets), and sinks.
+##
+
+routers_acct_setup()
+{
+	local ns
+
+	for ns in "${TB_ROUTERS[@]}"; do
+		ip netns exec "$ns" nft -f - <<-'EOF' || return 1
+		table ip acct {
+			set d {
+				type ipv4_addr; flags dynamic; counter; size 65535;
+			}
+			set t {
+				type ipv4_addr . inet_service . ipv4_addr . inet_service
+				flags dynamic; counter; size 65535;
+			}
+			chain c {
+				type filter hook forward priority 0; policy accept;
+				iifname "eth0" update @d { ip daddr }
+				iifname "eth0" meta l4proto tcp update @t { ip saddr . tcp sport . ip daddr . tcp dport }
+			}
+		}
+		EOF
+	done
+}
+
+# routers_acct_dump: see the header.
+routers_acct_dump()
+{
+	local i
+
+	for i in 1 2 3; do
+		ip netns exec "${TB_ROUTERS[i - 1]}" nft -j list table ip acct |
+			jq -r --arg r "$i" '.nftables[] | select(.set) | .set |
+				.name as $n | (.elem // [])[] | .elem |
+				if $n == "d" then "\($r) d \(.val) \(.counter.packets)"
+				else "\($r) t \(.val.concat | map(tostring) | join(" ")) \(.counter.packets)"
+				end' || return 1
+	done
+}
+
+# routers_drop_udp PORTS: the routers drop UDP to PORTS (e.g. 20000-29999)
+# arriving from the balancer, first thing at PRE_ROUTING (raw priority, no
+# conntrack): only the sources and the balancer work for those datagrams.
+routers_drop_udp()
+{
+	local ns
+
+	for ns in "${TB_ROUTERS[@]}"; do
+		ip netns exec "$ns" nft -f - <<-EOF || return 1
+		table ip sink {
+			chain pre {
+				type filter hook prerouting priority raw; policy accept;
+				iifname "eth0" udp dport $1 drop
+			}
+		}
+		EOF
+	done
+}
+
+##
+## Conntrack marks (the session strategy).
+##
+
+# The uplink's ifindex is stored at this shift: 16 for the default
+# ct_mark_mask 0xffff0000.
+MARK_SHIFT=16
+
+# bal_ct_port PORT: "saddr:sport>daddr:dport mark state" of the balancer's
+# TCP conntrack entries to PORT (original direction).
+bal_ct_port()
+{
+	bal conntrack -L -p tcp 2>/dev/null |
+		awk -v p="$1" '{ s = ""; d = ""; sp = ""; dp = ""; m = 0; st = $4;
+			for (i = 1; i <= NF; i++) {
+				split($i, kv, "=");
+				if (kv[1] == "src" && s == "") s = kv[2];
+				else if (kv[1] == "dst" && d == "") d = kv[2];
+				else if (kv[1] == "sport" && sp == "") sp = kv[2];
+				else if (kv[1] == "dport" && dp == "") dp = kv[2];
+				else if (kv[1] == "mark") m = kv[2];
+			}
+			if (s != "" && dp == p) print s ":" sp ">" d ":" dp, m, st }'
+}
+
+# mark_dev MARK: the uplink (up1..up3) whose ifindex the mark holds, or
+# "ifindex N" / "none". Reads IFX (bal_ifx) the first time.
+mark_dev()
+{
+	local ifi=$(($1 >> MARK_SHIFT)) d
+
+	[ "$ifi" -eq 0 ] && { echo none; return; }
+	[ ${#IFX[@]} -gt 0 ] || bal_ifx
+	for d in "${TB_UPLINKS[@]}"; do
+		[ "${IFX[$d]:-}" = "$ifi" ] && { echo "$d"; return; }
+	done
+	echo "ifindex $ifi"
+}
+
+# conns_check TAG PORT N WEIGHTS: the N TCP connections to PORT each
+# reached exactly one router, the conntrack mark of each names the uplink
+# it used, and they were spread by WEIGHTS (+-1): three TEST lines.
+conns_check()
+{
+	local tag=$1 port=$2 n=$3 w=$4 exp
+
+	_conns_per_uplink "$port" "$(bal_ct_port "$port")" ||
+		{ log_test 1 "$tag: router accounting readable"; return; }
+	log_info "$tag: connections per uplink up1/up2/up3 (routers) ${ST_PER[*]}; conntrack entries to :$port: $ST_NCT"
+	[ "$ST_NCONN" -eq "$n" ] && [ "$ST_ONE" -eq "$n" ]
+	log_test $? "$tag: each of $ST_NCONN connections (want $n) reached exactly one router ($ST_ONE)" \
+		"on several routers (router digits):${ST_BAD:- none}"
+	[ "$ST_NCT" -eq "$n" ] && [ "$ST_ONE" -eq "$n" ] && [ -z "$ST_BADMARK" ]
+	log_test $? "$tag: conntrack mark >> $MARK_SHIFT of each connection = ifindex of the uplink it used" \
+		"mismatches:${ST_BADMARK:- none}"
+	exp=$(shares_expect "$w" "$n")
+	shares_within "${ST_PER[*]}" "$w" 1
+	log_test $? "$tag: connections per uplink ${ST_PER[*]} = ${exp// //} +-1 (weights $w)"
+}
+
+# _conns_per_uplink PORT CT_LINES: per TCP connection to PORT, which routers
+# saw it (routers_acct_dump) and whether the mark in CT_LINES (from
+# bal_ct_port) names that uplink. Sets ST_NCONN (connections seen), ST_ONE
+# (seen on exactly one router), ST_PER (per uplink), ST_NCT (conntrack
+# entries), ST_BAD (on several routers) and ST_BADMARK (mark names another).
+_conns_per_uplink()
+{
+	local port=$1 out r k m
+	local -A seen=() ctm=()
+
+	ST_NCONN=0 ST_ONE=0 ST_PER=(0 0 0) ST_NCT=0 ST_BAD="" ST_BADMARK=""
+	out=$(routers_acct_dump | awk -v p="$port" '$2 == "t" && $6 == p { print $1, $3 ":" $4 ">" $5 ":" $6 }') ||
+		return 1
+	while read -r r k; do
+		[ -n "$k" ] && seen[$k]+=$r
+	done <<<"$out"
+	while read -r k m _; do
+		[ -n "$k" ] && ctm[$k]=$m
+	done <<<"$2"
+	ST_NCT=${#ctm[@]}
+	for k in "${!seen[@]}"; do
+		ST_NCONN=$((ST_NCONN + 1))
+		case ${seen[$k]} in
+		[123])
+			ST_ONE=$((ST_ONE + 1))
+			r=${seen[$k]}
+			ST_PER[r - 1]=$((ST_PER[r - 1] + 1))
+			[ "$(mark_dev "${ctm[$k]:-0}")" = "up$r" ] ||
+				ST_BADMARK+=" $k:up$r/mark=$(mark_dev "${ctm[$k]:-0}")"
+			;;
+		*) ST_BAD+=" $k:${seen[$k]}" ;;
+		esac
+	done
 }

@@ -8,16 +8,27 @@
 #   selftests/vm/run.sh --kernel BZIMAGE -- /selftests/vm_smoke.sh
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=selftests/lib.sh
-. "$here/lib.sh"
+ALL_TESTS="
+	test_ping
+	test_udp_ecmp
+	test_tcp
+	test_shape
+"
+
 # shellcheck source=selftests/testbed.sh
-. "$here/testbed.sh"
+. "$(dirname "$0")/testbed.sh"
 
 require_cmd ip tc flowgen
 
-# Sum of space-separated integers.
-sum() { local s=0 x; for x in "$@"; do s=$((s + x)); done; echo "$s"; }
+# The testbed with a stock multipath route 1:1:1 to $DST_NET: what every
+# test needs (test_shape builds it again, shaped, so it runs last).
+setup()
+{
+	testbed_up
+	log_test $? "testbed: up"
+	testbed_multipath_route 1 1 1
+	log_test $? "route: stock multipath 1:1:1 to $DST_NET on the balancer"
+}
 
 test_ping()
 {
@@ -36,16 +47,16 @@ test_ping()
 
 test_udp_ecmp()
 {
-	local n=3000 before after d=() i total rc=0 out
+	local n=3000 d=() i total rc=0 out
 
 	ns_sysctl "$NS_BAL" net.ipv4.fib_multipath_hash_policy=1
-	read -r -a before <<<"$(testbed_uplink_tx tx_packets)"
+	bal_snap S0
 	# 4 addresses x 750 ports: 3000 distinct flows, one packet each.
 	out=$(ip netns exec "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 10000-10749 -n $n -s 64)
 	rc=$?
 	log_info "$out"
-	read -r -a after <<<"$(testbed_uplink_tx tx_packets)"
-	for i in 0 1 2; do d+=($((after[i] - before[i]))); done
+	bal_snap S1
+	read -r -a d <<<"$(snap_d3 S0 S1 tx)"
 	total=$(sum "${d[@]}")
 	log_info "uplink tx packets up1/up2/up3: ${d[*]} (total $total)"
 	log_test $rc "udp: flowgen sent $n datagrams"
@@ -77,7 +88,7 @@ test_tcp()
 
 test_shape()
 {
-	local pid b0 b1 t0 t1 bps rc
+	local pid t0 t1 bps rc
 
 	testbed_down
 	testbed_up --shape || { log_test 1 "shape: testbed_up --shape"; return; }
@@ -91,10 +102,10 @@ test_shape()
 	pid=$!
 	# Skip the first second: the bucket's burst would inflate the rate.
 	sleep 1
-	b0=$(link_tx_bytes "$NS_BAL" "$UP1"); t0=$(now_ms)
+	bal_snap S0; t0=$(now_ms)
 	sleep 2
-	b1=$(link_tx_bytes "$NS_BAL" "$UP1"); t1=$(now_ms)
-	bps=$(((b1 - b0) * 8 * 1000 / (t1 - t0)))
+	bal_snap S1; t1=$(now_ms)
+	bps=$(($(snap_d S0 S1 "txb:$UP1") * 8 * 1000 / (t1 - t0)))
 	log_info "measured $UP1 rate: $bps bit/s over $((t1 - t0)) ms (tbf 1mbit)"
 	within_percent "$bps" 1000000 50 130
 	log_test $? "shape: $UP1 carries 1 Mbit/s (50..130 %)" "$bps bit/s"
@@ -105,28 +116,6 @@ test_shape()
 	log_test $rc "shape: flowgen finished the paced send"
 }
 
-# timed FN: run a test function and log how long it took (TCG is slow).
-timed()
-{
-	local t0
-
-	t0=$(now_ms)
-	"$@"
-	log_info "$1 took $(($(now_ms) - t0)) ms"
-}
-
-test_up()
-{
-	testbed_up
-	log_test $? "testbed: up"
-	testbed_multipath_route 1 1 1
-	log_test $? "route: stock multipath 1:1:1 to $DST_NET on the balancer"
-}
-
-timed test_up
-timed test_ping
-timed test_udp_ecmp
-timed test_tcp
-timed test_shape
-
+setup
+tests_run
 tests_summary

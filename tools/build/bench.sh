@@ -3,7 +3,9 @@
 # by timed tests that flake).
 #  1. Guest: packets/s forwarded by the balancer of the thesis testbed with
 #     stock ECMP, with mpbal loaded but no equalize route, and with each
-#     strategy; each with its ratio to stock, measured in the same VM run.
+#     strategy the module lists in net.mpbal.available_strategies; each
+#     with its ratio to stock, measured in the same VM run. BENCH_CONFIGS
+#     picks a subset (e.g. "loaded packet").
 #  2. Host: per-decision cost of each strategy in the core (criterion) with
 #     2, 4 and 16 nexthops.
 set -euo pipefail
@@ -29,7 +31,7 @@ bash selftests/vm/run.sh --kernel "$kbuild/arch/x86/boot/bzImage" --module "$out
 	--tool tools/mpbalctl/target/release/mpbalctl --timeout 1800 --no-kmemleak \
 	--bin "$(command -v taskset)" \
 	-- /selftests/bench.sh "${BENCH_ROUNDS:-7}" "${BENCH_PACKETS:-150000}" \
-	"${BENCH_CONFIGS:-loaded route packet session bandwidth}" \
+	"${BENCH_CONFIGS:-}" \
 	</dev/null >"$out/guest.log" 2>&1 || {
 	tail -n 40 "$out/guest.log"
 	echo "bench: the guest run failed (log $out/guest.log)" >&2
@@ -53,16 +55,17 @@ echo "== host: per-decision cost in the core (criterion, median)"
 }
 # Lines look like: "decision/packet/4      time:   [13.9 ns 14.2 ns 14.6 ns]";
 # criterion puts the id on a line of its own when it is long.
+# The strategies are listed in the order the bench measured them.
 awk '
 	/^decision\// { id = $1 }
 	/time:/ {
 		for (i = 1; i <= NF; i++) if ($i == "time:") break
 		split(id, p, "/")
+		if (p[2] != "" && !(p[2] in seen)) { seen[p[2]] = 1; s[++n] = p[2] }
 		t[p[2], p[3]] = $(i + 3) " " $(i + 4)
 	}
 	END {
 		printf "%-10s %14s %14s %14s\n", "strategy", "2 nexthops", "4 nexthops", "16 nexthops"
-		n = split("route packet session bandwidth", s, " ")
 		for (i = 1; i <= n; i++)
 			printf "%-10s %14s %14s %14s\n", s[i], t[s[i], 2], t[s[i], 4], t[s[i], 16]
 	}' "$out/criterion.log"

@@ -9,18 +9,20 @@
 # uplinks, still complete. Runs in the guest:
 #
 #   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
-#       -- /selftests/mpbal_packet.sh
+#       -- /selftests/mpbal_strategy_packet.sh
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=selftests/lib.sh
-. "$here/lib.sh"
-# shellcheck source=selftests/testbed.sh
-. "$here/testbed.sh"
-# shellcheck source=selftests/lib_strategy.sh
-. "$here/lib_strategy.sh"
+# Independent: each test adds the equalize route it needs.
+ALL_TESTS="
+	test_udp_111
+	test_udp_123
+	test_tcp
+"
 
-require_cmd ip nft jq flowgen mpbalctl insmod rmmod timeout
+# shellcheck source=selftests/testbed.sh
+. "$(dirname "$0")/testbed.sh"
+
+mpbal_init ip nft jq flowgen mpbalctl timeout
 
 # UDP: each source sends this many datagrams, one per (address, port) flow.
 UDP_PER_SRC=1800
@@ -32,30 +34,30 @@ udp_split()
 {
 	local w="$1 $2 $3" tag="$1:$2:$3" a b rc ra rb sent tx ul total exp
 
-	st_eq_route "$@" || { log_test 1 "packet $tag: equalize route"; return; }
-	st_snap S0
-	st_bg A 60 "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 6000-6449 -n $UDP_PER_SRC -s 64
-	st_bg B 60 "$NS_SRCB" flowgen udp -d "$DST_ALL" -p 7000-7449 -n $UDP_PER_SRC -s 64
-	st_wait A; ra=$?
-	st_wait B; rb=$?
-	st_snap S1
-	a=$(st_flowgen_sent "$(st_out A)")
-	b=$(st_flowgen_sent "$(st_out B)")
+	bal_eq_route "$@" || { log_test 1 "packet $tag: equalize route"; return; }
+	bal_snap S0
+	bg_start A 60 "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 6000-6449 -n "$UDP_PER_SRC" -s 64
+	bg_start B 60 "$NS_SRCB" flowgen udp -d "$DST_ALL" -p 7000-7449 -n "$UDP_PER_SRC" -s 64
+	bg_wait A; ra=$?
+	bg_wait B; rb=$?
+	bal_snap S1
+	a=$(flowgen_sent "$(bg_out A)")
+	b=$(flowgen_sent "$(bg_out B)")
 	sent=$((a + b))
-	tx=$(st_d3 S0 S1 tx)
-	ul=$(st_d3 S0 S1 u packets)
+	tx=$(snap_d3 S0 S1 tx)
+	ul=$(snap_d3 S0 S1 u packets)
 	# shellcheck disable=SC2086
-	total=$(st_sum $tx)
-	exp=$(st_expect "$w" "$total")
+	total=$(sum $tx)
+	exp=$(shares_expect "$w" "$total")
 	log_info "packet $tag: sent srcA $a srcB $b; link tx up1/up2/up3: $tx (total $total, expected $exp); mpbal uplinks: $ul"
 
 	rc=0
 	[ "$ra" -eq 0 ] && [ "$rb" -eq 0 ] && [ "$sent" -eq $((2 * UDP_PER_SRC)) ] || rc=1
 	[ "$total" -eq "$sent" ] || rc=1
 	log_test $rc "packet $tag: all $sent UDP datagrams left by the uplinks ($total)" \
-		"flowgen: $(st_out A) / $(st_out B)"
+		"flowgen: $(bg_out A) / $(bg_out B)"
 
-	st_within_pct "$tx" "$w" 1
+	shares_within "$tx" "$w" 1%
 	log_test $? "packet $tag: up1/up2/up3 $tx of $total within 1% of $exp"
 
 	[ "$ul" = "$tx" ]
@@ -66,24 +68,22 @@ udp_split()
 # and dst2) complete (reordering is expected, loss is not), their segments
 # split 1:2:3, and each one's packets used all three uplinks (counted per
 # 4-tuple on the routers).
-tcp_transfers()
+test_tcp()
 {
 	local ra rb rc out tuples n bad=0 k r line tx total
 	local -A seen=()
 
-	st_eq_route 1 2 3 || { log_test 1 "packet tcp: equalize route"; return; }
-	ip netns exec "$NS_DST1" flowgen tcp-server -p 5001 -D >/dev/null &&
-		ip netns exec "$NS_DST2" flowgen tcp-server -p 5001 -D >/dev/null ||
-		{ log_test 1 "packet tcp: servers start in dst1 and dst2"; return; }
-	st_snap S0
-	st_bg A 90 "$NS_SRCA" flowgen tcp -d "$DST1_IP1" -p 5001 -c 4 -P 4 -b 400000 -t 80
-	st_bg B 90 "$NS_SRCB" flowgen tcp -d "$DST2_IP1" -p 5001 -c 4 -P 4 -b 400000 -t 80
-	st_wait A; ra=$?
-	st_wait B; rb=$?
-	st_snap S1
-	log_info "srcA: $(st_out A)"
-	log_info "srcB: $(st_out B)"
-	log_info "packet tcp: link tx up1/up2/up3 $(st_d3 S0 S1 tx), mpbal steered $(st_d S0 S1 s:steered)"
+	bal_eq_route 1 2 3 || { log_test 1 "packet tcp: equalize route"; return; }
+	dst_servers 5001 || { log_test 1 "packet tcp: servers start in dst1 and dst2"; return; }
+	bal_snap S0
+	bg_start A 90 "$NS_SRCA" flowgen tcp -d "$DST1_IP1" -p 5001 -c 4 -P 4 -b 400000 -t 80
+	bg_start B 90 "$NS_SRCB" flowgen tcp -d "$DST2_IP1" -p 5001 -c 4 -P 4 -b 400000 -t 80
+	bg_wait A; ra=$?
+	bg_wait B; rb=$?
+	bal_snap S1
+	log_info "srcA: $(bg_out A)"
+	log_info "srcB: $(bg_out B)"
+	log_info "packet tcp: link tx up1/up2/up3 $(snap_d3 S0 S1 tx), mpbal steered $(snap_d S0 S1 s:steered)"
 	for out in "$NS_SRCA" "$NS_SRCB"; do
 		# Retransmissions are expected (reordering looks like loss to
 		# the sender); reported only.
@@ -93,14 +93,14 @@ tcp_transfers()
 	log_test $? "packet tcp: 8 x 400 kB transfers srcA->dst1, srcB->dst2 complete"
 	# The uplinks carry only the data direction (replies come back in
 	# through up1/up2): per-packet WRR holds for TCP segments too.
-	tx=$(st_d3 S0 S1 tx)
+	tx=$(snap_d3 S0 S1 tx)
 	# shellcheck disable=SC2086
-	total=$(st_sum $tx)
-	st_within_pct "$tx" "1 2 3" 1
-	log_test $? "packet tcp: segments per uplink $tx of $total within 1% of $(st_expect "1 2 3" "$total")"
+	total=$(sum $tx)
+	shares_within "$tx" "1 2 3" 1%
+	log_test $? "packet tcp: segments per uplink $tx of $total within 1% of $(shares_expect "1 2 3" "$total")"
 
 	# Data direction only (port 5001 as destination).
-	tuples=$(st_acct_dump | awk '$2 == "t" && $6 == 5001 { print $1, $3 ":" $4 ">" $5 ":" $6 }') ||
+	tuples=$(routers_acct_dump | awk '$2 == "t" && $6 == 5001 { print $1, $3 ":" $4 ">" $5 ":" $6 }') ||
 		{ log_test 1 "packet tcp: router accounting readable"; return; }
 	while read -r r k; do
 		[ -n "$k" ] && seen[$k]+="$r"
@@ -119,14 +119,26 @@ tcp_transfers()
 		"connections not on all uplinks:$line"
 }
 
-st_load strategy=packet || die "insmod $ST_KO failed"
-st_up --no-offload || die "testbed_up failed"
-st_acct_setup || die "nft accounting on the routers failed"
-[ "$(st_stat strategy)" = packet ]
-log_test $? "packet: strategy=packet from the module parameter"
+setup()
+{
+	mpbal_load strategy=packet || die "insmod $MPBAL_KO failed: $MPBAL_LOAD_ERR"
+	testbed_up --no-offload || die "testbed_up failed"
+	routers_acct_setup || die "nft accounting on the routers failed"
+	[ "$(mpbal_stat "$NS_BAL" strategy)" = packet ]
+	log_test $? "packet: strategy=packet from the module parameter"
+}
 
-udp_split 1 1 1
-udp_split 1 2 3
-tcp_transfers
+test_udp_111()
+{
+	udp_split 1 1 1
+}
 
+test_udp_123()
+{
+	udp_split 1 2 3
+}
+
+setup
+tests_run
+mpbal_finish
 tests_summary

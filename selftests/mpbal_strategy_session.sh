@@ -16,59 +16,46 @@
 # Runs in the guest:
 #
 #   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
-#       -- /selftests/mpbal_session.sh
+#       -- /selftests/mpbal_strategy_session.sh
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=selftests/lib.sh
-. "$here/lib.sh"
-# shellcheck source=selftests/testbed.sh
-. "$here/testbed.sh"
-# shellcheck source=selftests/lib_strategy.sh
-. "$here/lib_strategy.sh"
+# The failover tests shape the uplinks (once); test_connections and
+# test_inbound expect them unshaped, so they come first.
+ALL_TESTS="
+	test_connections
+	test_inbound
+	test_failover_admin
+	test_failover_carrier
+"
 
-require_cmd ip tc nft jq conntrack flowgen mpbalctl insmod rmmod timeout
+# shellcheck source=selftests/testbed.sh
+. "$(dirname "$0")/testbed.sh"
+
+mpbal_init ip tc nft jq conntrack flowgen mpbalctl timeout
 
 WEIGHTS="1 2 3"
-MARK_SHIFT=16	# default ct_mark_mask 0xffff0000
-
-# servers PORT: flowgen tcp-server on PORT in dst1 and dst2.
-servers()
-{
-	ip netns exec "$NS_DST1" flowgen tcp-server -p "$1" -D >/dev/null &&
-		ip netns exec "$NS_DST2" flowgen tcp-server -p "$1" -D >/dev/null
-}
 
 # 1. Connections keep one uplink; marks; spread.
 test_connections()
 {
 	local ra rb rc rd k
 
-	st_snap S0
-	st_bg A1 90 "$NS_SRCA" flowgen tcp -d "$DST1_IP1" -p 5001 -c 6 -P 3 -b 150000 -t 80
-	st_bg A2 90 "$NS_SRCA" flowgen tcp -d "$DST2_IP1" -p 5001 -c 6 -P 3 -b 150000 -t 80
-	st_bg B1 90 "$NS_SRCB" flowgen tcp -d "$DST1_IP2" -p 5001 -c 6 -P 3 -b 150000 -t 80
-	st_bg B2 90 "$NS_SRCB" flowgen tcp -d "$DST2_IP2" -p 5001 -c 6 -P 3 -b 150000 -t 80
-	st_wait A1; ra=$?
-	st_wait A2; rb=$?
-	st_wait B1; rc=$?
-	st_wait B2; rd=$?
-	st_snap S1
-	for k in A1 A2 B1 B2; do log_info "$k: $(st_out $k)"; done
+	bal_snap S0
+	bg_start A1 90 "$NS_SRCA" flowgen tcp -d "$DST1_IP1" -p 5001 -c 6 -P 3 -b 150000 -t 80
+	bg_start A2 90 "$NS_SRCA" flowgen tcp -d "$DST2_IP1" -p 5001 -c 6 -P 3 -b 150000 -t 80
+	bg_start B1 90 "$NS_SRCB" flowgen tcp -d "$DST1_IP2" -p 5001 -c 6 -P 3 -b 150000 -t 80
+	bg_start B2 90 "$NS_SRCB" flowgen tcp -d "$DST2_IP2" -p 5001 -c 6 -P 3 -b 150000 -t 80
+	bg_wait A1; ra=$?
+	bg_wait A2; rb=$?
+	bg_wait B1; rc=$?
+	bg_wait B2; rd=$?
+	bal_snap S1
+	for k in A1 A2 B1 B2; do log_info "$k: $(bg_out $k)"; done
 	[ $((ra + rb + rc + rd)) -eq 0 ]
 	log_test $? "session: 24 TCP connections (srcA, srcB -> dst1, dst2) complete"
 
-	st_conns_per_uplink 5001 "$(st_ct_port 5001)" ||
-		{ log_test 1 "session: router accounting readable"; return; }
-	log_info "connections per uplink up1/up2/up3 (routers): ${ST_PER[*]}; sessions_new +$(st_d S0 S1 s:sessions_new); conntrack entries to :5001: $ST_NCT"
-	[ "$ST_NCONN" -eq 24 ] && [ "$ST_ONE" -eq 24 ]
-	log_test $? "session: each of $ST_NCONN connections (want 24) reached exactly one router ($ST_ONE)" \
-		"on several routers (router digits):${ST_BAD:- none}"
-	[ "$ST_NCT" -eq 24 ] && [ -z "$ST_BADMARK" ] && [ "$ST_ONE" -eq 24 ]
-	log_test $? "session: conntrack mark >> 16 of each connection = ifindex of the uplink it used" \
-		"mismatches:${ST_BADMARK:- none}"
-	st_within_abs "${ST_PER[*]}" "$WEIGHTS" 1
-	log_test $? "session: new connections per uplink ${ST_PER[*]} = 4/8/12 +-1 (weights $WEIGHTS)"
+	log_info "session: sessions_new +$(snap_d S0 S1 s:sessions_new)"
+	conns_check session 5001 24 "$WEIGHTS"
 }
 
 # 2. Inbound connections: dst2 (routed back via testb, so arriving on up2)
@@ -80,13 +67,13 @@ test_inbound()
 
 	ip netns exec "$NS_SRCA" flowgen tcp-server -p 5002 -D >/dev/null ||
 		{ log_test 1 "session inbound: server on srcA"; return; }
-	st_snap S0
+	bal_snap S0
 	out=$(timeout 90 ip netns exec "$NS_DST2" flowgen tcp -d "$SRCA_IP" -p 5002 -B "$DST2_IP1" -c 6 -P 3 -b 150000 -t 80)
 	rc=$?
-	st_snap S1
-	tx=$(st_d3 S0 S1 tx)
-	ib=$(st_d S0 S1 s:inbound_recorded)
-	log_info "inbound: $out; balancer uplink tx up1/up2/up3: $tx; inbound_recorded +$ib; remembered +$(st_d S0 S1 s:remembered)"
+	bal_snap S1
+	tx=$(snap_d3 S0 S1 tx)
+	ib=$(snap_d S0 S1 s:inbound_recorded)
+	log_info "inbound: $out; balancer uplink tx up1/up2/up3: $tx; inbound_recorded +$ib; remembered +$(snap_d S0 S1 s:remembered)"
 	log_test $rc "session inbound: 6 connections dst2 -> srcA complete"
 	read -r -a tx <<<"$tx"
 	[ "${tx[0]}" -eq 0 ] && [ "${tx[2]}" -eq 0 ] && [ "${tx[1]}" -gt 0 ]
@@ -96,8 +83,8 @@ test_inbound()
 	while read -r k m _; do
 		[ -n "$k" ] || continue
 		n=$((n + 1))
-		[ "$(st_mark_dev "$m")" = up2 ] || bad+=" $k:$(st_mark_dev "$m")"
-	done <<<"$(st_ct_port 5002)"
+		[ "$(mark_dev "$m")" = up2 ] || bad+=" $k:$(mark_dev "$m")"
+	done <<<"$(bal_ct_port 5002)"
 	[ "$n" -eq 6 ] && [ -z "$bad" ]
 	log_test $? "session inbound: the marks of all $n connections name up2" "others:${bad:- none}"
 }
@@ -108,22 +95,25 @@ test_inbound()
 # send buffers are capped (32 kB per connection) so that the tbf queues
 # (2 s, 500 kB) never overflow: no SYN is lost, every connection is set up
 # at once.
+SHAPED=""
 shape_uplinks()
 {
 	local d
 
+	[ -n "$SHAPED" ] && return 0
 	for d in up1 up2 up3; do
 		tc -n "$NS_BAL" qdisc replace dev "$d" root tbf rate 2mbit burst 16k latency 2s || return 1
 	done
 	ns_sysctl "$NS_SRCA" net.ipv4.tcp_wmem="4096 16384 32768" &&
-		ns_sysctl "$NS_SRCB" net.ipv4.tcp_wmem="4096 16384 32768"
+		ns_sysctl "$NS_SRCB" net.ipv4.tcp_wmem="4096 16384 32768" &&
+		SHAPED=1
 }
 
 # _ct_established PORT N: at least N connections to PORT are ESTABLISHED;
-# CT_SNAP holds what st_ct_port printed.
+# CT_SNAP holds what bal_ct_port printed.
 _ct_established()
 {
-	CT_SNAP=$(st_ct_port "$1")
+	CT_SNAP=$(bal_ct_port "$1")
 	[ "$(grep -c ' ESTABLISHED$' <<<"$CT_SNAP")" -ge "$2" ]
 }
 
@@ -139,11 +129,11 @@ failover()
 	local -A on3=()
 
 	shift 2
-	servers "$port" || { log_test 1 "session $tag: servers"; return; }
-	st_snap S0
+	dst_servers "$port" || { log_test 1 "session $tag: servers"; return; }
+	bal_snap S0
 	t0=$(now_ms)
-	st_bg A 150 "$NS_SRCA" flowgen tcp -d "$DST1_IP1" -p "$port" -c 6 -P 6 -b 600000 -t 140
-	st_bg B 150 "$NS_SRCB" flowgen tcp -d "$DST2_IP2" -p "$port" -c 6 -P 6 -b 600000 -t 140
+	bg_start A 150 "$NS_SRCA" flowgen tcp -d "$DST1_IP1" -p "$port" -c 6 -P 6 -b 600000 -t 140
+	bg_start B 150 "$NS_SRCB" flowgen tcp -d "$DST2_IP2" -p "$port" -c 6 -P 6 -b 600000 -t 140
 	# Polls are slow while TCP keeps the guest busy: first give all 12
 	# connections time to be set up.
 	sleep 1
@@ -153,29 +143,29 @@ failover()
 	while read -r k m st; do
 		[ -n "$k" ] || continue
 		[ "$st" = ESTABLISHED ] && est=$((est + 1))
-		[ "$(st_mark_dev "$m")" = up3 ] && on3[$k]=$st
+		[ "$(mark_dev "$m")" = up3 ] && on3[$k]=$st
 	done <<<"$CT_SNAP"
 	log_info "$tag: at $(($(now_ms) - t0)) ms, $est connections established, ${#on3[@]} on up3 (${on3[*]})"
 	[ "$dr" -eq 0 ] && [ "$est" -eq 12 ] && [ "${#on3[@]}" -gt 0 ]
 	log_test $? "session $tag: up3 out of service under ${#on3[@]} of $est established connections"
-	st_wait A; ra=$?
-	st_wait B; rb=$?
-	st_snap S1
-	log_info "$tag: srcA: $(st_out A)"
-	log_info "$tag: srcB: $(st_out B)"
-	log_info "$tag: rechosen_dead +$(st_d S0 S1 s:rechosen_dead) rechosen_gone +$(st_d S0 S1 s:rechosen_gone); uplink tx $(st_d3 S0 S1 tx)"
+	bg_wait A; ra=$?
+	bg_wait B; rb=$?
+	bal_snap S1
+	log_info "$tag: srcA: $(bg_out A)"
+	log_info "$tag: srcB: $(bg_out B)"
+	log_info "$tag: rechosen_dead +$(snap_d S0 S1 s:rechosen_dead) rechosen_gone +$(snap_d S0 S1 s:rechosen_gone); uplink tx $(snap_d3 S0 S1 tx)"
 	[ "$ra" -eq 0 ] && [ "$rb" -eq 0 ]
 	log_test $? "session $tag: all 12 transfers complete"
-	[ $(($(st_d S0 S1 s:rechosen_dead) + $(st_d S0 S1 s:rechosen_gone))) -gt 0 ]
-	log_test $? "session $tag: rechosen_dead +$(st_d S0 S1 s:rechosen_dead), rechosen_gone +$(st_d S0 S1 s:rechosen_gone) (> 0)"
+	[ $(($(snap_d S0 S1 s:rechosen_dead) + $(snap_d S0 S1 s:rechosen_gone))) -gt 0 ]
+	log_test $? "session $tag: rechosen_dead +$(snap_d S0 S1 s:rechosen_dead), rechosen_gone +$(snap_d S0 S1 s:rechosen_gone) (> 0)"
 	while read -r k m st; do
 		[ -n "$k" ] && [ -n "${on3[$k]:-}" ] || continue
 		n=$((n + 1))
-		case $(st_mark_dev "$m") in
+		case $(mark_dev "$m") in
 		up1 | up2) ;;
-		*) bad+=" $k:$(st_mark_dev "$m")" ;;
+		*) bad+=" $k:$(mark_dev "$m")" ;;
 		esac
-	done <<<"$(st_ct_port "$port")"
+	done <<<"$(bal_ct_port "$port")"
 	[ "$n" -eq "${#on3[@]}" ] && [ "$n" -gt 0 ] && [ -z "$bad" ]
 	log_test $? "session $tag: the $n connections that were on up3 now have marks naming up1 or up2" \
 		"still up3 or other:${bad:- none}"
@@ -183,7 +173,7 @@ failover()
 
 _route_alive()
 {
-	! st_bal ip route show "$DST_NET" | grep -qE 'dead|linkdown'
+	! bal ip route show "$DST_NET" | grep -qE 'dead|linkdown'
 }
 
 # restore_up3: up3 back in service, with the testbed's permanent neighbours
@@ -197,27 +187,37 @@ restore_up3()
 		wait_until 10 _route_alive
 }
 
-st_load strategy=session || die "insmod $ST_KO failed"
-st_up --no-offload || die "testbed_up failed"
-st_acct_setup || die "nft accounting on the routers failed"
-# shellcheck disable=SC2086
-st_eq_route $WEIGHTS || die "equalize route"
-wait_until 5 eval '[ "$(st_stat conntrack)" = held ]'
-log_test $? "session: strategy $(st_stat strategy), mpbal holds conntrack"
-declare -A IFX=()
-for d in up1 up2 up3; do IFX[$d]=$(st_ifindex $d); done
-log_info "ifindex up1 ${IFX[up1]} up2 ${IFX[up2]} up3 ${IFX[up3]}"
-servers 5001 || die "tcp servers in dst1/dst2"
+setup()
+{
+	mpbal_load strategy=session || die "insmod $MPBAL_KO failed: $MPBAL_LOAD_ERR"
+	testbed_up --no-offload || die "testbed_up failed"
+	routers_acct_setup || die "nft accounting on the routers failed"
+	# shellcheck disable=SC2086
+	bal_eq_route $WEIGHTS || die "equalize route"
+	wait_until 5 eval '[ "$(mpbal_stat "$NS_BAL" conntrack)" = held ]'
+	log_test $? "session: strategy $(mpbal_stat "$NS_BAL" strategy), mpbal holds conntrack"
+	bal_ifx || die "uplink ifindexes"
+	log_info "ifindex up1 ${IFX[up1]} up2 ${IFX[up2]} up3 ${IFX[up3]}"
+	dst_servers 5001 || die "tcp servers in dst1/dst2"
+}
 
-test_connections
-test_inbound
+test_failover_admin()
+{
+	shape_uplinks || { log_test 1 "session: tbf on the uplinks"; return; }
+	failover "up3 admin down" 5004 ip -n "$NS_BAL" link set up3 down
+	restore_up3
+	log_test $? "session: up3 back in service"
+}
 
-shape_uplinks || die "tbf on the uplinks"
-failover "up3 admin down" 5004 ip -n "$NS_BAL" link set up3 down
-restore_up3
-log_test $? "session: up3 back in service"
-failover "up3 carrier down" 5005 ip -n "$NS_TESTC" link set eth0 down
-restore_up3
-log_test $? "session: up3 back in service after carrier loss"
+test_failover_carrier()
+{
+	shape_uplinks || { log_test 1 "session: tbf on the uplinks"; return; }
+	failover "up3 carrier down" 5005 ip -n "$NS_TESTC" link set eth0 down
+	restore_up3
+	log_test $? "session: up3 back in service after carrier loss"
+}
 
+setup
+tests_run
+mpbal_finish
 tests_summary

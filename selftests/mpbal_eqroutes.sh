@@ -7,21 +7,26 @@
 # manage_hash_policy=0. Runs in the guest:
 #
 #   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
-#       -- /selftests/mpbal_routes.sh
+#       -- /selftests/mpbal_eqroutes.sh
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=selftests/lib.sh
-. "$here/lib.sh"
-# shellcheck source=selftests/testbed.sh
-. "$here/testbed.sh"
-# shellcheck source=selftests/lib_mpbal.sh
-. "$here/lib_mpbal.sh"
+# In this order the route added by test_route_add serves the tests up to
+# test_route_del, which removes it; run alone, a test adds it (or, for
+# test_route_add and test_unmanaged, removes it) first.
+ALL_TESTS="
+	test_route_add
+	test_stats_after_add
+	test_forward_session
+	test_forward_packet
+	test_stock_multipath
+	test_route_del
+	test_unmanaged
+"
 
-require_cmd insmod rmmod ip sysctl mpbalctl jq flowgen
-[ -f "$MPBAL_KO" ] || die "no module at $MPBAL_KO (run.sh --module)"
-mpbal_loaded && die "mpbal is already loaded before the test"
-mpbal_cleanup_at_exit
+# shellcheck source=selftests/testbed.sh
+. "$(dirname "$0")/testbed.sh"
+
+mpbal_init ip sysctl mpbalctl jq flowgen
 
 # A prefix for the stock (non-equalize) multipath route: dst1 and dst2 get
 # one address each on lo, the routers route them like 10.0.1.0/24 and
@@ -30,44 +35,29 @@ STOCK_NET=10.9.0.0/24
 STOCK_DST1=10.9.0.1
 STOCK_DST2=10.9.0.2
 
-EQ_ROUTE=(equalize "$DST_NET"
-	nexthop via "$UP1_GW" dev "$UP1" weight 1
-	nexthop via "$UP2_GW" dev "$UP2" weight 2
-	nexthop via "$UP3_GW" dev "$UP3" weight 3)
+testbed_nexthops 1 2 3
+EQ_ROUTE=(equalize "$DST_NET" "${NEXTHOPS[@]}")
 
 bal_hash_policy()
 {
 	ns_sysctl_get "$NS_BAL" net.ipv4.fib_multipath_hash_policy
 }
 
-# snapshot: S_<counter> from stats, U_<dev> from uplinks, T_<dev> link tx.
-declare -A SNAP=()
-snapshot()
+# need_eq_route: the equalize route of test_route_add, added if missing.
+need_eq_route()
 {
-	local k dev tx i
-
-	SNAP=()
-	mpbal_stats "$NS_BAL" || return 1
-	for k in "${!ST[@]}"; do SNAP[S_$k]=${ST[$k]}; done
-	mpbal_uplinks "$NS_BAL" || return 1
-	for dev in "${!UL_PACKETS[@]}"; do SNAP[U_$dev]=${UL_PACKETS[$dev]}; done
-	read -r -a tx <<<"$(testbed_uplink_tx tx_packets)"
-	for i in 0 1 2; do SNAP[T_${TB_UPLINKS[i]}]=${tx[i]}; done
+	[ "$(mpbal_stat "$NS_BAL" equalize_routes)" = 1 ] && return 0
+	mpbalctl -n "$NS_BAL" route add "${EQ_ROUTE[@]}" ||
+		log_test 1 "setup: mpbalctl route add ${EQ_ROUTE[*]}"
 }
 
-# delta_since BEFORE_ASSOC_NAME KEY: after - before (after = SNAP).
-declare -A BEFORE=()
-save_before()
+# need_no_eq_route: no route to $DST_NET (it stays in the FIB across a
+# reload of the module).
+need_no_eq_route()
 {
-	local k
-
-	BEFORE=()
-	for k in "${!SNAP[@]}"; do BEFORE[$k]=${SNAP[$k]}; done
-}
-
-d()
-{
-	echo $((${SNAP[$1]:-0} - ${BEFORE[$1]:-0}))
+	ip -n "$NS_BAL" route show "$DST_NET" | grep -q . || return 0
+	mpbalctl -n "$NS_BAL" route del "$DST_NET" ||
+		log_test 1 "setup: mpbalctl route del $DST_NET"
 }
 
 # send DESTS PORTS COUNT: flowgen from srcA; logs its summary line.
@@ -81,7 +71,7 @@ send()
 	return $rc
 }
 
-test_setup()
+setup()
 {
 	mpbal_load
 	log_test $? "insmod with default parameters" "$MPBAL_LOAD_ERR"
@@ -94,6 +84,7 @@ test_route_add()
 {
 	local out rc detail v
 
+	need_no_eq_route
 	v=$(bal_hash_policy)
 	[ "$v" = 0 ]
 	log_test $? "balancer: fib_multipath_hash_policy is 0 before any equalize route" "got '$v'"
@@ -121,8 +112,9 @@ test_route_add()
 
 test_stats_after_add()
 {
-	local v rc detail
+	local v rc detail s others
 
+	need_eq_route
 	v=$(mpbal_stat "$NS_BAL" equalize_routes)
 	[ "$v" = 1 ]
 	log_test $? "stats: equalize_routes 1" "got '$v'"
@@ -144,92 +136,110 @@ test_stats_after_add()
 		"strategy $(mpbal_stat "$NS_BAL" strategy), conntrack $(mpbal_stat "$NS_BAL" conntrack)"
 	rc=0
 	detail=""
-	for s in packet route bandwidth; do
-		mpbalctl -n "$NS_BAL" strategy set $s || rc=1
+	mpbal_strategies || { rc=1; detail+="no available_strategies; "; }
+	others=("${MPBAL_STRATEGIES[@]}")
+	for s in "${!others[@]}"; do
+		[ "${others[s]}" = session ] && unset 'others[s]'
+	done
+	[ ${#others[@]} -gt 0 ] || rc=1
+	for s in "${others[@]}"; do
+		mpbalctl -n "$NS_BAL" strategy set "$s" || rc=1
 		wait_stat "$NS_BAL" 15 conntrack off || { rc=1; detail+="$s: $(mpbal_stat "$NS_BAL" conntrack); "; }
 	done
-	log_test $rc "stats: conntrack off under strategies packet, route, bandwidth" "$detail"
+	log_test $rc "stats: conntrack off under the other strategies: ${others[*]}" "$detail"
 	mpbalctl -n "$NS_BAL" strategy set session
 	wait_stat "$NS_BAL" 15 conntrack held
 	log_test $? "stats: conntrack held again after switching back to session" "conntrack $(mpbal_stat "$NS_BAL" conntrack)"
 
-	mpbal_uplinks "$NS_BAL"
-	[ "${UL_DEVS[*]}" = "$UP1 $UP2 $UP3" ] ||
-		[ "$(printf '%s\n' "${UL_DEVS[@]}" | sort | tr '\n' ' ')" = "$UP1 $UP2 $UP3 " ]
-	log_test $? "uplinks: the table lists up1 up2 up3" "got '${UL_DEVS[*]}'"
+	bal_snap S0
+	v=$(for s in "${!S0[@]}"; do [[ $s == u:*:packets ]] && s=${s#u:} && echo "${s%:packets}"; done | sort | tr '\n' ' ')
+	[ "$v" = "$UP1 $UP2 $UP3 " ]
+	log_test $? "uplinks: the table lists up1 up2 up3" "got '$v'"
 }
 
 # fwd_traffic STRATEGY: N packets to the four destinations over the
 # equalize route are all counted and steered.
 fwd_traffic()
 {
-	local s=$1 n=600 rc sum_ul sum_tx dev detail
+	local s=$1 n=600 rc ul tx dev detail
 
+	need_eq_route
 	mpbalctl -n "$NS_BAL" strategy set "$s"
-	snapshot
-	save_before
+	bal_snap S0
 	# 4 addresses x 150 ports: 600 distinct flows.
 	send "$DST_ALL" 10000-10149 $n
 	log_test $? "forward ($s): flowgen sent $n datagrams srcA -> 4 destinations"
-	snapshot
+	bal_snap S1
 
-	[ "$(d S_packets_fwd)" -eq $n ]
-	log_test $? "forward ($s): packets_fwd grew by exactly $n" "grew by $(d S_packets_fwd)"
-	[ "$(d S_steered)" -eq $n ]
-	log_test $? "forward ($s): steered grew by exactly $n" "grew by $(d S_steered)"
+	[ "$(snap_d S0 S1 s:packets_fwd)" -eq $n ]
+	log_test $? "forward ($s): packets_fwd grew by exactly $n" "grew by $(snap_d S0 S1 s:packets_fwd)"
+	[ "$(snap_d S0 S1 s:steered)" -eq $n ]
+	log_test $? "forward ($s): steered grew by exactly $n" "grew by $(snap_d S0 S1 s:steered)"
 
-	sum_ul=$(($(d U_$UP1) + $(d U_$UP2) + $(d U_$UP3)))
-	[ "$sum_ul" -eq $n ]
-	log_test $? "forward ($s): uplinks table packets of up1..3 sum to $n" \
-		"up1 $(d U_$UP1) up2 $(d U_$UP2) up3 $(d U_$UP3)"
+	ul=$(snap_d3 S0 S1 u packets)
+	# shellcheck disable=SC2086 # three numbers
+	[ "$(sum $ul)" -eq $n ]
+	log_test $? "forward ($s): uplinks table packets of up1..3 sum to $n" "up1/up2/up3 $ul"
 
-	sum_tx=$(($(d T_$UP1) + $(d T_$UP2) + $(d T_$UP3)))
-	[ "$sum_tx" -eq $n ]
-	log_test $? "forward ($s): link tx packets of up1..3 grew by $n" \
-		"up1 $(d T_$UP1) up2 $(d T_$UP2) up3 $(d T_$UP3)"
+	tx=$(snap_d3 S0 S1 tx)
+	# shellcheck disable=SC2086 # three numbers
+	[ "$(sum $tx)" -eq $n ]
+	log_test $? "forward ($s): link tx packets of up1..3 grew by $n" "up1/up2/up3 $tx"
 
 	rc=0
 	detail=""
-	for dev in "$UP1" "$UP2" "$UP3"; do
-		[ "$(d U_$dev)" -eq "$(d T_$dev)" ] || { rc=1; detail+="$dev: table $(d U_$dev) link $(d T_$dev); "; }
+	for dev in "${TB_UPLINKS[@]}"; do
+		[ "$(snap_d S0 S1 "u:$dev:packets")" -eq "$(snap_d S0 S1 "tx:$dev")" ] ||
+			{ rc=1; detail+="$dev: table $(snap_d S0 S1 "u:$dev:packets") link $(snap_d S0 S1 "tx:$dev"); "; }
 	done
 	log_test $rc "forward ($s): per uplink, table packets equal link tx packets" "$detail"
 }
 
+test_forward_session()
+{
+	fwd_traffic session
+}
+
+test_forward_packet()
+{
+	fwd_traffic packet
+}
+
 test_stock_multipath()
 {
-	local n=300 r ns out rc=0
+	local n=300 r ns out rc=0 tx
 
-	# Routers testa/b/c are TB_NS[3..5].
-	ip -n "$NS_DST1" addr add $STOCK_DST1/32 dev lo &&
-		ip -n "$NS_DST2" addr add $STOCK_DST2/32 dev lo || rc=1
+	# The hooks that count packets_multipath run while an equalize route is.
+	need_eq_route
+	ip -n "$NS_DST1" addr add "$STOCK_DST1/32" dev lo &&
+		ip -n "$NS_DST2" addr add "$STOCK_DST2/32" dev lo || rc=1
 	for r in 1 2 3; do
-		ns=${TB_NS[r + 2]}
+		ns=${TB_ROUTERS[r - 1]}
 		ip -n "$ns" -batch - <<-EOF || rc=1
 			route add $STOCK_DST1/32 via 172.21.$r.2 dev eth1
 			route add $STOCK_DST2/32 via 172.22.$r.2 dev eth2
 		EOF
 	done
-	ip -n "$NS_BAL" route add $STOCK_NET \
+	ip -n "$NS_BAL" route add "$STOCK_NET" \
 		nexthop via "$UP1_GW" dev "$UP1" nexthop via "$UP2_GW" dev "$UP2" \
 		nexthop via "$UP3_GW" dev "$UP3" || rc=1
 	log_test $rc "stock: ip route add $STOCK_NET multipath (no equalize) on the balancer"
 
-	snapshot
-	save_before
+	bal_snap S0
 	send "$STOCK_DST1,$STOCK_DST2" 20000-20149 $n
 	log_test $? "stock: flowgen sent $n datagrams srcA -> $STOCK_NET"
-	snapshot
+	bal_snap S1
 
-	[ "$(d S_packets_multipath)" -eq $n ]
-	log_test $? "stock: packets_multipath grew by exactly $n" "grew by $(d S_packets_multipath)"
-	[ "$(d S_packets_fwd)" -eq 0 ]
-	log_test $? "stock: packets_fwd unchanged" "grew by $(d S_packets_fwd)"
-	[ "$(d S_steered)" -eq 0 ]
-	log_test $? "stock: steered unchanged" "grew by $(d S_steered)"
-	[ $(($(d T_$UP1) + $(d T_$UP2) + $(d T_$UP3))) -eq $n ]
-	log_test $? "stock: the $n datagrams left by up1..3" \
-		"up1 $(d T_$UP1) up2 $(d T_$UP2) up3 $(d T_$UP3)"
+	[ "$(snap_d S0 S1 s:packets_multipath)" -eq $n ]
+	log_test $? "stock: packets_multipath grew by exactly $n" "grew by $(snap_d S0 S1 s:packets_multipath)"
+	[ "$(snap_d S0 S1 s:packets_fwd)" -eq 0 ]
+	log_test $? "stock: packets_fwd unchanged" "grew by $(snap_d S0 S1 s:packets_fwd)"
+	[ "$(snap_d S0 S1 s:steered)" -eq 0 ]
+	log_test $? "stock: steered unchanged" "grew by $(snap_d S0 S1 s:steered)"
+	tx=$(snap_d3 S0 S1 tx)
+	# shellcheck disable=SC2086 # three numbers
+	[ "$(sum $tx)" -eq $n ]
+	log_test $? "stock: the $n datagrams left by up1..3" "up1/up2/up3 $tx"
 
 	out=$(mpbalctl -n "$NS_BAL" route show)
 	rc=0
@@ -245,6 +255,7 @@ test_route_del()
 {
 	local out v rc
 
+	need_eq_route
 	out=$(mpbalctl -n "$NS_BAL" route del "$DST_NET" 2>&1)
 	log_test $? "mpbalctl route del $DST_NET" "$out"
 
@@ -271,9 +282,11 @@ test_route_del()
 
 test_unmanaged()
 {
-	local n=300 out v rc log
+	local n=300 out v rc log tx
 
-	rmmod mpbal
+	need_no_eq_route
+	mpbal_loaded || mpbal_load || log_test 1 "setup: insmod" "$MPBAL_LOAD_ERR"
+	mpbal_unload
 	log_test $? "unmanaged: rmmod"
 	kmsg_mark
 	mpbal_load manage_hash_policy=0
@@ -284,6 +297,7 @@ test_unmanaged()
 	log_test $? "unmanaged: mpbalctl route add equalize $DST_NET" "$out"
 
 	rc=0
+	# shellcheck disable=SC2317 # called by wait_until
 	_warned() { kmsg_since | grep -q 'mpbal: .*fib_multipath_hash_policy'; }
 	wait_until 15 _warned || rc=1
 	log=$(kmsg_since | grep 'mpbal: .*fib_multipath_hash_policy')
@@ -299,20 +313,20 @@ test_unmanaged()
 	[ "$v" = 0 ]
 	log_test $? "unmanaged: fib_multipath_hash_policy left at 0" "got '$v'"
 
-	snapshot
-	save_before
+	bal_snap S0
 	send "$DST_ALL" 10000-10074 $n
 	log_test $? "unmanaged: flowgen sent $n datagrams srcA -> 4 destinations"
-	snapshot
-	[ "$(d S_packets_fwd)" -eq $n ]
-	log_test $? "unmanaged: packets_fwd grew by exactly $n" "grew by $(d S_packets_fwd)"
-	[ "$(d S_fallback_hash_policy)" -eq $n ]
-	log_test $? "unmanaged: fallback_hash_policy grew by exactly $n" "grew by $(d S_fallback_hash_policy)"
-	[ "$(d S_steered)" -eq 0 ]
-	log_test $? "unmanaged: steered unchanged" "grew by $(d S_steered)"
-	[ $(($(d T_$UP1) + $(d T_$UP2) + $(d T_$UP3))) -eq $n ]
-	log_test $? "unmanaged: the $n datagrams still left by up1..3" \
-		"up1 $(d T_$UP1) up2 $(d T_$UP2) up3 $(d T_$UP3)"
+	bal_snap S1
+	[ "$(snap_d S0 S1 s:packets_fwd)" -eq $n ]
+	log_test $? "unmanaged: packets_fwd grew by exactly $n" "grew by $(snap_d S0 S1 s:packets_fwd)"
+	[ "$(snap_d S0 S1 s:fallback_hash_policy)" -eq $n ]
+	log_test $? "unmanaged: fallback_hash_policy grew by exactly $n" "grew by $(snap_d S0 S1 s:fallback_hash_policy)"
+	[ "$(snap_d S0 S1 s:steered)" -eq 0 ]
+	log_test $? "unmanaged: steered unchanged" "grew by $(snap_d S0 S1 s:steered)"
+	tx=$(snap_d3 S0 S1 tx)
+	# shellcheck disable=SC2086 # three numbers
+	[ "$(sum $tx)" -eq $n ]
+	log_test $? "unmanaged: the $n datagrams still left by up1..3" "up1/up2/up3 $tx"
 
 	mpbalctl -n "$NS_BAL" route del "$DST_NET"
 	v=$(bal_hash_policy)
@@ -320,17 +334,7 @@ test_unmanaged()
 	log_test $? "unmanaged: fib_multipath_hash_policy still 0 after del" "got '$v'"
 }
 
-test_setup
-test_route_add
-test_stats_after_add
-fwd_traffic session
-fwd_traffic packet
-test_stock_multipath
-test_route_del
-test_unmanaged
-
-testbed_down
-mpbal_unload
-log_test $? "rmmod at the end"
-sleep 5
+setup
+tests_run
+mpbal_finish
 tests_summary
