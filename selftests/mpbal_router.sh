@@ -156,8 +156,8 @@ test_uplink_ids()
 		read -r d gw <<<"${ID_DEV[$id]:-none none}"
 		macs=${flow_macs[$k]:-}
 		case "$d $gw" in
-		"$UP1 $UP1_GW") [ -n "$gw1_mac" ] && [ "$macs" = " $gw1_mac" ] || bad+=" $k:id$id:$macs" ;;
-		"$UP1 $UP1_GW2") [ "$macs" = " $UP1_GW2_MAC" ] || bad+=" $k:id$id:$macs" ;;
+		"$UP1 $UP1_GW") [ -n "$gw1_mac" ] && [ "$macs" = "$gw1_mac" ] || bad+=" $k:id$id:$macs" ;;
+		"$UP1 $UP1_GW2") [ "$macs" = "$UP1_GW2_MAC" ] || bad+=" $k:id$id:$macs" ;;
 		"$UP4 $UP4_GW") [ -z "$macs" ] || bad+=" $k:id$id:$macs" ;;
 		*) bad+=" $k:id$id(unknown)" ;;
 		esac
@@ -399,23 +399,27 @@ test_hash_policy_admin()
 # the active flows are bucket + 1, out of 1024.
 test_full_range_hash()
 {
-	local out hi n c
+	local out hi=0 n=0 c i
 
 	eq_route3 || { log_test 1 "hash: equalize route"; return; }
 	bal_strategy packet || { log_test 1 "hash: strategy packet"; return; }
 	tc -n "$NS_BAL" qdisc replace dev "$UP1" root handle 1: tbf rate 200kbit burst 4k latency 2s &&
 		tc -n "$NS_BAL" qdisc add dev "$UP1" parent 1:1 handle 10: fq_codel flows 1024 limit 10240 ||
 		{ log_test 1 "hash: tbf + fq_codel on up1"; return; }
-	bg_start FLOOD 60 "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 20000-20199 -n 6000 -s 200 -r 1500
-	sleep 3
-	out=$(tc -n "$NS_BAL" class show dev "$UP1" | awk '$2 == "fq_codel" { split($3, c, ":"); print c[2] }')
+	bg_start FLOOD 60 "$NS_SRCA" flowgen udp -d "$DST_ALL" -p 20000-20199 -n 30000 -s 200 -r 1500
+	# Until the queue holds 20 flows (a loaded host starts the sender late).
+	for ((i = 0; i < 20; i++)); do
+		sleep 1
+		out=$(tc -n "$NS_BAL" class show dev "$UP1" | awk '$2 == "fq_codel" { split($3, c, ":"); print c[2] }')
+		n=0 hi=0
+		for c in $out; do
+			n=$((n + 1))
+			[ $((16#$c)) -gt "$hi" ] && hi=$((16#$c))
+		done
+		[ "$n" -ge 20 ] && break
+	done
 	bg_stop FLOOD
 	tc -n "$NS_BAL" qdisc del dev "$UP1" root
-	n=0 hi=0
-	for c in $out; do
-		n=$((n + 1))
-		[ $((16#$c)) -gt "$hi" ] && hi=$((16#$c))
-	done
 	log_info "hash: $n active fq_codel flows on up1, highest bucket $hi"
 	# up1's hash slice is the first third of the range (buckets up to 341).
 	[ "$n" -ge 20 ] && [ "$hi" -gt 512 ]
