@@ -59,7 +59,7 @@ enum mpbal_netdev_event {
 
 enum mpbal_fib_event_kind {
 	MPBAL_FIB_REPLACE = 1,	/* this route now heads its prefix */
-	MPBAL_FIB_DEL = 2,	/* the prefix is gone */
+	MPBAL_FIB_DEL = 2,	/* the prefix is gone; the route is the deleted one */
 };
 
 struct mpbal_ops {
@@ -71,8 +71,14 @@ struct mpbal_ops {
 	/* Logs that @name is not a strategy, naming the valid ones. */
 	void (*strategy_invalid)(const char *name, size_t len);
 
-	/* pernet init: the state of @net in *state; 0 or -errno. */
+	/*
+	 * pernet init: the state of @net in *state (NULL: the netns is not
+	 * balanced); never fails the netns. pre_exit stops what could still
+	 * use the state (hooks, work) without waiting; exit, after the grace
+	 * period the core runs in between, frees it.
+	 */
 	int (*net_init)(struct net *net, void **state);
+	void (*net_pre_exit)(void *state);
 	void (*net_exit)(void *state);
 
 	/* Netfilter hooks (nf_hookfn), registered with the state as priv. */
@@ -89,6 +95,9 @@ struct mpbal_ops {
 
 	/* A device event in the netns of @state (RTNL held). */
 	void (*netdev_event)(void *state, int event, struct net_device *dev);
+	/* net.ipv4.fib_multipath_hash_policy of the netns was written
+	 * (NETEVENT_IPV4_MPATH_HASH_UPDATE; atomic context). */
+	void (*hash_policy_event)(void *state);
 
 	/* /proc/net/mpbal/{stats,uplinks} show callbacks. */
 	int (*show_stats)(void *state, struct seq_file *m);
@@ -176,12 +185,17 @@ int mpbal_sysctl_register(struct net *net, struct mpbal_sysctl_conf *conf,
 			  struct ctl_table_header **out);
 void mpbal_sysctl_unregister(struct ctl_table_header *hdr);
 
-/*
- * net.mpbal.conf.DEV.capacity, bit/s (0 = not configured). *capacity must
- * outlive the registration.
- */
+/* net.mpbal.conf.DEV.*, owned by the Rust state; must outlive the registration. */
+struct mpbal_devconf {
+	struct net *net;		/* for the CAP_NET_ADMIN check on write */
+	struct mpbal_dwork *kick_work;	/* run after a successful write */
+	unsigned long capacity;		/* bit/s, 0 = not configured */
+	int uplink_id;			/* pinned uplink id, 0 = automatic */
+	int uplink_id_max;
+};
+
 int mpbal_devconf_register(struct net *net, const char *ifname,
-			   unsigned long *capacity, struct ctl_table_header **out);
+			   struct mpbal_devconf *conf, struct ctl_table_header **out);
 void mpbal_devconf_unregister(struct ctl_table_header *hdr);
 
 /* ---------------------------------------------------------------------- */
@@ -199,6 +213,9 @@ void mpbal_seq_write(struct seq_file *m, const char *buf, size_t len);
 int mpbal_hooks_register(struct net *net, void *priv, struct nf_hook_ops **out);
 /* Unregisters them and waits until no hook call is in flight; may sleep. */
 void mpbal_hooks_unregister(struct net *net, struct nf_hook_ops *ops);
+/* Unregisters them without waiting (pernet pre_exit); free after a grace period. */
+void mpbal_hooks_unregister_nowait(struct net *net, struct nf_hook_ops *ops);
+void mpbal_hooks_free(struct nf_hook_ops *ops);
 
 /* Holds conntrack in @net (nf_ct_netns_get); 0 or -errno. May sleep. */
 int mpbal_conntrack_get(struct net *net);
@@ -211,6 +228,7 @@ u32 mpbal_ct_mark(const struct nf_conn *ct);
 void mpbal_ct_set_mark(struct nf_conn *ct, u32 mark);
 
 int mpbal_hash_policy(const struct net *net);
+/* Writes the hash policy and sends NETEVENT_IPV4_MPATH_HASH_UPDATE. */
 void mpbal_set_hash_policy(struct net *net, int policy);
 
 /* ---------------------------------------------------------------------- */
@@ -228,8 +246,9 @@ struct mpbal_fib_route {
 	bool equalize_flag;	/* RTM_F_EQUALIZE in fib_flags */
 	bool nh_object;		/* uses a nexthop object */
 	u32 nr_paths;		/* fib_info_num_path() */
-	u32 nr_oifs;		/* oifs of the first paths, without nh objects */
-	u32 oifs[MPBAL_MAX_NEXTHOPS];
+	u32 nr_oifs;		/* the first paths, without nh objects: */
+	u32 oifs[MPBAL_MAX_NEXTHOPS];	/* output device */
+	u32 gws[MPBAL_MAX_NEXTHOPS];	/* IPv4 gateway (network order), 0 if none */
 };
 
 int mpbal_fib_notifier_register(struct net *net, void *priv,
@@ -250,6 +269,7 @@ struct mpbal_fib_facts {
 
 struct mpbal_nh {
 	u32 oif;
+	u32 gw;			/* IPv4 gateway, network byte order; 0 if none */
 	u32 weight;
 	s32 upper_bound;
 	u32 flags;		/* RTNH_F_* */
@@ -284,17 +304,31 @@ enum mpbal_flow_kind {
 int mpbal_route_input_key(struct sk_buff *skb, const struct nf_hook_state *state,
 			  struct mpbal_flow_key *key);
 
-/* The device the packet's socket is bound to (SO_BINDTODEVICE), 0 if none. */
-int mpbal_state_sk_bound_oif(const struct nf_hook_state *state);
+/* What pins a locally generated packet to a device, as mpbal sees it. */
+struct mpbal_local_facts {
+	int bound_oif;		/* SO_BINDTODEVICE (sk_bound_dev_if) */
+	int unicast_if;		/* IP_UNICAST_IF (inet->uc_index) */
+	bool l3mdev;		/* its route is in a VRF */
+	int saddr_ifindex;	/* device owning the source address, 0 if none */
+};
+
+void mpbal_local_facts(const struct sk_buff *skb, const struct nf_hook_state *state,
+		       struct mpbal_local_facts *out);
 /*
  * The output lookup of a locally generated packet at LOCAL_OUT, as
  * ip_route_me_harder() would do it, without the socket's oif; 0 or -errno.
  */
 int mpbal_route_output(struct sk_buff *skb, const struct nf_hook_state *state,
 		       struct mpbal_fib_facts *out);
-/* Re-routes a LOCAL_OUT packet with flowi4_oif = @oif; 0 or -errno. */
-int mpbal_reroute_oif(struct sk_buff *skb, const struct nf_hook_state *state,
-		      int oif);
+/*
+ * Re-routes a LOCAL_OUT packet as ip_route_me_harder() does, xfrm lookup
+ * included, with the nexthop chosen by @hash (as for forwarded packets);
+ * the skb's own hash is kept. 0 or -errno.
+ */
+int mpbal_reroute_hash(struct sk_buff *skb, const struct nf_hook_state *state,
+		       u32 hash);
+/* The device and gateway the skb's route leaves by (0 if none). */
+void mpbal_skb_nexthop(const struct sk_buff *skb, u32 *oif, u32 *gw);
 
 /* ---------------------------------------------------------------------- */
 /* Packets (src/helpers/skb.c).                                             */
@@ -306,8 +340,8 @@ u32 mpbal_skb_hash(const struct sk_buff *skb);
 u32 mpbal_skb_len(const struct sk_buff *skb);
 u32 mpbal_skb_segs(const struct sk_buff *skb);
 bool mpbal_skb_forwarded(const struct sk_buff *skb);
-/* Ifindex of the device the skb's dst leaves by, 0 if none. */
-int mpbal_skb_dst_oif(const struct sk_buff *skb);
+/* The skb's dst is an IPsec (xfrm) bundle. */
+bool mpbal_skb_dst_xfrm(const struct sk_buff *skb);
 
 int mpbal_state_in_ifindex(const struct nf_hook_state *state);
 int mpbal_state_out_ifindex(const struct nf_hook_state *state);
@@ -352,8 +386,13 @@ u32 mpbal_dev_speed_mbps(struct net_device *dev);
 u32 mpbal_now_secs(void);
 u64 mpbal_now_ms(void);
 
-/* net_warn_ratelimited("mpbal: <msg>") */
-void mpbal_warn_ratelimited(const char *msg, size_t len);
+void mpbal_rcu_read_lock(void);
+void mpbal_rcu_read_unlock(void);
+/* May sleep. */
+void mpbal_synchronize_rcu(void);
+
+/* net_warn_ratelimited("mpbal: <msg>"), net_info_ratelimited if !@warn */
+void mpbal_log_ratelimited(bool warn, const char *msg, size_t len);
 
 /* ---------------------------------------------------------------------- */
 /* For mpbal_kunit.ko only.                                                */
@@ -376,5 +415,12 @@ struct net *mpbal_kunit_init_net(void);
 void mpbal_kunit_rebalance(struct mpbal_nh *nh, int n);
 /* fib_select_multipath()'s choice for a 31-bit @hash, -1 if none. */
 int mpbal_kunit_fib_select(const struct mpbal_nh *nh, int n, int hash);
+/* A UDP skb 10.0.0.1:1000 -> 10.0.0.2:2000 without a hash. */
+struct sk_buff *mpbal_kunit_udp_skb(void);
+/* Its entropy as a fixed jhash seed of 0 would make it. */
+u32 mpbal_kunit_entropy_unseeded(void);
+/* Counts NETEVENT_IPV4_MPATH_HASH_UPDATE for init_net while watching. */
+int mpbal_kunit_netevent_watch(bool on);
+int mpbal_kunit_netevent_count(void);
 
 #endif /* MPBAL_H */

@@ -56,9 +56,9 @@ for s in route packet session; do
 	case $s in
 	route) echo "  (4 destinations, each pinned to one uplink, placed 1:2:3: 1, 1 and 2 destinations)" ;;
 	packet) echo "  (every packet takes the next uplink: exactly 1:2:3)" ;;
-	session) echo "  (each of the 256 flows is a connection; conntrack remembers its uplink in ct->mark)"
+	session) echo "  (each of the 256 flows is a connection; conntrack remembers its uplink's id in ct->mark)"
 		run bal conntrack -L -p udp 2>/dev/null | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^mark=/) m[$i]++}
-			END {for (k in m) printf "  %s (uplink ifindex %d): %d connections\n", k, substr(k, 6) / 65536, m[k]}' ;;
+			END {for (k in m) printf "  %s (uplink id %d): %d connections\n", k, substr(k, 6) / 67108864, m[k]}' ;;
 	esac
 done
 

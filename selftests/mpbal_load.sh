@@ -40,6 +40,8 @@ KUNIT_CASES=(
 	markfield
 	percpu
 	skb_hash
+	entropy_seeded
+	hash_policy_netevent
 )
 
 # new_ns_strategy NAME: create netns NAME; NEW_NS_STRATEGY = its strategy.
@@ -186,7 +188,7 @@ check_params()
 test_default_params()
 {
 	need_loaded
-	check_params "params (defaults)" dflt "" session 0xffff0000 1024 Y
+	check_params "params (defaults)" dflt "" session 0xfc000000 1024 Y
 }
 
 test_unload()

@@ -96,7 +96,7 @@ setup()
 	routers_acct_setup || die "nft accounting on the routers failed"
 	# shellcheck disable=SC2086
 	bal_eq_route $WEIGHTS || die "equalize route"
-	bal_ifx || die "uplink ifindexes"
+	bal_uplink_ids || die "uplink ids"
 }
 
 setup

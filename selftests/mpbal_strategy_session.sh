@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # The session strategy on the thesis testbed: per connection, remembered in
-# the conntrack mark (ifindex << 16 with the default ct_mark_mask).
+# the conntrack mark (the uplink's id, in the ct_mark_mask bits).
 #  1. 24 TCP connections from both sources to four destinations: the
 #     routers count every connection's packets per 4-tuple (nft dynamic
 #     set), and each 4-tuple reached exactly one router; the conntrack mark
@@ -196,8 +196,8 @@ setup()
 	bal_eq_route $WEIGHTS || die "equalize route"
 	wait_until 5 eval '[ "$(mpbal_stat "$NS_BAL" conntrack)" = held ]'
 	log_test $? "session: strategy $(mpbal_stat "$NS_BAL" strategy), mpbal holds conntrack"
-	bal_ifx || die "uplink ifindexes"
-	log_info "ifindex up1 ${IFX[up1]} up2 ${IFX[up2]} up3 ${IFX[up3]}"
+	bal_uplink_ids || die "uplink ids"
+	log_info "uplink ids: up1 ${DEV_ID[up1]:-?} up2 ${DEV_ID[up2]:-?} up3 ${DEV_ID[up3]:-?}"
 	dst_servers 5001 || die "tcp servers in dst1/dst2"
 }
 

@@ -396,6 +396,24 @@ test_devconf()
 
 	rc=0
 	detail=""
+	for v in 1 32 0; do
+		write_raw "$D/conf/ve1/uplink_id" "$v"$'\n' ip netns exec "$ns" ||
+			{ rc=1; detail+="write $v: $WRITE_ERR; "; }
+		out=$(ip netns exec "$ns" cat "$D/conf/ve1/uplink_id")
+		[ "$out" = "$v" ] || { rc=1; detail+="wrote $v read $out; "; }
+	done
+	write_raw "$D/conf/ve1/uplink_id" 5 ip netns exec "$ns"
+	for v in 33 -1 x; do
+		write_rejected 'Invalid argument' "$D/conf/ve1/uplink_id" "$v" ip netns exec "$ns" ||
+			{ rc=1; detail+="$v: $REJECT_WHY; "; }
+	done
+	out=$(ip netns exec "$ns" cat "$D/conf/ve1/uplink_id")
+	[ "$out" = 5 ] || { rc=1; detail+="after bad writes: $out; "; }
+	write_raw "$D/conf/ve1/uplink_id" 0 ip netns exec "$ns"
+	log_test $rc "devconf: uplink_id takes 0..32 (1, 32, 0 read back); 33, -1, x fail with EINVAL, unchanged" "$detail"
+
+	rc=0
+	detail=""
 	# A capacity of 1 bit/s: the rename check does not depend on the
 	# check of larger writes above.
 	write_raw "$D/conf/dm0/capacity" 1 ip netns exec "$ns" || { rc=1; detail+="write: $WRITE_ERR; "; }

@@ -47,7 +47,7 @@
 # Balancer:  bal CMD.. (runs in the balancer netns), bal_eq_route W1 W2 W3
 #            [PREFIX] (equalize route, waits until bal_hash_ready),
 #            bal_strategy NAME (switch and check), bal_need_strategy NAME
-#            (switch only if another is set), bal_ifx (IFX[upN] = ifindex).
+#            (switch only if another is set).
 # Snapshot:  bal_snap ARRAY: one process in the balancer reads
 #            /proc/net/mpbal/stats, /proc/net/mpbal/uplinks and the link
 #            counters into the associative array ARRAY: keys "s:NAME",
@@ -63,8 +63,9 @@
 #            DADDR DPORT PKTS", R = 1..3 (router behind up1..up3).
 #            routers_drop_udp PORTS: drop the test datagrams on arrival.
 # Conntrack: bal_ct_port PORT: "saddr:sport>daddr:dport mark state" per TCP
-#            entry to PORT on the balancer; mark_dev MARK: the uplink a
-#            ct mark names; conns_check TAG PORT N WEIGHTS (N TCP
+#            entry to PORT on the balancer; mark_id MARK: the uplink id in
+#            it; bal_uplink_ids (ID_DEV[id], DEV_ID[dev]); mark_dev MARK: the
+#            uplink a ct mark names; conns_check TAG PORT N WEIGHTS (N TCP
 #            connections to PORT: one uplink each, marks, spread: three
 #            TEST lines).
 
@@ -366,21 +367,6 @@ bal_need_strategy()
 	bal_strategy "$1" || log_test 1 "setup: strategy $1 on the balancer"
 }
 
-# bal_ifx: IFX[upN] = the ifindex of each of the balancer's uplinks.
-declare -A IFX=()
-bal_ifx()
-{
-	local idx name _
-
-	IFX=()
-	while read -r idx name _; do
-		name=${name%:}
-		name=${name%@*}
-		IFX[$name]=${idx%:}
-	done < <(ip -n "$NS_BAL" -o link show)
-	[ -n "${IFX[up1]:-}" ] && [ -n "${IFX[up2]:-}" ] && [ -n "${IFX[up3]:-}" ]
-}
-
 ##
 ## Snapshots of the balancer.
 ##
@@ -526,9 +512,8 @@ routers_drop_udp()
 ## Conntrack marks (the session strategy).
 ##
 
-# The uplink's ifindex is stored at this shift: 16 for the default
-# ct_mark_mask 0xffff0000.
-MARK_SHIFT=16
+# The uplink's id (1 and up, /proc/net/mpbal/uplinks) is stored in the
+# ct_mark_mask bits of the mark, at the mask's lowest bit.
 
 # bal_ct_port PORT: "saddr:sport>daddr:dport mark state" of the balancer's
 # TCP conntrack entries to PORT (original direction).
@@ -547,18 +532,50 @@ bal_ct_port()
 			if (s != "" && dp == p) print s ":" sp ">" d ":" dp, m, st }'
 }
 
-# mark_dev MARK: the uplink (up1..up3) whose ifindex the mark holds, or
-# "ifindex N" / "none". Reads IFX (bal_ifx) the first time.
+# mark_id MARK: the uplink id the mark holds (0 for none).
+mark_id()
+{
+	local mask shift=0
+
+	mask=$(($(cat "$MPBAL_PARAMS/ct_mark_mask")))
+	while [ $(((mask >> shift) & 1)) -eq 0 ] && [ "$shift" -lt 32 ]; do
+		shift=$((shift + 1))
+	done
+	echo $((($1 & mask) >> shift))
+}
+
+# bal_uplink_ids: ID_DEV[id] = "DEV GW" of each uplink of the balancer, and
+# DEV_ID[DEV] = the id of the first uplink on DEV.
+declare -A ID_DEV=() DEV_ID=()
+bal_uplink_ids()
+{
+	local l cols=() row i d id gw
+	local -A c=()
+
+	ID_DEV=()
+	DEV_ID=()
+	ns_read "$NS_BAL" /proc/net/mpbal/uplinks || return 1
+	read -r -a cols <<<"${NS_LINES[0]}"
+	for i in "${!cols[@]}"; do c[${cols[i]}]=$i; done
+	for l in "${NS_LINES[@]:1}"; do
+		read -r -a row <<<"$l"
+		d=${row[${c[dev]}]} id=${row[${c[id]}]} gw=${row[${c[gw]}]}
+		ID_DEV[$id]="$d $gw"
+		[ -n "${DEV_ID[$d]:-}" ] || DEV_ID[$d]=$id
+	done
+}
+
+# mark_dev MARK: the uplink device (up1..up3) whose id the mark holds, or
+# "id N" / "none". Reads the uplink ids (bal_uplink_ids) the first time.
 mark_dev()
 {
-	local ifi=$(($1 >> MARK_SHIFT)) d
+	local id
 
-	[ "$ifi" -eq 0 ] && { echo none; return; }
-	[ ${#IFX[@]} -gt 0 ] || bal_ifx
-	for d in "${TB_UPLINKS[@]}"; do
-		[ "${IFX[$d]:-}" = "$ifi" ] && { echo "$d"; return; }
-	done
-	echo "ifindex $ifi"
+	id=$(mark_id "$1")
+	[ "$id" -eq 0 ] && { echo none; return; }
+	[ ${#ID_DEV[@]} -gt 0 ] || bal_uplink_ids
+	[ -n "${ID_DEV[$id]:-}" ] && { echo "${ID_DEV[$id]%% *}"; return; }
+	echo "id $id"
 }
 
 # conns_check TAG PORT N WEIGHTS: the N TCP connections to PORT each
@@ -575,7 +592,7 @@ conns_check()
 	log_test $? "$tag: each of $ST_NCONN connections (want $n) reached exactly one router ($ST_ONE)" \
 		"on several routers (router digits):${ST_BAD:- none}"
 	[ "$ST_NCT" -eq "$n" ] && [ "$ST_ONE" -eq "$n" ] && [ -z "$ST_BADMARK" ]
-	log_test $? "$tag: conntrack mark >> $MARK_SHIFT of each connection = ifindex of the uplink it used" \
+	log_test $? "$tag: conntrack mark of each connection = id of the uplink it used" \
 		"mismatches:${ST_BADMARK:- none}"
 	exp=$(shares_expect "$w" "$n")
 	shares_within "${ST_PER[*]}" "$w" 1

@@ -3,10 +3,12 @@
  * flowgen - exact, countable test traffic for the mpbal selftests.
  *
  *   flowgen udp -d ADDR[,ADDR..] -p LO[-HI] -n COUNT [-s BYTES] [-r PPS]
- *               [-B SRCADDR] [-S SRCPORT]
+ *               [-B SRCADDR] [-S SRCPORT] [-I DEV | -U DEV | -K DEV]
  *       Send COUNT UDP datagrams of BYTES payload from one socket (so one
  *       source port), cycling over every (address, port) pair: each pair is a
- *       distinct flow. Paced at PPS packets per second if -r is given.
+ *       distinct flow. Paced at PPS packets per second if -r is given. The
+ *       route can be pinned to device DEV: -I with SO_BINDTODEVICE, -U with
+ *       IP_UNICAST_IF, -K with an IP_PKTINFO ipi_ifindex on every datagram.
  *
  *   flowgen tcp-server -p PORT [-B ADDR] [-D]
  *       Accept connections, read and discard, close on EOF. Runs until
@@ -29,6 +31,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -56,6 +59,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: %s udp -d ADDR[,ADDR..] -p LO[-HI] -n COUNT [-s BYTES] [-r PPS] [-B SRCADDR] [-S SRCPORT]\n"
+		"           [-I DEV | -U DEV | -K DEV]\n"
 		"       %s tcp-server -p PORT [-B ADDR] [-D]\n"
 		"       %s tcp -d ADDR -p PORT -c CONNS -b BYTES [-P PARALLEL] [-B SRCADDR] [-t TIMEOUT_S]\n",
 		prog, prog, prog);
@@ -175,8 +179,14 @@ static int cmd_udp(int argc, char **argv)
 	int naddr = 0, have_src = 0, have_n = 0, opt, fd, last_err = 0;
 	char *payload;
 	double t0;
+	const char *bind_dev = NULL, *uc_dev = NULL, *pktinfo_dev = NULL;
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		struct cmsghdr align;
+	} cmsg;
+	unsigned int pktinfo_if = 0;
 
-	while ((opt = getopt(argc, argv, "d:p:n:s:r:B:S:")) != -1) {
+	while ((opt = getopt(argc, argv, "d:p:n:s:r:B:S:I:U:K:")) != -1) {
 		switch (opt) {
 		case 'd': naddr = parse_addr_list(optarg, addrs); break;
 		case 'p': parse_port_range(optarg, &plo, &phi); break;
@@ -185,6 +195,9 @@ static int cmd_udp(int argc, char **argv)
 		case 'r': pps = parse_num(optarg, "rate", 1, 10000000); break;
 		case 'B': parse_addr(optarg, &src); have_src = 1; break;
 		case 'S': sport = parse_num(optarg, "source port", 1, 65535); break;
+		case 'I': bind_dev = optarg; break;
+		case 'U': uc_dev = optarg; break;
+		case 'K': pktinfo_dev = optarg; break;
 		default: usage();
 		}
 	}
@@ -198,6 +211,18 @@ static int cmd_udp(int argc, char **argv)
 	if (fd < 0)
 		die(EXIT_USAGE, "socket: %s", strerror(errno));
 	bind_src(fd, have_src ? &src : NULL, sport);
+	if (bind_dev && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, bind_dev,
+				   strlen(bind_dev) + 1))
+		die(EXIT_USAGE, "SO_BINDTODEVICE %s: %s", bind_dev, strerror(errno));
+	if (uc_dev) {
+		/* IPv4 takes the ifindex in network byte order. */
+		uint32_t idx = htonl(if_nametoindex(uc_dev));
+
+		if (!idx || setsockopt(fd, IPPROTO_IP, IP_UNICAST_IF, &idx, sizeof(idx)))
+			die(EXIT_USAGE, "IP_UNICAST_IF %s: %s", uc_dev, strerror(errno));
+	}
+	if (pktinfo_dev && !(pktinfo_if = if_nametoindex(pktinfo_dev)))
+		die(EXIT_USAGE, "no device %s", pktinfo_dev);
 
 	flows = (unsigned long long)naddr * (phi - plo + 1);
 	t0 = now_s();
@@ -216,8 +241,25 @@ static int cmd_udp(int argc, char **argv)
 		/* Tag each datagram with its sequence number for captures. */
 		if (size >= sizeof(uint64_t))
 			memcpy(payload, &i, sizeof(uint64_t));
-		n = sendto(fd, payload, size, 0, (struct sockaddr *)&sa,
-			   sizeof(sa));
+		if (pktinfo_if) {
+			struct iovec iov = { .iov_base = payload, .iov_len = size };
+			struct msghdr msg = {
+				.msg_name = &sa, .msg_namelen = sizeof(sa),
+				.msg_iov = &iov, .msg_iovlen = 1,
+				.msg_control = cmsg.buf, .msg_controllen = sizeof(cmsg.buf),
+			};
+			struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+			struct in_pktinfo pi = { .ipi_ifindex = pktinfo_if };
+
+			c->cmsg_level = IPPROTO_IP;
+			c->cmsg_type = IP_PKTINFO;
+			c->cmsg_len = CMSG_LEN(sizeof(pi));
+			memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+			n = sendmsg(fd, &msg, 0);
+		} else {
+			n = sendto(fd, payload, size, 0, (struct sockaddr *)&sa,
+				   sizeof(sa));
+		}
 		if (n < 0) {
 			if (!errors)
 				last_err = errno;

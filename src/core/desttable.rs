@@ -1,4 +1,4 @@
-//! The per-destination table of the route strategy: daddr -> uplink.
+//! The per-destination table of the route strategy: daddr -> uplink id.
 //!
 //! It stands in for the 2.4 route cache the thesis relied on. Lock-free and
 //! allocation-free on the packet path: the table is a fixed array of atomic
@@ -7,7 +7,7 @@
 //!
 //! ```text
 //!  63      48 47      32 31              0
-//! | stamp    | oif      | daddr            |
+//! | stamp    | uplink   | daddr            |
 //! ```
 //!
 //! `stamp` is the last-use time in seconds modulo 2^16, so idle timeouts must
@@ -32,7 +32,7 @@ pub enum Insert {
     Stored,
     /// Stored by evicting a live entry: the table is too small for the load.
     Evicted,
-    /// Not stored: ifindex above 65535, or the table has no room at all.
+    /// Not stored: id above 65535, or the table has no room at all.
     NotStored,
 }
 
@@ -45,7 +45,7 @@ pub enum Claim {
     Evicted,
     /// Another CPU stored this uplink for the destination first: use it.
     Taken(u32),
-    /// Not stored: ifindex above 65535, or contention.
+    /// Not stored: id above 65535, or contention.
     NotStored,
 }
 
@@ -54,15 +54,15 @@ pub struct DestTable<'a> {
     slots: &'a [AtomicU64],
 }
 
-fn pack(daddr: u32, oif: u32, now_s: u32) -> u64 {
-    u64::from(daddr) | (u64::from(oif) << 32) | (u64::from(now_s & 0xffff) << 48)
+fn pack(daddr: u32, uplink: u32, now_s: u32) -> u64 {
+    u64::from(daddr) | (u64::from(uplink) << 32) | (u64::from(now_s & 0xffff) << 48)
 }
 
 fn daddr_of(e: u64) -> u32 {
     e as u32
 }
 
-fn oif_of(e: u64) -> u32 {
+fn uplink_of(e: u64) -> u32 {
     ((e >> 32) & 0xffff) as u32
 }
 
@@ -114,41 +114,41 @@ impl<'a> DestTable<'a> {
             if age(e, now_s) >= timeout_s {
                 return None;
             }
-            let fresh = pack(daddr, oif_of(e), now_s);
+            let fresh = pack(daddr, uplink_of(e), now_s);
             if fresh != e {
                 // Losing this race to another refresh or insert is harmless.
                 let _ = slot.compare_exchange(e, fresh, Ordering::Relaxed, Ordering::Relaxed);
             }
-            return Some(oif_of(e));
+            return Some(uplink_of(e));
         }
         None
     }
 
-    /// Remembers `oif` for `daddr`, replacing any entry for it.
-    pub fn insert(&self, daddr: u32, oif: u32, now_s: u32, timeout_s: u32) -> Insert {
-        match self.store(daddr, oif, None, now_s, timeout_s) {
+    /// Remembers uplink `id` for `daddr`, replacing any entry for it.
+    pub fn insert(&self, daddr: u32, id: u32, now_s: u32, timeout_s: u32) -> Insert {
+        match self.store(daddr, id, None, now_s, timeout_s) {
             Claim::Stored => Insert::Stored,
             Claim::Evicted => Insert::Evicted,
             Claim::Taken(_) | Claim::NotStored => Insert::NotStored,
         }
     }
 
-    /// Remembers `oif` for `daddr` unless another CPU got there first: an
+    /// Remembers uplink `id` for `daddr` unless another CPU got there first: an
     /// entry for `daddr` whose uplink is not `stale` (the one the caller
     /// found unusable, 0 for none) wins, and its uplink is returned, so a
     /// destination never ends up with two uplinks.
-    pub fn claim(&self, daddr: u32, oif: u32, stale: u32, now_s: u32, timeout_s: u32) -> Claim {
-        self.store(daddr, oif, Some(stale), now_s, timeout_s)
+    pub fn claim(&self, daddr: u32, id: u32, stale: u32, now_s: u32, timeout_s: u32) -> Claim {
+        self.store(daddr, id, Some(stale), now_s, timeout_s)
     }
 
     /// `keep`: `None` replaces any entry for `daddr`; `Some(stale)` yields
     /// to an entry for `daddr` with another uplink than `stale`.
-    fn store(&self, daddr: u32, oif: u32, keep: Option<u32>, now_s: u32, timeout_s: u32) -> Claim {
-        if daddr == 0 || oif == 0 || oif > 0xffff {
+    fn store(&self, daddr: u32, id: u32, keep: Option<u32>, now_s: u32, timeout_s: u32) -> Claim {
+        if daddr == 0 || id == 0 || id > 0xffff {
             return Claim::NotStored;
         }
         let group = self.group(daddr);
-        let new = pack(daddr, oif, now_s);
+        let new = pack(daddr, id, now_s);
         // A lost race re-reads the group; a few rounds settle any contest.
         for _ in 0..4 {
             let Some((i, old, evicts)) = self.victim(group, daddr, now_s, timeout_s) else {
@@ -157,10 +157,10 @@ impl<'a> DestTable<'a> {
             if let Some(stale) = keep {
                 if old != 0
                     && daddr_of(old) == daddr
-                    && oif_of(old) != stale
+                    && uplink_of(old) != stale
                     && age(old, now_s) < timeout_s
                 {
-                    return Claim::Taken(oif_of(old));
+                    return Claim::Taken(uplink_of(old));
                 }
             }
             match group[i].compare_exchange(old, new, Ordering::Relaxed, Ordering::Relaxed) {
@@ -217,11 +217,11 @@ impl<'a> DestTable<'a> {
             .count()
     }
 
-    /// Forgets every entry that points at `oif` (its device went away).
-    pub fn flush_oif(&self, oif: u32) {
+    /// Forgets every entry that points at uplink `id` (it went away).
+    pub fn flush_uplink(&self, id: u32) {
         for slot in self.slots {
             let e = slot.load(Ordering::Relaxed);
-            if e != 0 && oif_of(e) == oif {
+            if e != 0 && uplink_of(e) == id {
                 let _ = slot.compare_exchange(e, 0, Ordering::Relaxed, Ordering::Relaxed);
             }
         }

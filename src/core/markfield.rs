@@ -1,5 +1,5 @@
-//! The bits of `ct->mark` where the session strategy keeps a connection's
-//! uplink (its ifindex), under a configurable mask so the user's own mark
+//! The bits of `ct->mark` where mpbal keeps a connection's uplink (its
+//! per-netns uplink id), under a configurable mask so the user's own mark
 //! bits survive and conntrackd replicates the choice with the mark.
 
 /// A non-empty, contiguous bit field of the conntrack mark.
@@ -29,22 +29,27 @@ impl MarkField {
         self.mask
     }
 
-    /// Largest ifindex the field can hold.
-    pub const fn max_oif(&self) -> u32 {
+    /// How many bits wide the field is.
+    pub const fn width(&self) -> u32 {
+        self.mask.count_ones()
+    }
+
+    /// Largest value the field can hold.
+    pub const fn max_value(&self) -> u32 {
         self.mask >> self.shift
     }
 
-    /// The ifindex stored in `mark`, 0 if none.
+    /// The value stored in `mark`, 0 if none.
     pub const fn get(&self, mark: u32) -> u32 {
         (mark & self.mask) >> self.shift
     }
 
-    /// `mark` with `oif` stored and all other bits untouched; `None` if `oif`
-    /// does not fit.
-    pub const fn set(&self, mark: u32, oif: u32) -> Option<u32> {
-        if oif > self.max_oif() {
+    /// `mark` with `value` stored and all other bits untouched; `None` if
+    /// `value` does not fit.
+    pub const fn set(&self, mark: u32, value: u32) -> Option<u32> {
+        if value > self.max_value() {
             return None;
         }
-        Some((mark & !self.mask) | (oif << self.shift))
+        Some((mark & !self.mask) | (value << self.shift))
     }
 }

@@ -13,6 +13,11 @@ pub const MAX_NEXTHOPS: usize = 16;
 pub struct Nexthop {
     /// Output device ifindex (`fib_nh_dev->ifindex`).
     pub oif: u32,
+    /// Gateway (`fib_nh_gw4`, network byte order), 0 for a device route.
+    pub gw: u32,
+    /// The uplink this nexthop is, by its per-netns id (1 and up, see the
+    /// policy's uplink table); 0 if the netns does not track it.
+    pub uplink: u32,
     /// `fib_nh_weight`, 1..=256.
     pub weight: u32,
     /// `fib_nh_upper_bound`: the largest 31-bit hash that selects this nexthop,
@@ -80,12 +85,35 @@ pub struct Route<'a> {
 }
 
 impl Route<'_> {
-    /// Index of the nexthop that leaves through `oif`.
-    pub fn find_oif(&self, oif: u32) -> Option<usize> {
-        if oif == 0 {
+    /// Index of the nexthop that is uplink `id`.
+    pub fn find_uplink(&self, id: u32) -> Option<usize> {
+        if id == 0 {
             return None;
         }
-        self.nexthops.iter().position(|nh| nh.oif == oif)
+        self.nexthops.iter().position(|nh| nh.uplink == id)
+    }
+
+    /// Nexthops that leave by device `oif`.
+    pub fn on_device(&self, oif: u32) -> NexthopMask {
+        let mut mask = 0;
+        for (i, nh) in self.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
+            if nh.oif == oif {
+                mask |= 1 << i;
+            }
+        }
+        mask
+    }
+
+    /// Nexthops that are tracked uplinks (a nexthop the netns cannot track
+    /// is never chosen: it has no estimate and no mark).
+    pub fn tracked_mask(&self) -> NexthopMask {
+        let mut mask = 0;
+        for (i, nh) in self.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
+            if nh.uplink != 0 {
+                mask |= 1 << i;
+            }
+        }
+        mask
     }
 
     /// Nexthops mpbal may choose from. Only those with a non-empty hash range

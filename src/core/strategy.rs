@@ -37,10 +37,10 @@ pub trait Strategy: Sync {
     /// usable nexthop).
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection>;
 
-    /// Called after [`Strategy::select`] chose the uplink `oif` for a packet
-    /// of `bits`, so a strategy can account for what it sent before the next
+    /// Called after [`Strategy::select`] chose uplink `id` for a packet of
+    /// `bits`, so a strategy can account for what it sent before the next
     /// estimator sample.
-    fn book(&self, _env: &mut Env<'_>, _oif: u32, _bits: u64) {}
+    fn book(&self, _env: &mut Env<'_>, _id: u32, _bits: u64) {}
 }
 
 /// Every strategy, in id order: `net.mpbal.strategy` is stored as the index.
@@ -106,11 +106,11 @@ pub struct UplinkLoad {
 /// Where strategies read uplink load from (the per-netns uplink table in the
 /// kernel, a fixture in tests).
 pub trait LoadSource {
-    /// Load of the uplink with this ifindex; `None` if it is not tracked.
-    fn load(&self, oif: u32) -> Option<UplinkLoad>;
+    /// Load of uplink `id`; `None` if it is not tracked.
+    fn load(&self, id: u32) -> Option<UplinkLoad>;
 
-    /// Accounts `bits` sent to `oif` since the last estimate.
-    fn book(&mut self, oif: u32, bits: u64);
+    /// Accounts `bits` sent to uplink `id` since the last estimate.
+    fn book(&mut self, id: u32, bits: u64);
 }
 
 /// Everything a strategy may consult or update besides the route.
@@ -129,8 +129,11 @@ pub struct Env<'a> {
     pub now_s: u32,
     /// `net.mpbal.route_idle_timeout`, seconds.
     pub idle_timeout_s: u32,
-    /// Uplink remembered by the connection (conntrack mark), 0 if none.
-    pub stored_oif: u32,
+    /// Uplink id remembered by the connection (conntrack mark), 0 if none.
+    pub stored_uplink: u32,
+    /// Nexthops the packet may take at all (its source address pins it to
+    /// one device, say); strategies choose among these and the usable ones.
+    pub allowed: NexthopMask,
     /// Whether the packet belongs to a tracked connection.
     pub has_conn: bool,
     /// Uplink load for the bandwidth strategy.
@@ -146,15 +149,23 @@ pub enum Rechoose {
     StoredGone,
 }
 
+impl Env<'_> {
+    /// The nexthops a strategy may choose from for this packet.
+    pub fn candidates(&self, route: &Route<'_>) -> NexthopMask {
+        route.usable_mask() & route.tracked_mask() & self.allowed
+    }
+}
+
 /// Checks a remembered uplink against the route as it is now: the
-/// remembered selection if still usable, else the outcome of the new choice
-/// that must replace it.
-pub fn recall(route: &Route<'_>, usable: NexthopMask, oif: u32) -> Result<Selection, Outcome> {
-    match route.find_oif(oif) {
+/// remembered selection if still a candidate, else the outcome of the new
+/// choice that must replace it.
+pub fn recall(route: &Route<'_>, usable: NexthopMask, id: u32) -> Result<Selection, Outcome> {
+    match route.find_uplink(id) {
         Some(index) if usable & (1 << index) != 0 => Ok(Selection {
             index,
             outcome: Outcome::Remembered,
         }),
+        // Dead, link-down, or not allowed for this packet.
         Some(_) => Err(Outcome::Rechosen(Rechoose::StoredDead)),
         None => Err(Outcome::Rechosen(Rechoose::StoredGone)),
     }

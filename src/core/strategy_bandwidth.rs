@@ -4,8 +4,9 @@
 //! Capacity comes from configuration or the ethtool link speed. An uplink
 //! whose capacity is unknown is assumed as fast as the fastest known sibling
 //! of the route; if no sibling's capacity is known, the least loaded uplink
-//! wins. A nexthop without any estimate (its device is not a tracked uplink)
-//! is taken as full: zero headroom. Ties (say, idle uplinks of equal
+//! wins. A nexthop the netns does not track as an uplink is never a
+//! candidate (see `Env::candidates`), so none gets an unknown, unbounded
+//! headroom. Ties (say, idle uplinks of equal
 //! capacity) rotate in weighted round-robin order rather than all landing on
 //! the first.
 
@@ -26,12 +27,12 @@ impl Strategy for BandwidthStrategy {
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
-        let usable = route.usable_mask();
+        let usable = env.candidates(route);
         let mut loads = [None::<UplinkLoad>; MAX_NEXTHOPS];
         let mut fastest = 0u64;
         for (i, nh) in route.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
             if usable & (1 << i) != 0 {
-                loads[i] = env.load.load(nh.oif);
+                loads[i] = env.load.load(nh.uplink);
                 fastest = fastest.max(loads[i].map_or(0, |l| l.capacity_bps));
             }
         }
@@ -64,7 +65,7 @@ impl Strategy for BandwidthStrategy {
     /// Until the next sample, what was sent counts as load, so packets fill
     /// the uplinks in order of headroom instead of all going to the one that
     /// had the most at the last sample.
-    fn book(&self, env: &mut Env<'_>, oif: u32, bits: u64) {
-        env.load.book(oif, bits);
+    fn book(&self, env: &mut Env<'_>, id: u32, bits: u64) {
+        env.load.book(id, bits);
     }
 }

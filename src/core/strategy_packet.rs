@@ -14,7 +14,7 @@ impl Strategy for PacketStrategy {
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
-        let index = env.wrr.pick(route, route.usable_mask())?;
+        let index = env.wrr.pick(route, env.candidates(route))?;
         Some(Selection {
             index,
             outcome: Outcome::PerPacket,

@@ -21,20 +21,20 @@ impl Strategy for RouteStrategy {
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
-        let usable = route.usable_mask();
+        let usable = env.candidates(route);
         let (now, timeout) = (env.now_s, env.idle_timeout_s);
         let remembered = env.dests.lookup(env.daddr, now, timeout);
         let mut outcome = Outcome::New;
-        if let Some(oif) = remembered {
-            match recall(route, usable, oif) {
+        if let Some(id) = remembered {
+            match recall(route, usable, id) {
                 Ok(remembered) => return Some(remembered),
                 Err(rechosen) => outcome = rechosen,
             }
         }
         let index = env.first.pick(route, usable)?;
-        let oif = route.nexthops.get(index)?.oif;
+        let id = route.nexthops.get(index)?.uplink;
         let stale = remembered.unwrap_or(0);
-        match env.dests.claim(env.daddr, oif, stale, now, timeout) {
+        match env.dests.claim(env.daddr, id, stale, now, timeout) {
             // Another CPU placed this destination meanwhile: follow it, and
             // give our pick back so the spread stays by weight.
             Claim::Taken(theirs) => match recall(route, usable, theirs) {

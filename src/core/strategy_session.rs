@@ -1,6 +1,6 @@
 //! `session`: per connection (thesis 4.1.3). A new connection takes the next
 //! uplink in weighted round-robin order; conntrack remembers it (the hook
-//! stores the real outgoing ifindex in the connection's mark) and later
+//! stores the uplink it really left by in the connection's mark) and later
 //! packets keep it. If that uplink is dead, link-down or no longer a nexthop,
 //! the connection chooses again. Connections that came in through an uplink
 //! have that uplink stored on arrival, so their replies leave through it.
@@ -21,14 +21,14 @@ impl Strategy for SessionStrategy {
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
-        let usable = route.usable_mask();
+        let usable = env.candidates(route);
         let mut outcome = if env.has_conn {
             Outcome::New
         } else {
             Outcome::Untracked
         };
-        if env.has_conn && env.stored_oif != 0 {
-            match recall(route, usable, env.stored_oif) {
+        if env.has_conn && env.stored_uplink != 0 {
+            match recall(route, usable, env.stored_uplink) {
                 Ok(remembered) => return Some(remembered),
                 Err(rechosen) => outcome = rechosen,
             }

@@ -38,22 +38,27 @@ static int mpbal_fib_event(struct notifier_block *nb, unsigned long event,
 		return NOTIFY_DONE;
 
 	fen = container_of(info, struct fib_entry_notifier_info, info);
+	fi = fen->fi;
 	r.tb_id = fen->tb_id;
 	r.dst = htonl(fen->dst);
 	r.dst_len = fen->dst_len;
-	if (event == FIB_EVENT_ENTRY_DEL) {
-		ops->fib_event(f->priv, MPBAL_FIB_DEL, &r);
-		return NOTIFY_DONE;
-	}
-	fi = fen->fi;
 	r.type = fen->type;
 	r.equalize_flag = fi->fib_flags & RTM_F_EQUALIZE;
 	r.nh_object = fi->nh;
 	r.nr_paths = fib_info_num_path(fi);
 	if (!fi->nh) {
 		r.nr_oifs = min_t(u32, r.nr_paths, MPBAL_MAX_NEXTHOPS);
-		for (i = 0; i < r.nr_oifs; i++)
-			r.oifs[i] = fib_info_nh(fi, i)->fib_nh_oif;
+		for (i = 0; i < r.nr_oifs; i++) {
+			const struct fib_nh *nh = fib_info_nh(fi, i);
+
+			r.oifs[i] = nh->fib_nh_oif;
+			r.gws[i] = nh->fib_nh_gw_family == AF_INET ?
+				   (__force u32)nh->fib_nh_gw4 : 0;
+		}
+	}
+	if (event == FIB_EVENT_ENTRY_DEL) {
+		ops->fib_event(f->priv, MPBAL_FIB_DEL, &r);
+		return NOTIFY_DONE;
 	}
 	ops->fib_event(f->priv, MPBAL_FIB_REPLACE, &r);
 	return NOTIFY_DONE;

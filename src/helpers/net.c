@@ -64,7 +64,14 @@ u32 mpbal_dev_speed_mbps(struct net_device *dev)
 u32 mpbal_now_secs(void) { return (u32)(jiffies / HZ); }
 u64 mpbal_now_ms(void) { return ktime_get_ns() / NSEC_PER_MSEC; }
 
-void mpbal_warn_ratelimited(const char *msg, size_t len)
+void mpbal_log_ratelimited(bool warn, const char *msg, size_t len)
 {
-	net_warn_ratelimited(KBUILD_MODNAME ": %.*s\n", (int)len, msg);
+	if (warn)
+		net_warn_ratelimited(KBUILD_MODNAME ": %.*s\n", (int)len, msg);
+	else
+		net_info_ratelimited(KBUILD_MODNAME ": %.*s\n", (int)len, msg);
 }
+
+void mpbal_rcu_read_lock(void) { rcu_read_lock(); }
+void mpbal_rcu_read_unlock(void) { rcu_read_unlock(); }
+void mpbal_synchronize_rcu(void) { synchronize_rcu(); }

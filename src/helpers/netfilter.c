@@ -3,11 +3,13 @@
  * Netfilter hooks, conntrack and the multipath hash policy of a netns.
  */
 
+#include <kunit/visibility.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/slab.h>
 #include <net/net_namespace.h>
 #include <net/netfilter/nf_conntrack.h>
+#include <net/netevent.h>
 #include <net/netfilter/nf_conntrack_ecache.h>
 
 #include "../../include/mpbal.h"
@@ -74,6 +76,21 @@ void mpbal_hooks_unregister(struct net *net, struct nf_hook_ops *ops)
 	kfree(ops);
 }
 
+/*
+ * At netns teardown: unregister without waiting. pernet pre_exit calls
+ * this, and the core runs a grace period before exit, which covers the hook
+ * calls in flight; the ops are freed then, with mpbal_hooks_free().
+ */
+void mpbal_hooks_unregister_nowait(struct net *net, struct nf_hook_ops *ops)
+{
+	nf_unregister_net_hooks(net, ops, ARRAY_SIZE(hook_template));
+}
+
+void mpbal_hooks_free(struct nf_hook_ops *ops)
+{
+	kfree(ops);
+}
+
 int mpbal_conntrack_get(struct net *net)
 {
 	return nf_ct_netns_get(net, NFPROTO_IPV4);
@@ -115,7 +132,14 @@ int mpbal_hash_policy(const struct net *net)
 	return READ_ONCE(net->ipv4.sysctl_fib_multipath_hash_policy);
 }
 
+/*
+ * As the sysctl's handler (proc_fib_multipath_hash_policy()) does: the
+ * netevent tells offloading drivers to follow.
+ */
 void mpbal_set_hash_policy(struct net *net, int policy)
 {
 	WRITE_ONCE(net->ipv4.sysctl_fib_multipath_hash_policy, policy);
+	call_netevent_notifiers(NETEVENT_IPV4_MPATH_HASH_UPDATE, net);
 }
+EXPORT_SYMBOL_IF_KUNIT(mpbal_set_hash_policy);
+EXPORT_SYMBOL_IF_KUNIT(mpbal_hash_policy);

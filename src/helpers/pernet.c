@@ -7,6 +7,7 @@
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <net/net_namespace.h>
+#include <net/netevent.h>
 #include <net/netns/generic.h>
 
 #include "../../include/mpbal.h"
@@ -32,6 +33,14 @@ static int __net_init mpbal_net_init(struct net *net)
 	return 0;
 }
 
+static void __net_exit mpbal_net_pre_exit(struct net *net)
+{
+	void *state = *(void **)net_generic(net, mpbal_net_id);
+
+	if (state)
+		mpbal_ops->net_pre_exit(state);
+}
+
 static void __net_exit mpbal_net_exit(struct net *net)
 {
 	void **slot = net_generic(net, mpbal_net_id);
@@ -44,6 +53,7 @@ static void __net_exit mpbal_net_exit(struct net *net)
 
 static struct pernet_operations mpbal_net_ops = {
 	.init = mpbal_net_init,
+	.pre_exit = mpbal_net_pre_exit,
 	.exit = mpbal_net_exit,
 	.id = &mpbal_net_id,
 	.size = sizeof(void *),
@@ -89,6 +99,24 @@ static struct notifier_block mpbal_netdev_nb = {
 	.notifier_call = mpbal_netdev_event,
 };
 
+/* Someone (the admin, or mpbal itself) changed a netns's hash policy. */
+static int mpbal_netevent(struct notifier_block *nb, unsigned long event,
+			  void *ptr)
+{
+	void *state;
+
+	if (event != NETEVENT_IPV4_MPATH_HASH_UPDATE)
+		return NOTIFY_DONE;
+	state = mpbal_net_state(ptr);
+	if (state)
+		mpbal_ops->hash_policy_event(state);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block mpbal_netevent_nb = {
+	.notifier_call = mpbal_netevent,
+};
+
 int mpbal_register(const struct mpbal_ops *ops,
 		   const struct mpbal_params_effective *params)
 {
@@ -108,7 +136,15 @@ int mpbal_register(const struct mpbal_ops *ops,
 		return err;
 	err = register_netdevice_notifier(&mpbal_netdev_nb);
 	if (err)
-		unregister_pernet_subsys(&mpbal_net_ops);
+		goto pernet;
+	err = register_netevent_notifier(&mpbal_netevent_nb);
+	if (err)
+		goto netdev;
+	return 0;
+netdev:
+	unregister_netdevice_notifier(&mpbal_netdev_nb);
+pernet:
+	unregister_pernet_subsys(&mpbal_net_ops);
 	return err;
 }
 
@@ -120,6 +156,7 @@ int mpbal_register(const struct mpbal_ops *ops,
  */
 void mpbal_unregister(void)
 {
+	unregister_netevent_notifier(&mpbal_netevent_nb);
 	unregister_netdevice_notifier(&mpbal_netdev_nb);
 	unregister_pernet_subsys(&mpbal_net_ops);
 }

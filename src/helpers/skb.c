@@ -6,8 +6,10 @@
 
 #include <kunit/visibility.h>
 #include <linux/jhash.h>
+#include <linux/net.h>
 #include <linux/netfilter.h>
 #include <linux/skbuff.h>
+#include <net/dst.h>
 #include <net/ip.h>
 
 #include "../../include/mpbal.h"
@@ -22,8 +24,12 @@ u32 mpbal_skb_daddr(const struct sk_buff *skb)
  * flow dissector on every skb without a hash (veth, most software paths),
  * which costs more than the rest of the decision; addresses, protocol and
  * ports are all the dissector would feed the hash here anyway. A hash the
- * sender or device already set (TCP's sk_txhash, RSS) is reused.
+ * sender or device already set (TCP's sk_txhash, RSS) is reused. The seed
+ * is random per boot, like the flow dissector's, so a remote sender cannot
+ * aim flows at one uplink or one queue.
  */
+static u32 entropy_seed __read_mostly;
+
 u32 mpbal_skb_entropy(struct sk_buff *skb)
 {
 	const struct iphdr *iph = ip_hdr(skb);
@@ -32,6 +38,7 @@ u32 mpbal_skb_entropy(struct sk_buff *skb)
 
 	if (skb->l4_hash)
 		return skb->hash;
+	net_get_random_once(&entropy_seed, sizeof(entropy_seed));
 	if (!ip_is_fragment(iph)) {
 		switch (iph->protocol) {
 		case IPPROTO_TCP:
@@ -45,7 +52,7 @@ u32 mpbal_skb_entropy(struct sk_buff *skb)
 		}
 	}
 	return jhash_3words((__force u32)iph->saddr, (__force u32)iph->daddr,
-			    (__force u32)ports ^ iph->protocol, 0);
+			    (__force u32)ports ^ iph->protocol, entropy_seed);
 }
 EXPORT_SYMBOL_IF_KUNIT(mpbal_skb_entropy);
 
@@ -70,11 +77,11 @@ bool mpbal_skb_forwarded(const struct sk_buff *skb)
 	return IPCB(skb)->flags & IPSKB_FORWARDED;
 }
 
-int mpbal_skb_dst_oif(const struct sk_buff *skb)
+bool mpbal_skb_dst_xfrm(const struct sk_buff *skb)
 {
 	const struct dst_entry *dst = skb_dst(skb);
 
-	return dst && dst->dev ? dst->dev->ifindex : 0;
+	return dst && dst->xfrm;
 }
 
 int mpbal_state_in_ifindex(const struct nf_hook_state *state)

@@ -173,21 +173,44 @@ void mpbal_sysctl_unregister(struct ctl_table_header *hdr)
 }
 
 /*
- * net.mpbal.conf.DEV.capacity. extra2 carries the netns for the capability
- * check; proc_doulongvec_minmax() must not see it (it reads extra1/extra2 as
- * bounds), so it gets a copy without bounds: any unsigned long is valid.
+ * net.mpbal.conf.DEV.capacity: any unsigned long is valid, so
+ * proc_doulongvec_minmax() gets no bounds.
  */
 static int proc_capacity(const struct ctl_table *table, int write,
 			 void *buffer, size_t *lenp, loff_t *ppos)
 {
+	struct mpbal_devconf *conf = table->extra2;
 	struct ctl_table tmp = *table;
-	int err = check_admin(table->extra2, write);
+	int err = check_admin(conf->net, write);
 
 	if (err)
 		return err;
 	tmp.extra1 = NULL;
 	tmp.extra2 = NULL;
-	return proc_doulongvec_minmax(&tmp, write, buffer, lenp, ppos);
+	err = proc_doulongvec_minmax(&tmp, write, buffer, lenp, ppos);
+	if (!err && write)
+		mpbal_dwork_kick(conf->kick_work);
+	return err;
+}
+
+static const int zero;
+
+/* net.mpbal.conf.DEV.uplink_id: 0 to uplink_id_max. */
+static int proc_uplink_id(const struct ctl_table *table, int write,
+			  void *buffer, size_t *lenp, loff_t *ppos)
+{
+	struct mpbal_devconf *conf = table->extra2;
+	struct ctl_table tmp = *table;
+	int err = check_admin(conf->net, write);
+
+	if (err)
+		return err;
+	tmp.extra1 = (void *)&zero;
+	tmp.extra2 = &conf->uplink_id_max;
+	err = proc_dointvec_minmax(&tmp, write, buffer, lenp, ppos);
+	if (!err && write)
+		mpbal_dwork_kick(conf->kick_work);
+	return err;
 }
 
 static const struct ctl_table devconf_template[] = {
@@ -197,10 +220,16 @@ static const struct ctl_table devconf_template[] = {
 		.mode = 0644,
 		.proc_handler = proc_capacity,
 	},
+	{
+		.procname = "uplink_id",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_uplink_id,
+	},
 };
 
 int mpbal_devconf_register(struct net *net, const char *ifname,
-			   unsigned long *capacity, struct ctl_table_header **out)
+			   struct mpbal_devconf *conf, struct ctl_table_header **out)
 {
 	char path[sizeof("net/mpbal/conf/") + IFNAMSIZ];
 	struct ctl_table_header *hdr;
@@ -209,8 +238,10 @@ int mpbal_devconf_register(struct net *net, const char *ifname,
 	t = kmemdup(devconf_template, sizeof(devconf_template), GFP_KERNEL_ACCOUNT);
 	if (!t)
 		return -ENOMEM;
-	t[0].data = capacity;
-	t[0].extra2 = net;
+	t[0].data = &conf->capacity;
+	t[0].extra2 = conf;
+	t[1].data = &conf->uplink_id;
+	t[1].extra2 = conf;
 	snprintf(path, sizeof(path), "net/mpbal/conf/%s", ifname);
 	hdr = register_net_sysctl_sz(net, path, t, ARRAY_SIZE(devconf_template));
 	if (!hdr) {

@@ -12,7 +12,8 @@ use crate::mpbal_core::strategy::StrategyId;
 use crate::mpbal_core::wrr::WrrState;
 use crate::percpu::{CpuCounter, PerCpuExclusive, PerCpuShared};
 use crate::suite::oracle::{self, RawNexthop, DEAD};
-use crate::suite::{Test, TestConf};
+use crate::suite::{entropy_unseeded, init_net_hash_policy, set_init_net_hash_policy};
+use crate::suite::{MpathEvents, Test, TestConf};
 use core::sync::atomic::AtomicU64;
 use kernel::macros::Zeroable;
 
@@ -107,6 +108,8 @@ fn nexthops(weights: &[u32]) -> [Nexthop; MAX_NEXTHOPS] {
     {
         *n = Nexthop {
             oif: i as u32 + 1,
+            gw: 0,
+            uplink: i as u32 + 1,
             weight: r.weight,
             upper_bound: r.upper_bound,
             usable: true,
@@ -151,6 +154,8 @@ pub(crate) fn hash_range(t: &mut Test) {
         for (a, b) in nh.iter_mut().zip(raw.iter()).take(n) {
             *a = Nexthop {
                 oif: 1,
+                gw: 0,
+                uplink: 1,
                 weight: b.weight,
                 upper_bound: b.upper_bound,
                 usable: b.flags & DEAD == 0,
@@ -199,7 +204,7 @@ pub(crate) fn desttable(t: &mut Test) {
         let _ = table.insert(d, 2, 300, 60);
     }
     check!(t, table.live_entries(300, 60) <= 16);
-    table.flush_oif(2);
+    table.flush_uplink(2);
     check!(t, table.live_entries(300, 60) == 0);
 }
 
@@ -281,4 +286,42 @@ pub(crate) fn skb_hash(t: &mut Test) {
         check!(t, skb.entropy() == h && skb.hash() == h);
         check!(t, oracle::select(&raw, skb.hash() >> 1) == Some(i));
     }
+}
+
+/// The steered hash's entropy is seeded per boot: a remote sender cannot
+/// compute which uplink or queue a flow lands on. (Fails with probability
+/// 2^-32 by chance.)
+pub(crate) fn entropy_seeded(t: &mut Test) {
+    let (Some(mut a), Some(mut b)) = (t.udp_skb(), t.udp_skb()) else {
+        check!(t, false, "skb alloc failed");
+        return;
+    };
+    let e = a.entropy();
+    check!(t, e == b.entropy(), "one flow, one entropy");
+    check!(
+        t,
+        e != entropy_unseeded(),
+        "entropy {:#x} is the unseeded jhash",
+        e
+    );
+}
+
+/// mpbal's own writes of the hash policy send the netevent the sysctl
+/// handler sends, so offloading drivers follow.
+pub(crate) fn hash_policy_netevent(t: &mut Test) {
+    let Some(ev) = MpathEvents::watch() else {
+        check!(t, false, "cannot register a netevent notifier");
+        return;
+    };
+    let before = ev.count();
+    let policy = init_net_hash_policy();
+    set_init_net_hash_policy(policy);
+    check!(
+        t,
+        ev.count() == before + 1,
+        "events {} -> {}",
+        before,
+        ev.count()
+    );
+    check!(t, init_net_hash_policy() == policy);
 }

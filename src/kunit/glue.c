@@ -6,10 +6,14 @@
  */
 
 #include <kunit/test.h>
+#include <linux/ip.h>
+#include <linux/jhash.h>
 #include <linux/math64.h>
 #include <linux/module.h>
 #include <linux/skbuff.h>
+#include <linux/udp.h>
 #include <net/net_namespace.h>
+#include <net/netevent.h>
 
 #include "../../include/mpbal.h"
 
@@ -67,4 +71,61 @@ int mpbal_kunit_fib_select(const struct mpbal_nh *nh, int n, int hash)
 		return i;
 	}
 	return -1;
+}
+
+/* A UDP packet 10.0.0.1:1000 -> 10.0.0.2:2000 with no hash, for entropy. */
+struct sk_buff *mpbal_kunit_udp_skb(void)
+{
+	struct sk_buff *skb = alloc_skb(128, GFP_KERNEL);
+	struct udphdr *uh;
+	struct iphdr *iph;
+
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, 32);
+	skb_reset_network_header(skb);
+	iph = skb_put_zero(skb, sizeof(*iph));
+	iph->version = 4;
+	iph->ihl = 5;
+	iph->protocol = IPPROTO_UDP;
+	iph->saddr = htonl(0x0a000001);
+	iph->daddr = htonl(0x0a000002);
+	skb_set_transport_header(skb, sizeof(*iph));
+	uh = skb_put_zero(skb, sizeof(*uh));
+	uh->source = htons(1000);
+	uh->dest = htons(2000);
+	return skb;
+}
+
+/* What mpbal's entropy would be with the fixed seed 0 it used to have. */
+u32 mpbal_kunit_entropy_unseeded(void)
+{
+	__be32 ports = htonl((1000 << 16) | 2000);
+
+	return jhash_3words((__force u32)htonl(0x0a000001),
+			    (__force u32)htonl(0x0a000002),
+			    (__force u32)ports ^ IPPROTO_UDP, 0);
+}
+
+static atomic_t mpath_events = ATOMIC_INIT(0);
+
+static int count_mpath_event(struct notifier_block *nb, unsigned long event,
+			     void *ptr)
+{
+	if (event == NETEVENT_IPV4_MPATH_HASH_UPDATE && ptr == &init_net)
+		atomic_inc(&mpath_events);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block mpath_nb = { .notifier_call = count_mpath_event };
+
+int mpbal_kunit_netevent_watch(bool on)
+{
+	return on ? register_netevent_notifier(&mpath_nb) :
+		    unregister_netevent_notifier(&mpath_nb);
+}
+
+int mpbal_kunit_netevent_count(void)
+{
+	return atomic_read(&mpath_events);
 }

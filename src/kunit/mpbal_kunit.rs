@@ -54,6 +54,8 @@ suite::kunit_suite!(
         c"markfield" => cases::markfield,
         c"percpu" => cases::percpu,
         c"skb_hash" => cases::skb_hash,
+        c"entropy_seeded" => cases::entropy_seeded,
+        c"hash_policy_netevent" => cases::hash_policy_netevent,
     ]
 );
 

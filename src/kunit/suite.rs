@@ -152,6 +152,13 @@ impl Test {
         let skb = unsafe { bindings::mpbal_kunit_alloc_skb() };
         NonNull::new(skb).map(|skb| TestSkb { skb })
     }
+
+    /// A UDP skb 10.0.0.1:1000 -> 10.0.0.2:2000 without a hash.
+    pub(crate) fn udp_skb(&mut self) -> Option<TestSkb> {
+        // SAFETY: plain allocation in process context.
+        let skb = unsafe { bindings::mpbal_kunit_udp_skb() };
+        NonNull::new(skb).map(|skb| TestSkb { skb })
+    }
 }
 
 /// An skb owned by a test.
@@ -184,6 +191,46 @@ impl Drop for TestSkb {
         // SAFETY: allocated by `Test::skb`, freed once.
         unsafe { bindings::mpbal_kunit_free_skb(self.skb.as_ptr()) }
     }
+}
+
+/// The entropy of `udp_skb` with a fixed jhash seed of 0.
+pub(crate) fn entropy_unseeded() -> u32 {
+    // SAFETY: pure computation.
+    unsafe { bindings::mpbal_kunit_entropy_unseeded() }
+}
+
+/// Counts `NETEVENT_IPV4_MPATH_HASH_UPDATE` events for init_net while alive.
+pub(crate) struct MpathEvents(());
+
+impl MpathEvents {
+    pub(crate) fn watch() -> Option<Self> {
+        // SAFETY: registers a static notifier block, unregistered on drop.
+        (unsafe { bindings::mpbal_kunit_netevent_watch(true) } == 0).then_some(MpathEvents(()))
+    }
+
+    pub(crate) fn count(&self) -> i32 {
+        // SAFETY: reads an atomic.
+        unsafe { bindings::mpbal_kunit_netevent_count() }
+    }
+}
+
+impl Drop for MpathEvents {
+    fn drop(&mut self) {
+        // SAFETY: registered by `watch`.
+        unsafe { bindings::mpbal_kunit_netevent_watch(false) };
+    }
+}
+
+/// init_net's `fib_multipath_hash_policy`, read and written through mpbal.ko.
+pub(crate) fn init_net_hash_policy() -> i32 {
+    // SAFETY: init_net lives forever; the helper uses READ_ONCE.
+    unsafe { bindings::mpbal_hash_policy(bindings::mpbal_kunit_init_net()) }
+}
+
+pub(crate) fn set_init_net_hash_policy(policy: i32) {
+    // SAFETY: as above; the helper writes with WRITE_ONCE and sends the
+    // netevent, as the sysctl handler does.
+    unsafe { bindings::mpbal_set_hash_policy(bindings::mpbal_kunit_init_net(), policy) }
 }
 
 /// A `net.mpbal.*` store of init_net, driven through mpbal.ko's real

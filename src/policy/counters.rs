@@ -1,6 +1,7 @@
 //! Per-CPU counters of one netns, summed when read.
 
 use crate::sys::percpu::CpuCounter;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::macros::Zeroable;
 
 /// Uplinks tracked per netns: devices that are nexthops of equalize routes.
@@ -47,6 +48,18 @@ counters! {
     Untracked => "untracked",
     /// Inbound connections whose uplink was remembered for their replies.
     InboundRecorded => "inbound_recorded",
+    /// Replies of inbound connections sent through the uplink they came in
+    /// by, under a strategy that does not remember connections itself.
+    InboundReplies => "inbound_replies",
+    /// Local packets left alone: bound to a device (SO_BINDTODEVICE,
+    /// IP_UNICAST_IF) or routed in a VRF.
+    LocalPinned => "local_pinned",
+    /// Local packets kept to the uplinks of the device owning their source
+    /// address.
+    LocalSrcPinned => "local_src_pinned",
+    /// Local packets left to their IPsec transform (already on an xfrm
+    /// route).
+    LocalIpsec => "local_ipsec",
     /// No usable nexthop: left to the kernel.
     FallbackNoUsable => "fallback_no_usable",
     /// fib_multipath_hash_policy is not 1 here: forwarded packets not steered.
@@ -57,7 +70,7 @@ counters! {
     FallbackReroute => "fallback_reroute",
     /// The kernel sent a steered packet elsewhere (e.g. neighbour failure).
     FallbackDiverted => "fallback_diverted",
-    /// An uplink ifindex did not fit in ct_mark_mask: not remembered.
+    /// An uplink id did not fit in ct_mark_mask: not remembered.
     MarkOverflow => "mark_overflow",
     /// A hook re-entered on the same CPU (a packet sent from a hook).
     Reentered => "reentered",
@@ -66,6 +79,34 @@ counters! {
 }
 
 const NCOUNTERS: usize = Counter::ALL.len();
+
+/// Counts that outlive the per-CPU counters: those are freed when the netns
+/// has no equalize route left, and their sums are added here first.
+pub(crate) struct Totals {
+    global: [AtomicU64; NCOUNTERS],
+}
+
+impl Default for Totals {
+    fn default() -> Self {
+        Totals {
+            global: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Totals {
+    pub(crate) fn get(&self, c: Counter) -> u64 {
+        self.global
+            .get(c as usize)
+            .map_or(0, |v| v.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn add(&self, c: Counter, n: u64) {
+        if let Some(v) = self.global.get(c as usize) {
+            v.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
 
 /// One CPU's counters (see `CpuCounter` for why no locked instruction).
 #[derive(Zeroable)]

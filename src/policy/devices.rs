@@ -1,19 +1,21 @@
-//! Per-device configuration: `net.mpbal.conf.DEV.capacity` and the ethtool
-//! link speed, kept for every device of the netns so capacity can be set
-//! before a device becomes an uplink.
+//! Per-device configuration: `net.mpbal.conf.DEV.{capacity,uplink_id}` and
+//! the ethtool link speed, kept for every device of the netns so they can be
+//! set before a device becomes an uplink.
 
+use super::counters::MAX_UPLINKS;
 use super::state::NetState;
-use super::uplinks::CapacitySource;
+use super::uplinks::{CapacitySource, Pins};
+use crate::sys::log::warn_ratelimited;
 use crate::sys::net::NetDevice;
 use crate::sys::netns::NetdevEvent;
-use crate::sys::sysctl::DevCapacity;
+use crate::sys::sysctl::DevSysctl;
 use kernel::alloc::{flags::GFP_KERNEL, KBox, KVec};
-use kernel::prelude::*;
+use kernel::error::Result;
 
 struct DevConf {
     ifindex: u32,
     speed_mbps: u32,
-    capacity: KBox<DevCapacity>,
+    sysctl: KBox<DevSysctl>,
 }
 
 /// All devices of the netns. Entries of removed devices become `None` and
@@ -43,12 +45,32 @@ impl Devices {
         let Some(d) = self.get(ifindex) else {
             return (0, CapacitySource::None);
         };
-        match d.capacity.get() {
+        match d.sysctl.capacity() {
             0 if d.speed_mbps != 0 => {
                 (u64::from(d.speed_mbps) * 1_000_000, CapacitySource::Ethtool)
             }
             0 => (0, CapacitySource::None),
             bps => (bps, CapacitySource::Config),
+        }
+    }
+
+    /// The uplink ids the devices pin.
+    pub(crate) fn pins(&self, pins: &mut Pins) {
+        for d in self.list.iter().flatten() {
+            let id = d.sysctl.uplink_id();
+            if let Some(p) = usize::try_from(id - 1).ok().and_then(|i| pins.get_mut(i)) {
+                // Two devices pinning one id: the first keeps it.
+                if *p == 0 {
+                    *p = d.ifindex;
+                }
+            }
+        }
+    }
+
+    /// Forgets every device (netns teardown): their sysctls go.
+    pub(crate) fn clear(&mut self) {
+        for d in self.list.as_mut_slice() {
+            drop(d.take());
         }
     }
 
@@ -77,13 +99,13 @@ pub(crate) fn netdev_event(st: &NetState, event: NetdevEvent, dev: &NetDevice<'_
             if devs.get(ifindex).is_some() {
                 return;
             }
-            if let Err(e) = add(&mut devs, st, dev, 0) {
-                pr_warn!(
-                    "netns {}: no net.mpbal.conf.{} sysctls: {:?}\n",
+            if let Err(e) = add(&mut devs, st, dev, (0, 0)) {
+                warn_ratelimited(format_args!(
+                    "netns {}: no net.mpbal.conf.{} sysctls: {:?}",
                     st.net.inum(),
                     dev.name().as_str(),
                     e
-                );
+                ));
             }
         }
         NetdevEvent::Unregister => {
@@ -92,16 +114,18 @@ pub(crate) fn netdev_event(st: &NetState, event: NetdevEvent, dev: &NetDevice<'_
         }
         NetdevEvent::ChangeName => {
             // The sysctl directory is named after the device: re-register it,
-            // keeping the configured capacity.
+            // keeping the configured values.
             let mut devs = st.devices.lock();
-            let kept = devs.remove(ifindex).map_or(0, |d| d.capacity.get());
+            let kept = devs
+                .remove(ifindex)
+                .map_or((0, 0), |d| (d.sysctl.capacity(), d.sysctl.uplink_id()));
             if let Err(e) = add(&mut devs, st, dev, kept) {
-                pr_warn!(
-                    "netns {}: lost net.mpbal.conf.{}: {:?}\n",
+                warn_ratelimited(format_args!(
+                    "netns {}: lost net.mpbal.conf.{}: {:?}",
                     st.net.inum(),
                     dev.name().as_str(),
                     e
-                );
+                ));
             }
         }
         NetdevEvent::Change => {
@@ -113,11 +137,23 @@ pub(crate) fn netdev_event(st: &NetState, event: NetdevEvent, dev: &NetDevice<'_
     }
 }
 
-fn add(devs: &mut Devices, st: &NetState, dev: &NetDevice<'_>, capacity: u64) -> Result {
+fn add(
+    devs: &mut Devices,
+    st: &NetState,
+    dev: &NetDevice<'_>,
+    (capacity, id): (u64, i32),
+) -> Result {
     let conf = DevConf {
         ifindex: dev.ifindex(),
         speed_mbps: dev.speed_mbps(),
-        capacity: DevCapacity::register(st.net, &dev.name(), capacity)?,
+        sysctl: DevSysctl::register(
+            st.net,
+            &dev.name(),
+            capacity,
+            id,
+            MAX_UPLINKS as i32,
+            &st.work,
+        )?,
     };
     devs.insert(conf)
 }

@@ -3,21 +3,24 @@
 //!
 //! - PRE_ROUTING chooses a nexthop for forwarded packets and steers the
 //!   kernel's own multipath choice to it through the skb hash.
-//! - LOCAL_OUT chooses for locally generated packets and re-routes them with
-//!   the chosen output device.
-//! - POST_ROUTING sees where a forwarded packet really leaves, counts it on
+//! - LOCAL_OUT chooses for locally generated packets, unless something pins
+//!   them (a bound socket, a VRF, IPsec, their source address), and re-routes
+//!   them the way `ip_route_me_harder()` does, onto the chosen nexthop.
+//! - POST_ROUTING sees where a forwarded packet really leaves, gives it back
+//!   a full-range hash (qdiscs and TX queues use its high bits), counts it on
 //!   that uplink and stores it in the connection (session strategy).
 //!
-//! Every hook returns at once in a netns without equalize routes. The packet
-//! path takes no lock and allocates nothing; sysctls are read once per packet.
+//! The hooks are registered only while the netns has equalize routes, and
+//! `Active` exists for as long. The packet path takes no lock and allocates
+//! nothing; sysctls are read once per packet.
 
 use super::counters::{Counter, CpuCounters};
 use super::routecache::{RouteBuf, RouteCache};
-use super::state::{Knob, NetState, HASH_POLICY_L4};
+use super::state::{Active, Knob, NetState, HASH_POLICY_L4};
 use super::uplinks::{BookedLoad, Booking};
 use crate::mpbal_core::hashrange;
 use crate::mpbal_core::nexthop::{NexthopMask, Route, RouteKind};
-use crate::mpbal_core::strategy::{Env, Outcome, Rechoose, Selection, Strategy};
+use crate::mpbal_core::strategy::{recall, Env, Outcome, Rechoose, Selection, Strategy};
 use crate::mpbal_core::wrr::{Pick, WrrCache};
 use crate::sys::log::warn_ratelimited;
 use crate::sys::net::{now_ms, now_secs};
@@ -35,9 +38,13 @@ use kernel::sync::SpinLock;
 #[derive(Clone, Copy, Default, Zeroable)]
 struct Steered {
     skb: usize,
+    /// The steering hash PRE_ROUTING wrote.
     hash: u32,
-    /// Uplink chosen.
+    /// The flow's own full-range hash, given back at POST_ROUTING.
+    entropy: u32,
+    /// Device and uplink id chosen.
     oif: u32,
+    uplink: u32,
     /// Whether the choice should be stored in the connection (session).
     remember: bool,
     /// Whether it is a first choice for a connection.
@@ -49,14 +56,12 @@ struct Steered {
 pub(crate) struct CpuLocal {
     /// PRE_ROUTING's route lookups.
     routes: RouteCache,
+    /// LOCAL_OUT's route, here rather than on the stack.
+    out_route: RouteBuf,
     /// Per-packet WRR of each route.
     wrr: WrrCache,
     steered: Steered,
     booking: Booking,
-}
-
-fn active(st: &NetState) -> bool {
-    st.equalize_routes.load(Ordering::Relaxed) != 0
 }
 
 /// The shared first-choice WRR, locked only when a first choice is made.
@@ -74,11 +79,11 @@ impl Pick for SharedPick<'_> {
 
 /// Whether the packet's route is ours; counts the multipath routes that are
 /// not, and the equalize routes mpbal cannot steer (as `seen` packets).
-fn is_equalize(st: &NetState, kind: RouteKind, seen: Counter) -> bool {
+fn is_equalize(a: &Active, kind: RouteKind, seen: Counter) -> bool {
     match kind {
         RouteKind::EQUALIZE => return true,
-        RouteKind::MULTIPATH => st.counters.local(|c| c.inc(Counter::PacketsMultipath)),
-        RouteKind::UNSUPPORTED => st.counters.local(|c| {
+        RouteKind::MULTIPATH => a.counters.local(|c| c.inc(Counter::PacketsMultipath)),
+        RouteKind::UNSUPPORTED => a.counters.local(|c| {
             c.inc(seen);
             c.inc(Counter::FallbackUnsupported);
         }),
@@ -91,8 +96,13 @@ fn is_equalize(st: &NetState, kind: RouteKind, seen: Counter) -> bool {
 struct Query {
     ops: &'static dyn Strategy,
     daddr: u32,
-    stored_oif: u32,
+    /// The uplink the connection's mark names, 0 if none.
+    stored: u32,
     has_conn: bool,
+    /// A reply of a connection whose uplink is known: it goes back that way
+    /// under every strategy.
+    pinned_reply: bool,
+    allowed: NexthopMask,
     idle_timeout_s: u32,
     /// Packet size in bits, booked against the chosen uplink (bandwidth).
     bits: u64,
@@ -101,17 +111,21 @@ struct Query {
 impl Query {
     fn new(
         st: &NetState,
-        pkt: &SkBuff<'_>,
+        skb: &SkBuff<'_>,
         ops: &'static dyn Strategy,
         conn: Option<&NfConn<'_>>,
+        allowed: NexthopMask,
     ) -> Self {
+        let stored = conn.map_or(0, |c| st.mark.get(c.mark()));
         Query {
             ops,
-            daddr: pkt.daddr(),
-            stored_oif: conn.map_or(0, |c| st.mark.get(c.mark())),
+            daddr: skb.daddr(),
+            stored,
             has_conn: conn.is_some(),
+            pinned_reply: stored != 0 && conn.is_some_and(|c| c.is_reply()),
+            allowed,
             idle_timeout_s: st.knob(Knob::RouteIdleTimeout).max(1) as u32,
-            bits: u64::from(pkt.len()) * 8,
+            bits: u64::from(skb.len()) * 8,
         }
     }
 
@@ -119,12 +133,13 @@ impl Query {
     fn select(
         &self,
         st: &NetState,
+        a: &Active,
         route: &Route<'_>,
         wrr: &mut WrrCache,
         booking: &mut Booking,
     ) -> Option<Selection> {
-        let dests = st.dest_table();
-        let mut first = SharedPick(&st.first_wrr);
+        let dests = a.dest_table();
+        let mut first = SharedPick(&a.first_wrr);
         booking.refresh(st.sample_epoch.load(Ordering::Acquire));
         let mut load = BookedLoad {
             uplinks: &st.uplinks,
@@ -144,13 +159,21 @@ impl Query {
             dests: &dests,
             now_s: now_secs(),
             idle_timeout_s: self.idle_timeout_s,
-            stored_oif: self.stored_oif,
+            stored_uplink: self.stored,
+            allowed: self.allowed,
             has_conn: self.has_conn,
             load: &mut load,
         };
+        // A strategy that keeps connections on an uplink does this itself.
+        if self.pinned_reply && !self.ops.needs_conntrack() {
+            if let Ok(sel) = recall(route, env.candidates(route), self.stored) {
+                a.counters.local(|c| c.inc(Counter::InboundReplies));
+                return Some(sel);
+            }
+        }
         let sel = self.ops.select(route, &mut env)?;
-        let oif = route.nexthops.get(sel.index)?.oif;
-        self.ops.book(&mut env, oif, self.bits);
+        let id = route.nexthops.get(sel.index)?.uplink;
+        self.ops.book(&mut env, id, self.bits);
         Some(sel)
     }
 }
@@ -168,45 +191,42 @@ fn count_outcome(c: &CpuCounters, outcome: Outcome) {
 }
 
 /// Stores the uplink a connection really left by in its mark.
-fn store_uplink(st: &NetState, c: &CpuCounters, conn: &NfConn<'_>, oif: u32, first: bool) {
+fn store_uplink(st: &NetState, c: &CpuCounters, conn: &NfConn<'_>, id: u32, first: bool) {
     let mark = conn.mark();
-    if st.mark.get(mark) == oif {
+    if id == 0 || st.mark.get(mark) == id {
         return;
     }
     // The admin's bits outside the mask stay as they are.
-    let Some(value) = st.mark.set(mark, oif) else {
+    let Some(value) = st.mark.set(mark, id) else {
         c.inc(Counter::MarkOverflow);
         return;
     };
     conn.set_mark(value);
     if first {
         c.inc(Counter::SessionsNew);
-        if let Some(slot) = st.uplinks.find(oif) {
-            st.uplinks.add_session(slot);
-        }
+        st.uplinks.add_session(id);
     }
 }
 
 /// A connection that comes in through an uplink remembers it, so that its
 /// replies leave through the same uplink (thesis 4.2.3: conntrack "would
-/// remember the incoming interface").
-fn remember_inbound(st: &NetState, pkt: &SkBuff<'_>, conn: &NfConn<'_>) {
+/// remember the incoming interface"). Whenever the netns tracks
+/// connections, under every strategy.
+fn remember_inbound(st: &NetState, a: &Active, skb: &SkBuff<'_>, conn: &NfConn<'_>) {
     let mark = conn.mark();
     if !conn.is_new() || conn.is_reply() || st.mark.get(mark) != 0 {
         return;
     }
-    let iif = pkt.in_ifindex();
-    if !st.uplinks.contains(iif) {
+    let id = st.uplinks.id_of_device(skb.in_ifindex());
+    if id == 0 {
         return;
     }
-    let value = st.mark.set(mark, iif);
+    let value = st.mark.set(mark, id);
     if let Some(value) = value {
         conn.set_mark(value);
-        if let Some(slot) = st.uplinks.find(iif) {
-            st.uplinks.add_session(slot);
-        }
+        st.uplinks.add_session(id);
     }
-    st.counters.local(|c| {
+    a.counters.local(|c| {
         c.inc(match value {
             Some(_) => Counter::InboundRecorded,
             None => Counter::MarkOverflow,
@@ -225,24 +245,24 @@ enum Pre {
 }
 
 /// PRE_ROUTING, after conntrack and DNAT, before the route lookup.
-pub(crate) fn prerouting(st: &NetState, pkt: &mut SkBuff<'_>) {
-    if !active(st) {
+pub(crate) fn prerouting(st: &NetState, skb: &mut SkBuff<'_>) {
+    let rcu = skb.rcu();
+    let Some(a) = st.active.get(&rcu) else {
         return;
-    }
-    let ops = st.ops();
-    let conn = if ops.needs_conntrack() {
-        pkt.conn()
-    } else {
-        None
     };
+    let ops = st.ops();
+    // Whoever runs conntrack here (mpbal for session, or NAT rules), its
+    // entries carry the inbound uplink.
+    let conn = skb.conn();
     if let Some(c) = &conn {
-        remember_inbound(st, pkt, c);
+        remember_inbound(st, a, skb, c);
     }
-    let skb = pkt.id();
+    let conn = conn.filter(|c| ops.needs_conntrack() || c.is_reply());
+    let id = skb.id();
     // One BH-off section for the lookup (its cache is per CPU), the choice
     // and the note for POST_ROUTING.
-    let done = st.local.with(|local| {
-        let (buf, looked_up) = local.routes.input(pkt);
+    let done = a.local.with(|local| {
+        let (buf, looked_up) = local.routes.input(skb, &st.uplinks);
         if buf.kind() != RouteKind::EQUALIZE {
             return (Pre::Other(buf.kind()), looked_up);
         }
@@ -251,15 +271,19 @@ pub(crate) fn prerouting(st: &NetState, pkt: &mut SkBuff<'_>) {
             return (Pre::HashPolicy(policy), looked_up);
         }
         let route = buf.route();
-        let q = Query::new(st, pkt, ops, conn.as_ref());
+        let q = Query::new(st, skb, ops, conn.as_ref(), !0);
         let mut steer = || {
-            let sel = q.select(st, &route, &mut local.wrr, &mut local.booking)?;
-            let hash = hashrange::skb_hash_for(route.nexthops, sel.index, pkt.entropy())?;
+            let sel = q.select(st, a, &route, &mut local.wrr, &mut local.booking)?;
+            let entropy = skb.entropy();
+            let hash = hashrange::skb_hash_for(route.nexthops, sel.index, entropy)?;
+            let nh = route.nexthops.get(sel.index)?;
             local.steered = Steered {
-                skb,
+                skb: id,
                 hash,
-                oif: route.nexthops.get(sel.index)?.oif,
-                remember: conn.is_some(),
+                entropy,
+                oif: nh.oif,
+                uplink: nh.uplink,
+                remember: ops.needs_conntrack() && conn.is_some(),
                 new_session: sel.outcome.is_first_choice(),
             };
             Some(Pre::Steered(sel, hash))
@@ -267,15 +291,15 @@ pub(crate) fn prerouting(st: &NetState, pkt: &mut SkBuff<'_>) {
         (steer().unwrap_or(Pre::NoUsable), looked_up)
     });
     let Some((pre, looked_up)) = done else {
-        st.counters.local(|c| c.inc(Counter::Reentered));
+        a.counters.local(|c| c.inc(Counter::Reentered));
         return;
     };
     if looked_up {
-        st.counters.local(|c| c.inc(Counter::RouteLookups));
+        a.counters.local(|c| c.inc(Counter::RouteLookups));
     }
     let hash = match pre {
         Pre::Other(kind) => {
-            is_equalize(st, kind, Counter::PacketsFwd);
+            is_equalize(a, kind, Counter::PacketsFwd);
             return;
         }
         Pre::HashPolicy(policy) => {
@@ -284,112 +308,161 @@ pub(crate) fn prerouting(st: &NetState, pkt: &mut SkBuff<'_>) {
                 st.net.inum(),
                 policy
             ));
-            st.counters.local(|c| {
+            a.counters.local(|c| {
                 c.inc(Counter::PacketsFwd);
                 c.inc(Counter::FallbackHashPolicy);
             });
             return;
         }
         Pre::NoUsable => {
-            st.counters.local(|c| {
+            a.counters.local(|c| {
                 c.inc(Counter::PacketsFwd);
                 c.inc(Counter::FallbackNoUsable);
             });
             return;
         }
         Pre::Steered(sel, hash) => {
-            st.counters.local(|c| {
+            a.counters.local(|c| {
                 c.inc(Counter::PacketsFwd);
                 count_outcome(c, sel.outcome);
             });
             hash
         }
     };
-    pkt.set_l4_hash(hash);
+    skb.set_l4_hash(hash);
+}
+
+/// What LOCAL_OUT may choose from, or why it leaves the packet alone.
+enum Local {
+    /// Pinned (bound socket, VRF) or left to IPsec: counted, not steered.
+    Leave(Counter),
+    /// These nexthops (all, or those of the source address's device).
+    Choose(NexthopMask, bool),
+}
+
+/// The rules for locally generated packets (Documentation/overview.rst,
+/// "Locally generated traffic"), on the packet's route.
+fn local_rules(skb: &SkBuff<'_>, route: &Route<'_>) -> Local {
+    let facts = skb.local_facts();
+    if facts.bound_oif != 0 || facts.unicast_if != 0 || facts.l3mdev {
+        return Local::Leave(Counter::LocalPinned);
+    }
+    if skb.dst_is_xfrm() {
+        return Local::Leave(Counter::LocalIpsec);
+    }
+    // A source address on one uplink's device leaves through that device:
+    // the upstream drops it elsewhere (BCP38), and NAT cannot fix replies.
+    match route.on_device(facts.saddr_ifindex) {
+        0 => Local::Choose(!0, false),
+        mask => Local::Choose(mask, true),
+    }
 }
 
 /// LOCAL_OUT, after conntrack, DNAT and the mangle reroute.
-pub(crate) fn local_out(st: &NetState, pkt: &mut SkBuff<'_>) {
-    if !active(st) {
+pub(crate) fn local_out(st: &NetState, skb: &mut SkBuff<'_>) {
+    let rcu = skb.rcu();
+    let Some(a) = st.active.get(&rcu) else {
         return;
-    }
-    // A socket bound to a device has chosen its uplink itself.
-    if pkt.sk_bound_oif() != 0 {
-        return;
-    }
-    let mut buf = RouteBuf::default();
-    buf.fill(pkt.route_output().as_ref());
-    if !is_equalize(st, buf.kind(), Counter::PacketsLocal) {
-        return;
-    }
-    let ops = st.ops();
-    let conn = if ops.needs_conntrack() {
-        pkt.conn()
-    } else {
-        None
     };
-    let route = buf.route();
-    let q = Query::new(st, pkt, ops, conn.as_ref());
-    let chosen = st.local.with(|local| {
-        let sel = q.select(st, &route, &mut local.wrr, &mut local.booking)?;
-        Some((sel, route.nexthops.get(sel.index)?.oif))
-    });
-    let (sel, oif) = match chosen {
-        Some(Some(chosen)) => chosen,
-        other => {
-            st.counters.local(|c| {
-                c.inc(Counter::PacketsLocal);
-                c.inc(if other.is_none() {
-                    Counter::Reentered
-                } else {
-                    Counter::FallbackNoUsable
+    let ops = st.ops();
+    let conn = skb.conn().filter(|c| ops.needs_conntrack() || c.is_reply());
+    let chosen = a.local.with(|local| {
+        let buf = &mut local.out_route;
+        buf.fill(skb.route_output().as_ref(), &st.uplinks);
+        if !is_equalize(a, buf.kind(), Counter::PacketsLocal) {
+            return None;
+        }
+        let route = buf.route();
+        let (allowed, by_source) = match local_rules(skb, &route) {
+            Local::Leave(why) => {
+                a.counters.local(|c| {
+                    c.inc(Counter::PacketsLocal);
+                    c.inc(why);
                 });
+                return None;
+            }
+            Local::Choose(mask, by_source) => (mask, by_source),
+        };
+        let q = Query::new(st, skb, ops, conn.as_ref(), allowed);
+        let Some(sel) = q.select(st, a, &route, &mut local.wrr, &mut local.booking) else {
+            return Some(Err(by_source));
+        };
+        let nh = *route.nexthops.get(sel.index)?;
+        let hash = hashrange::skb_hash_for(route.nexthops, sel.index, skb.entropy());
+        Some(Ok((sel, nh, hash?, by_source)))
+    });
+    let (sel, nh, hash, by_source) = match chosen {
+        Some(Some(Ok(chosen))) => chosen,
+        Some(None) => return,
+        other => {
+            a.counters.local(|c| {
+                c.inc(Counter::PacketsLocal);
+                match other {
+                    None => c.inc(Counter::Reentered),
+                    _ => c.inc(Counter::FallbackNoUsable),
+                }
             });
             return;
         }
     };
-    // The socket's cached route often already leaves by the chosen uplink.
-    let rerouted = pkt.dst_oif() == oif || pkt.reroute_oif(oif).is_ok();
-    let out = pkt.dst_oif();
-    let (segs, len) = (u64::from(pkt.segs()), u64::from(pkt.len()));
-    st.counters.local(|c| {
+    // The socket's cached route often already leaves by the chosen nexthop.
+    let rerouted = skb.dst_nexthop() == (nh.oif, nh.gw) || skb.reroute_hash(hash).is_ok();
+    let (out_oif, out_gw) = skb.dst_nexthop();
+    let out = st.uplinks.id(out_oif, out_gw);
+    let (segs, len) = (u64::from(skb.segs()), u64::from(skb.len()));
+    a.counters.local(|c| {
         c.inc(Counter::PacketsLocal);
         if !rerouted {
             c.inc(Counter::FallbackReroute);
             return;
         }
+        if by_source {
+            c.inc(Counter::LocalSrcPinned);
+        }
         count_outcome(c, sel.outcome);
-        if out != oif {
+        if out != nh.uplink {
             c.inc(Counter::FallbackDiverted);
         }
-        if let Some(slot) = st.uplinks.find(out) {
+        if let Some(slot) = (out as usize).checked_sub(1) {
             c.add_uplink(slot, segs, len);
         }
-        if let Some(conn) = &conn {
+        if let Some(conn) = conn.as_ref().filter(|_| ops.needs_conntrack()) {
             store_uplink(st, c, conn, out, sel.outcome.is_first_choice());
         }
     });
 }
 
 /// POST_ROUTING, after SNAT, before conntrack confirms a new entry.
-pub(crate) fn postrouting(st: &NetState, pkt: &mut SkBuff<'_>) {
-    if !active(st) || !pkt.forwarded() {
-        return;
-    }
-    let Some(note) = st.local.with(|local| core::mem::take(&mut local.steered)) else {
+pub(crate) fn postrouting(st: &NetState, skb: &mut SkBuff<'_>) {
+    let rcu = skb.rcu();
+    let Some(a) = st.active.get(&rcu) else {
         return;
     };
-    if note.skb != pkt.id() || note.hash != pkt.hash() {
+    if !skb.forwarded() {
         return;
     }
-    let out = pkt.out_ifindex();
-    let (segs, len) = (u64::from(pkt.segs()), u64::from(pkt.len()));
-    let conn = if note.remember { pkt.conn() } else { None };
-    st.counters.local(|c| {
-        if out != note.oif {
+    let Some(note) = a.local.with(|local| core::mem::take(&mut local.steered)) else {
+        return;
+    };
+    if note.skb != skb.id() || note.hash != skb.hash() {
+        return;
+    }
+    // The route is decided: qdiscs and TX queues get the flow's hash back.
+    skb.set_l4_hash(note.entropy);
+    let out_dev = skb.out_ifindex();
+    let out = if out_dev == note.oif {
+        note.uplink
+    } else {
+        let (oif, gw) = skb.dst_nexthop();
+        st.uplinks.id(oif, gw)
+    };
+    let (segs, len) = (u64::from(skb.segs()), u64::from(skb.len()));
+    let conn = if note.remember { skb.conn() } else { None };
+    a.counters.local(|c| {
+        if out != note.uplink {
             c.inc(Counter::FallbackDiverted);
         }
-        if let Some(slot) = st.uplinks.find(out) {
+        if let Some(slot) = (out as usize).checked_sub(1) {
             c.add_uplink(slot, segs, len);
         }
         if let Some(conn) = &conn {

@@ -3,15 +3,16 @@
 //! (`src/helpers/params.c`); module init checks it here and publishes the
 //! values in force.
 
+use super::state::UPLINK_ID_BITS;
 use crate::mpbal_core::markfield::MarkField;
 use crate::mpbal_core::strategy::StrategyId;
 use crate::sys::params::{self, Effective};
 use kernel::error::{code::EINVAL, Result};
 use kernel::prelude::*;
 
-/// Default `ct_mark_mask`: the upper half, leaving the lower half to the
-/// admin's own marks.
-const CT_MARK_MASK_DEFAULT: u32 = 0xffff_0000;
+/// Default `ct_mark_mask`: the top [`UPLINK_ID_BITS`] bits, as few as an
+/// uplink id needs, leaving the rest to the admin's own marks.
+const CT_MARK_MASK_DEFAULT: u32 = !0 << (32 - UPLINK_ID_BITS);
 /// Default `route_table_size`.
 const ROUTE_TABLE_SIZE_DEFAULT: u32 = 1024;
 const ROUTE_TABLE_SIZE_MIN: u32 = 16;
@@ -70,12 +71,14 @@ pub(crate) fn load() -> Result<Effective> {
     };
     let ct_mark_mask = if given.ct_mark_mask_given {
         let text = params::text(&given.ct_mark_mask);
-        match params::parse_u32(&given.ct_mark_mask).filter(|&m| MarkField::new(m).is_some()) {
+        let fits = |m: u32| MarkField::new(m).is_some_and(|f| f.width() >= UPLINK_ID_BITS);
+        match params::parse_u32(&given.ct_mark_mask).filter(|&m| fits(m)) {
             Some(m) => m,
             None => {
                 pr_err!(
-                    "invalid ct_mark_mask '{}': need one contiguous run of set bits, e.g. {:#010x}\n",
+                    "invalid ct_mark_mask '{}': need one contiguous run of set bits, at least {} of them (an uplink id), e.g. {:#010x}\n",
                     shown(text),
+                    UPLINK_ID_BITS,
                     CT_MARK_MASK_DEFAULT
                 );
                 return Err(EINVAL);

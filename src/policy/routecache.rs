@@ -1,6 +1,7 @@
 //! The route a packet will take, as far as mpbal cares, and PRE_ROUTING's
 //! per-CPU cache of route lookups (see `mpbal_core::flowcache`).
 
+use super::uplinks::Uplinks;
 use crate::mpbal_core::flowcache::{FlowCache, FlowKey};
 use crate::mpbal_core::nexthop::{Nexthop, Route, RouteKind, MAX_NEXTHOPS};
 use crate::sys::route::{FibLookup, FlowInputs, InputKey, RawNexthop, NH_F_DEAD, NH_F_LINKDOWN};
@@ -21,8 +22,9 @@ pub(crate) struct RouteBuf {
 const NH_UNUSABLE: u32 = NH_F_DEAD | NH_F_LINKDOWN;
 
 impl RouteBuf {
-    /// Fills the buffer from a lookup (none: the packet has no route).
-    pub(crate) fn fill(&mut self, lookup: Option<&FibLookup<'_>>) {
+    /// Fills the buffer from a lookup (none: the packet has no route), with
+    /// each nexthop's uplink id from `uplinks`.
+    pub(crate) fn fill(&mut self, lookup: Option<&FibLookup<'_>>, uplinks: &Uplinks) {
         self.len = 0;
         let Some(l) = lookup else {
             self.kind = RouteKind::NONE;
@@ -39,6 +41,8 @@ impl RouteBuf {
         for (nh, raw) in self.nexthops.iter_mut().zip(raw.iter()).take(n) {
             *nh = Nexthop {
                 oif: raw.oif,
+                gw: raw.gw,
+                uplink: uplinks.id(raw.oif, raw.gw),
                 weight: raw.weight,
                 upper_bound: raw.upper_bound,
                 usable: raw.flags & NH_UNUSABLE == 0,
@@ -68,14 +72,17 @@ pub(crate) struct RouteCache {
     uncached: RouteBuf,
 }
 
-fn flow_key(k: FlowInputs) -> FlowKey {
+/// The cache key: a cached entry is valid for one routing generation and
+/// one assignment of uplink ids (both only grow, so their sum changes
+/// whenever either does).
+fn flow_key(k: FlowInputs, uplinks_gen: u32) -> FlowKey {
     FlowKey {
         daddr: k.daddr,
         saddr: k.saddr,
         iif: k.iif,
         mark: k.mark,
         tos: k.tos,
-        genid: k.genid,
+        genid: k.genid.wrapping_add(uplinks_gen),
     }
 }
 
@@ -83,20 +90,24 @@ impl RouteCache {
     /// The route of a packet entering at PRE_ROUTING, from the cache when
     /// the netns's routing has not changed since it was looked up. Also
     /// tells whether a FIB lookup was needed.
-    pub(crate) fn input<'c>(&'c mut self, skb: &mut SkBuff<'_>) -> (&'c RouteBuf, bool) {
+    pub(crate) fn input<'c>(
+        &'c mut self,
+        skb: &mut SkBuff<'_>,
+        uplinks: &Uplinks,
+    ) -> (&'c RouteBuf, bool) {
         let buf = match skb.input_key() {
             InputKey::NotForwarded => {
                 // Only kind and length are read for a non-equalize route.
-                self.uncached.fill(None);
+                self.uncached.fill(None, uplinks);
                 return (&self.uncached, false);
             }
-            InputKey::Key(k) => match self.flows.slot(flow_key(k)) {
+            InputKey::Key(k) => match self.flows.slot(flow_key(k, uplinks.gen())) {
                 (true, buf) => return (buf, false),
                 (false, buf) => buf,
             },
             InputKey::Uncached => &mut self.uncached,
         };
-        buf.fill(skb.route_input().as_ref());
+        buf.fill(skb.route_input().as_ref(), uplinks);
         (buf, true)
     }
 }

@@ -1,12 +1,20 @@
 //! The per-netns state of mpbal.
+//!
+//! What every netns has is small: sysctls, the uplink table, the record of
+//! equalize routes (its entries allocated with the first one) and counter
+//! totals. What the packet path needs, the per-CPU state and the route
+//! strategy's table, is [`Active`]: the worker allocates it when the netns
+//! gets its first equalize route, before the hooks go on, and frees it after
+//! they are off again, so a netns without equalize routes holds no per-CPU
+//! memory at all.
 
-use super::counters::{Counter, CpuCounters, MAX_UPLINKS};
-use super::devices::Devices;
-use super::eqroutes::EqRouteSet;
+use super::counters::{Counter, CpuCounters, Totals, MAX_UPLINKS};
+use super::devices::{self, Devices};
+use super::eqroutes::{Change, EqRouteSet};
 use super::hooks::{self, CpuLocal};
-use super::uplinks::Uplinks;
+use super::stats;
+use super::uplinks::{Pins, Uplinks};
 use super::worker::{self, WorkerState};
-use super::{devices, stats};
 use crate::mpbal_core::desttable::DestTable;
 use crate::mpbal_core::estimator::MAX_EWMA_LOG;
 use crate::mpbal_core::markfield::MarkField;
@@ -15,20 +23,23 @@ use crate::mpbal_core::strategy::{Strategy, StrategyId};
 use crate::mpbal_core::wrr::WrrCache;
 use crate::sys::fib::FibEvent;
 use crate::sys::log::{warn_ratelimited, Ipv4};
+use crate::sys::net::now_ms;
 use crate::sys::net::{Net, NetDevice};
 use crate::sys::netfilter::HookSwitch;
 use crate::sys::netns::{NetdevEvent, NetnsOps};
 use crate::sys::params;
 use crate::sys::percpu::{PerCpuExclusive, PerCpuShared};
 use crate::sys::proc::SeqFile;
+use crate::sys::rcu::{RcuGuard, RcuReader, RcuSlot};
 use crate::sys::skb::SkBuff;
 use crate::sys::sysctl::{IntKnob, SysctlConf};
 use crate::sys::work::WorkRef;
 use core::fmt;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use kernel::alloc::{flags::GFP_KERNEL, KVec};
+use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::alloc::{flags::GFP_KERNEL_ACCOUNT, KBox, KVVec};
 use kernel::error::{code::EINVAL, Error, Result};
-use kernel::init::PinInit;
+use kernel::init::{InPlaceInit, PinInit};
 use kernel::prelude::pin_data;
 use kernel::sync::{Mutex, SpinLock};
 use kernel::{new_mutex, new_spinlock, try_pin_init};
@@ -36,6 +47,10 @@ use kernel::{new_mutex, new_spinlock, try_pin_init};
 /// `net.ipv4.fib_multipath_hash_policy` the forwarding lever needs: L4, with
 /// an skb hash that is already set used as it is.
 pub(crate) const HASH_POLICY_L4: i32 = 1;
+
+/// Bits of `ct->mark` an uplink id needs: ids 1 to [`MAX_UPLINKS`], 0 for
+/// none (Documentation/overview.rst, "Connection marks").
+pub(crate) const UPLINK_ID_BITS: u32 = (MAX_UPLINKS as u32).ilog2() + 1;
 
 /// The integer sysctls of `net.mpbal`, by position in [`KNOBS`].
 #[derive(Clone, Copy)]
@@ -70,6 +85,69 @@ static KNOBS: [IntKnob; 3] = [
     },
 ];
 
+/// What the packet path needs while the netns has equalize routes.
+#[pin_data]
+pub(crate) struct Active {
+    pub(crate) local: PerCpuExclusive<CpuLocal>,
+    pub(crate) counters: PerCpuShared<CpuCounters>,
+    /// The route strategy's destination table (lock-free).
+    dests: KVVec<AtomicU64>,
+    /// WRR for first choices of destinations and connections, shared so
+    /// that their spread follows the weights exactly. Taken only for a first
+    /// choice, always with BH disabled (inside `local.with`).
+    #[pin]
+    pub(crate) first_wrr: SpinLock<WrrCache>,
+}
+
+fn alloc_dests(n: usize) -> Result<KVVec<AtomicU64>> {
+    let mut v = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+    for _ in 0..n {
+        v.push(AtomicU64::new(0), GFP_KERNEL_ACCOUNT)?;
+    }
+    Ok(v)
+}
+
+impl Active {
+    fn new(table_size: usize) -> impl PinInit<Self, Error> {
+        try_pin_init!(Active {
+            local: PerCpuExclusive::new()?,
+            counters: PerCpuShared::new()?,
+            dests: alloc_dests(table_size)?,
+            first_wrr <- new_spinlock!(WrrCache::default(), "mpbal_first_wrr"),
+        }? Error)
+    }
+
+    /// Allocates it (process context); the caller publishes it.
+    pub(crate) fn alloc() -> Result<Pin<KBox<Self>>> {
+        KBox::pin_init(
+            Active::new(params::route_table_size() as usize),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    pub(crate) fn dest_table(&self) -> DestTable<'_> {
+        DestTable::new(&self.dests)
+    }
+
+    /// Sum of a counter over all CPUs.
+    pub(crate) fn sum(&self, c: Counter) -> u64 {
+        let mut n = 0u64;
+        self.counters.for_each(|cc| n = n.wrapping_add(cc.get(c)));
+        n
+    }
+
+    /// Packets and bytes counted on uplink slot `slot` over all CPUs.
+    pub(crate) fn sum_uplink(&self, slot: usize) -> (u64, u64) {
+        let (mut p, mut b) = (0u64, 0u64);
+        self.counters.for_each(|cc| {
+            let (cp, cb) = cc.get_uplink(slot);
+            p = p.wrapping_add(cp);
+            b = b.wrapping_add(cb);
+        });
+        (p, b)
+    }
+}
+
 /// Everything mpbal keeps for one network namespace.
 #[pin_data]
 pub(crate) struct NetState {
@@ -78,11 +156,11 @@ pub(crate) struct NetState {
     pub(crate) net: Net,
     /// `net.mpbal.*` values.
     pub(crate) conf: SysctlConf,
-    /// Where the session strategy stores the uplink in `ct->mark`.
+    /// Where a connection's uplink id is kept in `ct->mark`.
     pub(crate) mark: MarkField,
-    /// Equalize routes in the netns; 0 lets every hook return at once.
+    /// Equalize routes in the netns; 0 turns the hooks off.
     pub(crate) equalize_routes: AtomicU32,
-    /// Guards the set of equalize routes and slot changes of `uplinks`.
+    /// Guards the set of equalize routes and id changes of `uplinks`.
     /// Taken only in process or notifier context, never on the packet path.
     #[pin]
     pub(crate) routes: SpinLock<EqRouteSet>,
@@ -91,15 +169,25 @@ pub(crate) struct NetState {
     pub(crate) sample_epoch: AtomicU32,
     /// When the last sample was taken (`now_ms`).
     pub(crate) sample_ms: AtomicU64,
-    /// The route strategy's destination table (lock-free).
-    dests: KVec<AtomicU64>,
-    pub(crate) local: PerCpuExclusive<CpuLocal>,
-    /// WRR for first choices of destinations and connections, shared so
-    /// that their spread follows the weights exactly. Taken only for a first
-    /// choice, always with BH disabled (inside `local.with`).
-    #[pin]
-    pub(crate) first_wrr: SpinLock<WrrCache>,
-    pub(crate) counters: PerCpuShared<CpuCounters>,
+    /// Published by the worker while the hooks may run.
+    pub(crate) active: RcuSlot<Active>,
+    /// Counter sums of `Active`s that were freed.
+    pub(crate) totals: Totals,
+    /// FIB notifier events, and those that touched an equalize route.
+    pub(crate) fib_events: AtomicU64,
+    pub(crate) fib_events_equalize: AtomicU64,
+    /// Replays of every route asked of the FIB (record not exact).
+    pub(crate) fib_resyncs: AtomicU64,
+    /// The record of routes wants a replay, and when the last one was.
+    fib_resync: AtomicBool,
+    fib_resync_ms: AtomicU64,
+    /// `pins[i]`: the device that pins uplink id `i + 1` (the worker keeps
+    /// it from `net.mpbal.conf.DEV.uplink_id`; the notifier reads it).
+    pins: [AtomicU32; MAX_UPLINKS],
+    /// The worker is writing the hash policy itself (its own netevent).
+    pub(crate) hash_policy_writing: AtomicBool,
+    /// Someone else wrote the hash policy since mpbal set it.
+    pub(crate) hash_policy_touched: AtomicBool,
     /// Guards per-device configuration (netdev notifier, worker, proc).
     #[pin]
     pub(crate) devices: Mutex<Devices>,
@@ -107,14 +195,6 @@ pub(crate) struct NetState {
     #[pin]
     pub(crate) worker: Mutex<WorkerState>,
     pub(crate) work: WorkRef,
-}
-
-fn alloc_dests(n: usize) -> Result<KVec<AtomicU64>> {
-    let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
-    for _ in 0..n {
-        v.push(AtomicU64::new(0), GFP_KERNEL)?;
-    }
-    Ok(v)
 }
 
 impl NetState {
@@ -125,14 +205,20 @@ impl NetState {
             conf: SysctlConf::new(netns, params::strategy(), &KNOBS),
             mark: MarkField::new(params::ct_mark_mask()).ok_or(EINVAL)?,
             equalize_routes: AtomicU32::new(0),
-            routes <- new_spinlock!(EqRouteSet::new()?, "mpbal_eqroutes"),
+            routes <- new_spinlock!(EqRouteSet::new(), "mpbal_eqroutes"),
             uplinks: Uplinks::default(),
             sample_epoch: AtomicU32::new(0),
             sample_ms: AtomicU64::new(0),
-            dests: alloc_dests(params::route_table_size() as usize)?,
-            local: PerCpuExclusive::new()?,
-            first_wrr <- new_spinlock!(WrrCache::default(), "mpbal_first_wrr"),
-            counters: PerCpuShared::new()?,
+            active: RcuSlot::new(),
+            totals: Totals::default(),
+            fib_events: AtomicU64::new(0),
+            fib_events_equalize: AtomicU64::new(0),
+            fib_resyncs: AtomicU64::new(0),
+            fib_resync: AtomicBool::new(false),
+            fib_resync_ms: AtomicU64::new(0),
+            pins: core::array::from_fn(|_| AtomicU32::new(0)),
+            hash_policy_writing: AtomicBool::new(false),
+            hash_policy_touched: AtomicBool::new(false),
             devices <- new_mutex!(Devices::new(), "mpbal_devices"),
             worker <- new_mutex!(WorkerState::new(), "mpbal_worker"),
             work: WorkRef::new(),
@@ -157,30 +243,15 @@ impl NetState {
         self.conf.int(k as usize)
     }
 
-    pub(crate) fn dest_table(&self) -> DestTable<'_> {
-        DestTable::new(&self.dests)
-    }
-
-    /// Sum of a counter over all CPUs.
-    pub(crate) fn sum(&self, c: Counter) -> u64 {
-        let mut n = 0u64;
-        self.counters.for_each(|cc| n = n.wrapping_add(cc.get(c)));
-        n
-    }
-
-    /// Packets and bytes counted on an uplink slot over all CPUs.
-    pub(crate) fn sum_uplink(&self, slot: usize) -> (u64, u64) {
-        let (mut p, mut b) = (0u64, 0u64);
-        self.counters.for_each(|cc| {
-            let (cp, cb) = cc.get_uplink(slot);
-            p = p.wrapping_add(cp);
-            b = b.wrapping_add(cb);
-        });
-        (p, b)
+    /// A counter: the freed `Active`s' sums plus the live one's.
+    pub(crate) fn sum(&self, c: Counter, rcu: &impl RcuReader) -> u64 {
+        let live = self.active.get(rcu).map_or(0, |a| a.sum(c));
+        self.totals.get(c).wrapping_add(live)
     }
 
     /// A route changed (FIB notifier, atomic context).
     pub(crate) fn fib_event(&self, ev: FibEvent<'_>) {
+        self.fib_events.fetch_add(1, Ordering::Relaxed);
         if let FibEvent::Replace(r) = &ev {
             let kind =
                 RouteKind::classify(r.is_unicast(), r.paths(), r.equalize_flag(), r.nh_object());
@@ -195,37 +266,124 @@ impl NetState {
             }
         }
         let mut routes = self.routes.lock();
-        routes.apply(ev);
-        self.routes_changed(&routes);
+        if routes.apply(ev) == Change::Routes {
+            self.fib_events_equalize.fetch_add(1, Ordering::Relaxed);
+            // A replay's routes count when they are all in.
+            if !routes.replaying() {
+                self.routes_changed(&mut routes);
+            }
+        }
     }
 
     /// The notifier restarts its dump from scratch.
     pub(crate) fn fib_flush(&self) {
         let mut routes = self.routes.lock();
         routes.flush();
-        self.routes_changed(&routes);
+        if !routes.replaying() {
+            self.routes_changed(&mut routes);
+        }
     }
 
-    fn routes_changed(&self, routes: &EqRouteSet) {
-        let mut oifs = [0u32; MAX_UPLINKS];
-        let n = routes.oifs(&mut oifs);
-        self.uplinks.sync(&oifs[..n], |slot| self.sum_uplink(slot));
+    /// A replay starts: the routes it brings replace the record. Until it
+    /// ends, uplinks and hooks keep following the old record, so a replay
+    /// neither renumbers uplinks nor switches hooks off and on.
+    pub(crate) fn fib_replay_begin(&self) {
+        let mut routes = self.routes.lock();
+        routes.flush();
+        routes.set_replaying(true);
+    }
+
+    pub(crate) fn fib_replay_end(&self, ok: bool) {
+        let mut routes = self.routes.lock();
+        routes.set_replaying(false);
+        if !ok {
+            // No notifier now: try again (at most once a second).
+            self.fib_resync.store(true, Ordering::Release);
+        }
+        self.routes_changed(&mut routes);
+    }
+
+    /// The uplink ids the devices pin.
+    fn pins(&self) -> Pins {
+        core::array::from_fn(|i| self.pins[i].load(Ordering::Relaxed))
+    }
+
+    /// Sets the pins (worker); true if they changed.
+    pub(crate) fn set_pins(&self, pins: &Pins) -> bool {
+        let mut changed = false;
+        for (slot, &p) in self.pins.iter().zip(pins) {
+            changed |= slot.swap(p, Ordering::Relaxed) != p;
+        }
+        changed
+    }
+
+    fn routes_changed(&self, routes: &mut EqRouteSet) {
+        let mut nexthops = [(0u32, 0u32); MAX_UPLINKS];
+        let (n, more) = routes.nexthops(&mut nexthops);
+        let rcu = RcuGuard::new();
+        let active = self.active.get(&rcu);
+        self.uplinks
+            .sync(&nexthops[..n], &self.pins(), more, |slot| {
+                active.map_or((0, 0), |a| a.sum_uplink(slot))
+            });
         let count = routes.count();
+        if routes.take_resync() {
+            self.fib_resync.store(true, Ordering::Release);
+        }
         let before = self.equalize_routes.swap(count, Ordering::AcqRel);
-        if (before == 0) != (count == 0) {
-            // Conntrack, the hash policy and the estimator follow; they may
-            // sleep, so the worker does it.
+        if (before == 0) != (count == 0) || self.fib_resync.load(Ordering::Relaxed) {
+            // Hooks, conntrack, the hash policy and the estimator follow;
+            // they may sleep, so the worker does it.
             self.work.schedule(0);
         }
     }
 
+    /// Recomputes the uplink ids (the pins changed).
+    pub(crate) fn resync_uplinks(&self) {
+        let mut routes = self.routes.lock();
+        self.routes_changed(&mut routes);
+    }
+
     /// Forgets what refers to a device that is going away.
     pub(crate) fn device_gone(&self, ifindex: u32) {
+        let rcu = RcuGuard::new();
+        let mut ids = [0u32; MAX_UPLINKS];
+        let mut n = 0;
+        self.uplinks.for_each_id(|id, ifi| {
+            if ifi == ifindex && n < ids.len() {
+                ids[n] = id;
+                n += 1;
+            }
+        });
         {
             let _routes = self.routes.lock();
-            self.uplinks.release(ifindex);
+            self.uplinks.release_device(ifindex);
         }
-        self.dest_table().flush_oif(ifindex);
+        if let Some(a) = self.active.get(&rcu) {
+            for &id in &ids[..n] {
+                a.dest_table().flush_uplink(id);
+            }
+        }
+    }
+
+    /// Whether to replay the FIB now: at most once a second, however many
+    /// events ask for it (a later request is served by a later run).
+    pub(crate) fn take_fib_resync(&self) -> bool {
+        const MIN_GAP_MS: u64 = 1000;
+        if !self.fib_resync.load(Ordering::Acquire) {
+            return false;
+        }
+        let now = now_ms();
+        let last = self.fib_resync_ms.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < MIN_GAP_MS {
+            self.work
+                .schedule((MIN_GAP_MS - now.saturating_sub(last)) as u32);
+            return false;
+        }
+        self.fib_resync.store(false, Ordering::Release);
+        self.fib_resync_ms.store(now, Ordering::Relaxed);
+        self.fib_resyncs.fetch_add(1, Ordering::Relaxed);
+        true
     }
 }
 
@@ -283,6 +441,12 @@ impl NetnsOps for NetState {
         devices::netdev_event(self, ev, dev)
     }
 
+    fn hash_policy_event(&self) {
+        if !self.hash_policy_writing.load(Ordering::Acquire) {
+            self.hash_policy_touched.store(true, Ordering::Release);
+        }
+    }
+
     fn show_stats(&self, m: &mut SeqFile<'_>) -> fmt::Result {
         stats::show_stats(self, m)
     }
@@ -293,6 +457,18 @@ impl NetnsOps for NetState {
 
     fn run_work(&self) {
         worker::run(self)
+    }
+
+    fn take_fib_resync(&self) -> bool {
+        NetState::take_fib_resync(self)
+    }
+
+    fn fib_replay_begin(&self) {
+        NetState::fib_replay_begin(self)
+    }
+
+    fn fib_replay_end(&self, ok: bool) {
+        NetState::fib_replay_end(self, ok)
     }
 
     fn shutdown(&self) {

@@ -3,7 +3,11 @@
 
 use super::counters::Counter;
 use super::state::{Knob, NetState};
+use crate::sys::log::Ipv4;
+use crate::sys::params;
+use crate::sys::rcu::RcuGuard;
 use core::fmt::{self, Write};
+use core::sync::atomic::Ordering;
 
 /// `managed`: mpbal set it to 1; `ok`: it was 1 already; `mismatch`: not 1,
 /// forwarded packets are not steered; `idle`: no equalize route needs it.
@@ -18,27 +22,51 @@ fn hash_policy_state(st: &NetState, routes: u32, managed: bool) -> &'static str 
 
 /// Global state and counters, one `name value` per line.
 pub(crate) fn show_stats(st: &NetState, m: &mut impl Write) -> fmt::Result {
-    let (managed, conntrack) = {
+    let (managed, conntrack, degraded) = {
         let ws = st.worker.lock();
-        (ws.hash_policy_managed(), ws.conntrack_held())
+        (ws.hash_policy_managed(), ws.conntrack_held(), ws.degraded())
     };
-    let routes = st
-        .equalize_routes
-        .load(core::sync::atomic::Ordering::Relaxed);
-    let untracked = st.routes.lock().untracked();
+    let routes = st.equalize_routes.load(Ordering::Relaxed);
+    let (untracked, alloc_failed) = {
+        let r = st.routes.lock();
+        (r.untracked(), r.alloc_failed())
+    };
     let now = crate::sys::net::now_secs();
     let timeout = st.knob(Knob::RouteIdleTimeout).max(1) as u32;
-    let dests = st.dest_table();
+    let rcu = RcuGuard::new();
+    let active = st.active.get(&rcu);
+    // `degraded`: it has equalize routes but no memory to balance them.
+    let state = match (routes, active.is_some(), degraded || alloc_failed) {
+        (_, _, true) => "degraded",
+        (0, _, _) => "idle",
+        (_, true, _) => "active",
+        (_, false, _) => "starting",
+    };
     writeln!(m, "strategy {}", st.strategy().name())?;
+    writeln!(m, "state {}", state)?;
     writeln!(m, "equalize_routes {}", routes)?;
     writeln!(m, "equalize_routes_untracked {}", untracked)?;
+    writeln!(m, "uplinks_untracked {}", st.uplinks.untracked())?;
     writeln!(m, "hash_policy {}", hash_policy_state(st, routes, managed))?;
     writeln!(m, "conntrack {}", if conntrack { "held" } else { "off" })?;
     writeln!(m, "hooks {}", if st.hooks.is_on() { "on" } else { "off" })?;
-    writeln!(m, "dest_entries {}", dests.live_entries(now, timeout))?;
-    writeln!(m, "dest_capacity {}", dests.capacity())?;
+    // The table exists while the netns is active; its size is the
+    // module parameter's either way.
+    let (entries, capacity) = active.map_or((0, params::route_table_size() as usize), |a| {
+        let d = a.dest_table();
+        (d.live_entries(now, timeout), d.capacity())
+    });
+    writeln!(m, "dest_entries {}", entries)?;
+    writeln!(m, "dest_capacity {}", capacity)?;
+    writeln!(m, "fib_events {}", st.fib_events.load(Ordering::Relaxed))?;
+    writeln!(
+        m,
+        "fib_events_equalize {}",
+        st.fib_events_equalize.load(Ordering::Relaxed)
+    )?;
+    writeln!(m, "fib_resyncs {}", st.fib_resyncs.load(Ordering::Relaxed))?;
     for &c in Counter::ALL {
-        writeln!(m, "{} {}", c.name(), st.sum(c))?;
+        writeln!(m, "{} {}", c.name(), st.sum(c, &rcu))?;
     }
     Ok(())
 }
@@ -47,30 +75,35 @@ pub(crate) fn show_stats(st: &NetState, m: &mut impl Write) -> fmt::Result {
 pub(crate) fn show_uplinks(st: &NetState, m: &mut impl Write) -> fmt::Result {
     writeln!(
         m,
-        "dev ifindex up packets bytes sessions rate_bps capacity_bps capacity_src"
+        "dev ifindex up packets bytes sessions rate_bps capacity_bps capacity_src id gw"
     )?;
     let devs = st.devices.lock();
+    let rcu = RcuGuard::new();
+    let active = st.active.get(&rcu);
     let mut res = Ok(());
     st.uplinks.for_each(|u| {
         if res.is_err() {
             return;
         }
         let name = st.net.dev_name(u.ifindex);
-        let (packets, bytes) = st.sum_uplink(u.slot);
+        let slot = (u.id as usize).saturating_sub(1);
+        let (packets, bytes) = active.map_or((0, 0), |a| a.sum_uplink(slot));
         // Capacity as configured now, so `mpbalctl link set` shows at once.
         let (capacity, src) = devs.capacity(u.ifindex);
         res = writeln!(
             m,
-            "{} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {}",
             name.as_ref().map_or("?", |n| n.as_str()),
             u.ifindex,
             u8::from(u.up),
-            packets.wrapping_sub(u.base_packets),
-            bytes.wrapping_sub(u.base_bytes),
+            packets.saturating_sub(u.base_packets),
+            bytes.saturating_sub(u.base_bytes),
             u.sessions,
             u.rate_bps,
             capacity,
-            src.name()
+            src.name(),
+            u.id,
+            Ipv4(u.gw)
         );
     });
     res

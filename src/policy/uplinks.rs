@@ -1,8 +1,19 @@
-//! The uplinks of a netns: devices that are nexthops of its equalize routes.
+//! The uplinks of a netns: the (device, gateway) pairs that are nexthops of
+//! its equalize routes, each with a small id.
 //!
-//! A fixed array of slots, so the packet path finds an uplink with a short
-//! scan of atomics and no lock. Slots change only when the set of equalize
-//! routes changes (under the route set's lock) or a device goes away.
+//! The id (1 to [`MAX_UPLINKS`]) is what a connection's mark and the route
+//! strategy's table store, so it must not change while the uplink exists and
+//! must mean the same uplink on another router configured alike (a backup
+//! that receives replicated conntrack marks):
+//! - an uplink keeps its id for as long as it is a nexthop of some equalize
+//!   route, whatever happens to its device's ifindex elsewhere;
+//! - new uplinks take the lowest free id, in the order the routes list them,
+//!   so the same routes give the same ids;
+//! - `net.mpbal.conf.DEV.uplink_id` pins the id of the device's first
+//!   uplink (lowest gateway), whatever the order.
+//!
+//! A fixed array of slots (slot `id - 1`), so the packet path reads an
+//! uplink with no lock. Slots change only under the route set's lock.
 
 use super::counters::MAX_UPLINKS;
 use crate::mpbal_core::estimator::booked_rate;
@@ -35,6 +46,8 @@ impl CapacitySource {
 #[derive(Default)]
 pub(crate) struct UplinkSlot {
     ifindex: AtomicU32,
+    /// Gateway, network byte order; 0 for a device route.
+    gw: AtomicU32,
     /// Estimated tx rate, bit/s (written by the worker).
     rate_bps: AtomicU64,
     /// Capacity in bit/s, 0 if unknown (written by the worker).
@@ -49,10 +62,20 @@ pub(crate) struct UplinkSlot {
     base_bytes: AtomicU64,
 }
 
+impl UplinkSlot {
+    fn key(&self) -> (u32, u32) {
+        (
+            self.ifindex.load(Ordering::Acquire),
+            self.gw.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// Snapshot of one uplink for display.
 pub(crate) struct UplinkView {
-    pub(crate) slot: usize,
+    pub(crate) id: u32,
     pub(crate) ifindex: u32,
+    pub(crate) gw: u32,
     pub(crate) rate_bps: u64,
     pub(crate) up: bool,
     pub(crate) sessions: u64,
@@ -60,108 +83,206 @@ pub(crate) struct UplinkView {
     pub(crate) base_bytes: u64,
 }
 
+/// `pins[i]`: the ifindex whose first uplink has id `i + 1`, 0 if none.
+pub(crate) type Pins = [u32; MAX_UPLINKS];
+
 /// The uplink table of a netns.
 pub(crate) struct Uplinks {
     slots: [UplinkSlot; MAX_UPLINKS],
+    /// Bumped whenever an id changes hands: cached routes carry ids.
+    gen: AtomicU32,
+    /// Uplinks of equalize routes that found no free id (never chosen).
+    untracked: AtomicU32,
 }
 
 impl Default for Uplinks {
     fn default() -> Self {
         Uplinks {
             slots: core::array::from_fn(|_| UplinkSlot::default()),
+            gen: AtomicU32::new(0),
+            untracked: AtomicU32::new(0),
         }
     }
 }
 
+fn index(id: u32) -> Option<usize> {
+    (id as usize).checked_sub(1)
+}
+
 impl Uplinks {
-    /// Slot of `ifindex`.
-    pub(crate) fn find(&self, ifindex: u32) -> Option<usize> {
+    /// The id of the uplink `(ifindex, gw)`, 0 if it is not one.
+    pub(crate) fn id(&self, ifindex: u32, gw: u32) -> u32 {
         if ifindex == 0 {
-            return None;
+            return 0;
+        }
+        self.slots
+            .iter()
+            .position(|s| s.key() == (ifindex, gw))
+            .map_or(0, |i| i as u32 + 1)
+    }
+
+    /// The id of the first uplink on device `ifindex`, 0 if none: what a
+    /// connection arriving through the device came in by.
+    pub(crate) fn id_of_device(&self, ifindex: u32) -> u32 {
+        if ifindex == 0 {
+            return 0;
         }
         self.slots
             .iter()
             .position(|s| s.ifindex.load(Ordering::Acquire) == ifindex)
+            .map_or(0, |i| i as u32 + 1)
     }
 
-    pub(crate) fn contains(&self, ifindex: u32) -> bool {
-        self.find(ifindex).is_some()
+    /// Generation of the id assignment.
+    pub(crate) fn gen(&self) -> u32 {
+        self.gen.load(Ordering::Acquire)
     }
 
-    /// Makes the table hold exactly `oifs` (as far as slots go): frees the
-    /// slots of devices no longer used and takes slots for new ones, with
-    /// `sums(slot)` giving the counter sums to start from.
-    ///
-    /// Callers serialize (the route set's lock).
-    pub(crate) fn sync(&self, oifs: &[u32], sums: impl Fn(usize) -> (u64, u64)) {
-        for s in &self.slots {
-            let ifindex = s.ifindex.load(Ordering::Relaxed);
-            if ifindex != 0 && !oifs.contains(&ifindex) {
-                s.ifindex.store(0, Ordering::Release);
-            }
-        }
-        for &oif in oifs {
-            if oif == 0 || self.contains(oif) {
+    pub(crate) fn untracked(&self) -> u32 {
+        self.untracked.load(Ordering::Relaxed)
+    }
+
+    fn free(&self, s: &UplinkSlot) {
+        s.ifindex.store(0, Ordering::Release);
+        s.gw.store(0, Ordering::Relaxed);
+    }
+
+    fn take(&self, i: usize, (ifindex, gw): (u32, u32), sums: &impl Fn(usize) -> (u64, u64)) {
+        let s = &self.slots[i];
+        let (packets, bytes) = sums(i);
+        s.base_packets.store(packets, Ordering::Relaxed);
+        s.base_bytes.store(bytes, Ordering::Relaxed);
+        s.sessions.store(0, Ordering::Relaxed);
+        s.rate_bps.store(0, Ordering::Relaxed);
+        s.capacity_bps.store(0, Ordering::Relaxed);
+        s.up.store(true, Ordering::Relaxed);
+        s.gw.store(gw, Ordering::Relaxed);
+        // Publish last: readers that see the ifindex see a clean slot.
+        s.ifindex.store(ifindex, Ordering::Release);
+    }
+
+    /// Makes the table hold exactly `wanted` (as far as ids go), honouring
+    /// `pins`, with `sums(slot)` giving the counter sums a new slot starts
+    /// from; `more` uplinks did not even fit in `wanted`. Returns the ids
+    /// that were freed (bit `id - 1`). Callers serialize (the route set's
+    /// lock).
+    pub(crate) fn sync(
+        &self,
+        wanted: &[(u32, u32)],
+        pins: &Pins,
+        more: u32,
+        sums: impl Fn(usize) -> (u64, u64),
+    ) -> u32 {
+        let mut changed = false;
+        let mut freed = 0u32;
+        // The uplink a pin names: the device's first, by gateway.
+        let pinned = |ifindex: u32| {
+            wanted
+                .iter()
+                .filter(|w| w.0 == ifindex)
+                .min_by_key(|w| w.1)
+                .copied()
+        };
+        for (i, s) in self.slots.iter().enumerate() {
+            let key = s.key();
+            if key.0 == 0 {
                 continue;
             }
-            let Some(slot) = self
-                .slots
-                .iter()
-                .position(|s| s.ifindex.load(Ordering::Relaxed) == 0)
-            else {
-                return;
-            };
-            let s = &self.slots[slot];
-            let (packets, bytes) = sums(slot);
-            s.base_packets.store(packets, Ordering::Relaxed);
-            s.base_bytes.store(bytes, Ordering::Relaxed);
-            s.sessions.store(0, Ordering::Relaxed);
-            s.rate_bps.store(0, Ordering::Relaxed);
-            s.capacity_bps.store(0, Ordering::Relaxed);
-            s.up.store(true, Ordering::Relaxed);
-            // Publish last: readers that see the ifindex see a clean slot.
-            s.ifindex.store(oif, Ordering::Release);
+            let gone = !wanted.contains(&key);
+            // A pin that names another uplink for this id, or another id
+            // for this uplink, moves it.
+            let wrong_pin = (pins[i] != 0 && pinned(pins[i]) != Some(key))
+                || pins
+                    .iter()
+                    .enumerate()
+                    .any(|(j, &p)| j != i && p == key.0 && pinned(p) == Some(key));
+            if gone || wrong_pin {
+                self.free(s);
+                freed |= 1 << i;
+                changed = true;
+            }
         }
+        for (i, &p) in pins.iter().enumerate() {
+            if let Some(key) = pinned(p).filter(|_| p != 0) {
+                if self.slots[i].key().0 == 0 {
+                    self.take(i, key, &sums);
+                    changed = true;
+                }
+            }
+        }
+        let mut untracked = more;
+        for &key in wanted {
+            if key.0 == 0 || self.id(key.0, key.1) != 0 {
+                continue;
+            }
+            let free = (0..MAX_UPLINKS).find(|&i| pins[i] == 0 && self.slots[i].key().0 == 0);
+            match free {
+                Some(i) => {
+                    self.take(i, key, &sums);
+                    changed = true;
+                }
+                None => untracked = untracked.saturating_add(1),
+            }
+        }
+        self.untracked.store(untracked, Ordering::Relaxed);
+        if changed {
+            self.gen.fetch_add(1, Ordering::AcqRel);
+        }
+        freed
     }
 
-    /// Frees the slot of a device that is going away.
-    pub(crate) fn release(&self, ifindex: u32) {
-        if let Some(slot) = self.find(ifindex) {
-            self.slots[slot].ifindex.store(0, Ordering::Release);
+    /// Frees the uplinks of a device that is going away.
+    pub(crate) fn release_device(&self, ifindex: u32) -> bool {
+        let mut changed = false;
+        for s in &self.slots {
+            if ifindex != 0 && s.ifindex.load(Ordering::Acquire) == ifindex {
+                self.free(s);
+                changed = true;
+            }
         }
+        if changed {
+            self.gen.fetch_add(1, Ordering::AcqRel);
+        }
+        changed
     }
 
-    /// Counts a connection assigned to the uplink in `slot`.
-    pub(crate) fn add_session(&self, slot: usize) {
-        if let Some(s) = self.slots.get(slot) {
+    /// Counts a connection assigned to uplink `id`.
+    pub(crate) fn add_session(&self, id: u32) {
+        if let Some(s) = index(id).and_then(|i| self.slots.get(i)) {
             s.sessions.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Publishes the worker's view of an uplink.
-    pub(crate) fn set_load(&self, slot: usize, rate_bps: u64, capacity_bps: u64, up: bool) {
-        if let Some(s) = self.slots.get(slot) {
+    /// Publishes the worker's view of uplink `id`.
+    pub(crate) fn set_load(&self, id: u32, rate_bps: u64, capacity_bps: u64, up: bool) {
+        if let Some(s) = index(id).and_then(|i| self.slots.get(i)) {
             s.rate_bps.store(rate_bps, Ordering::Relaxed);
             s.capacity_bps.store(capacity_bps, Ordering::Relaxed);
             s.up.store(up, Ordering::Relaxed);
         }
     }
 
-    /// Ifindex of every used slot, by slot.
-    pub(crate) fn ifindexes(&self) -> [u32; MAX_UPLINKS] {
-        core::array::from_fn(|i| self.slots[i].ifindex.load(Ordering::Acquire))
+    /// `(id, ifindex)` of every uplink.
+    pub(crate) fn for_each_id(&self, mut f: impl FnMut(u32, u32)) {
+        for (i, s) in self.slots.iter().enumerate() {
+            let ifindex = s.ifindex.load(Ordering::Acquire);
+            if ifindex != 0 {
+                f(i as u32 + 1, ifindex);
+            }
+        }
     }
 
-    /// Snapshot of every used slot.
+    /// Snapshot of every uplink.
     pub(crate) fn for_each(&self, mut f: impl FnMut(UplinkView)) {
-        for (slot, s) in self.slots.iter().enumerate() {
-            let ifindex = s.ifindex.load(Ordering::Acquire);
+        for (i, s) in self.slots.iter().enumerate() {
+            let (ifindex, gw) = s.key();
             if ifindex == 0 {
                 continue;
             }
             f(UplinkView {
-                slot,
+                id: i as u32 + 1,
                 ifindex,
+                gw,
                 rate_bps: s.rate_bps.load(Ordering::Relaxed),
                 up: s.up.load(Ordering::Relaxed),
                 sessions: s.sessions.load(Ordering::Relaxed),
@@ -169,6 +290,17 @@ impl Uplinks {
                 base_bytes: s.base_bytes.load(Ordering::Relaxed),
             });
         }
+    }
+
+    fn load_of(&self, id: u32) -> Option<UplinkLoad> {
+        let s = self.slots.get(index(id)?)?;
+        if s.ifindex.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        Some(UplinkLoad {
+            rate_bps: s.rate_bps.load(Ordering::Relaxed),
+            capacity_bps: s.capacity_bps.load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -205,10 +337,12 @@ pub(crate) struct BookedLoad<'a> {
 }
 
 impl LoadSource for BookedLoad<'_> {
-    fn load(&self, oif: u32) -> Option<UplinkLoad> {
-        let slot = self.uplinks.find(oif)?;
-        let mut load = self.uplinks.load_of(slot)?;
-        let booked = self.booking.bits.get(slot).copied().unwrap_or(0);
+    fn load(&self, id: u32) -> Option<UplinkLoad> {
+        let mut load = self.uplinks.load_of(id)?;
+        let booked = index(id)
+            .and_then(|i| self.booking.bits.get(i))
+            .copied()
+            .unwrap_or(0);
         load.rate_bps = load.rate_bps.saturating_add(booked_rate(
             booked,
             self.interval_ms,
@@ -217,23 +351,9 @@ impl LoadSource for BookedLoad<'_> {
         Some(load)
     }
 
-    fn book(&mut self, oif: u32, bits: u64) {
-        if let Some(b) = self
-            .uplinks
-            .find(oif)
-            .and_then(|s| self.booking.bits.get_mut(s))
-        {
+    fn book(&mut self, id: u32, bits: u64) {
+        if let Some(b) = index(id).and_then(|i| self.booking.bits.get_mut(i)) {
             *b = b.saturating_add(bits);
         }
-    }
-}
-
-impl Uplinks {
-    fn load_of(&self, slot: usize) -> Option<UplinkLoad> {
-        let s = self.slots.get(slot)?;
-        Some(UplinkLoad {
-            rate_bps: s.rate_bps.load(Ordering::Relaxed),
-            capacity_bps: s.capacity_bps.load(Ordering::Relaxed),
-        })
     }
 }

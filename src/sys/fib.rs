@@ -4,7 +4,7 @@ use super::bindings;
 use super::net::Net;
 use super::route::RTN_UNICAST;
 use core::ffi::c_void;
-use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::{Error, Result};
 
 /// A route as the notifier reports it.
@@ -15,7 +15,7 @@ pub(crate) struct FibRoute(bindings::mpbal_fib_route);
 pub(crate) enum FibEvent<'a> {
     /// The route now heads its prefix (added, replaced or promoted).
     Replace(&'a FibRoute),
-    /// The prefix has no route any more.
+    /// The prefix has no route any more; this is the route deleted.
     Del(&'a FibRoute),
 }
 
@@ -55,9 +55,14 @@ impl FibRoute {
         self.0.nr_paths
     }
 
-    /// Output ifindexes of the first nexthops (none with nexthop objects).
-    pub(crate) fn oifs(&self) -> &[u32] {
-        &self.0.oifs[..(self.0.nr_oifs as usize).min(self.0.oifs.len())]
+    /// Output device and gateway of the first nexthops (none with nexthop
+    /// objects).
+    pub(crate) fn nexthops(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let n = (self.0.nr_oifs as usize).min(self.0.oifs.len());
+        self.0.oifs[..n]
+            .iter()
+            .copied()
+            .zip(self.0.gws[..n].iter().copied())
     }
 }
 
@@ -65,15 +70,17 @@ impl FibRoute {
 ///
 /// # Invariants
 ///
-/// `nb` is registered in `net` with a private pointer outliving `self`.
+/// A non-null `nb` is registered in `net` with `state` as private pointer,
+/// which outlives `self`.
 pub(crate) struct FibNotifier {
     net: Net,
-    nb: NonNull<bindings::mpbal_fib_nb>,
+    state: *const c_void,
+    nb: AtomicPtr<bindings::mpbal_fib_nb>,
 }
 
-// SAFETY: only used to unregister, from any process context.
+// SAFETY: `state` is only handed to C; the rest is atomics and `Net`.
 unsafe impl Send for FibNotifier {}
-// SAFETY: no shared-reference methods.
+// SAFETY: as above.
 unsafe impl Sync for FibNotifier {}
 
 impl FibNotifier {
@@ -85,26 +92,49 @@ impl FibNotifier {
     /// `state` must be the state the FIB trampolines expect and must outlive
     /// the returned value.
     pub(crate) unsafe fn register(net: Net, state: *const c_void) -> Result<Self> {
+        let this = FibNotifier {
+            net,
+            state,
+            nb: AtomicPtr::new(core::ptr::null_mut()),
+        };
+        this.attach()?;
+        Ok(this)
+    }
+
+    fn attach(&self) -> Result {
         let mut nb = core::ptr::null_mut();
-        // SAFETY: `net` live; `state` outlives the notifier (contract); `nb`
+        // SAFETY: `net` live; `state` outlives `self` (type invariant); `nb`
         // is a valid out-pointer.
         let err = unsafe {
-            bindings::mpbal_fib_notifier_register(net.as_ptr(), state.cast_mut(), &mut nb)
+            bindings::mpbal_fib_notifier_register(self.net.as_ptr(), self.state.cast_mut(), &mut nb)
         };
         if err < 0 {
             return Err(Error::from_errno(err));
         }
-        Ok(FibNotifier {
-            net,
-            nb: NonNull::new(nb).ok_or(kernel::error::code::EINVAL)?,
-        })
+        self.nb.store(nb, Ordering::Release);
+        Ok(())
+    }
+
+    fn detach(&self) {
+        let nb = self.nb.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !nb.is_null() {
+            // SAFETY: registered (type invariant), swapped out once;
+            // unregistering an atomic notifier waits for callbacks in flight.
+            unsafe { bindings::mpbal_fib_notifier_unregister(self.net.as_ptr(), nb) }
+        }
+    }
+
+    /// Unregisters and registers again, so the kernel replays every route:
+    /// the state, flushed first, becomes exact again. May sleep; callers
+    /// serialize (the per-netns work).
+    pub(crate) fn resync(&self) -> Result {
+        self.detach();
+        self.attach()
     }
 }
 
 impl Drop for FibNotifier {
     fn drop(&mut self) {
-        // SAFETY: registered (type invariant); unregistering an atomic
-        // notifier waits for callbacks in flight.
-        unsafe { bindings::mpbal_fib_notifier_unregister(self.net.as_ptr(), self.nb.as_ptr()) }
+        self.detach();
     }
 }

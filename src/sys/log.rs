@@ -34,14 +34,23 @@ impl<const N: usize> Write for StackBuf<N> {
     }
 }
 
-/// `net_warn_ratelimited("mpbal: ...")`.
-pub(crate) fn warn_ratelimited(args: fmt::Arguments<'_>) {
-    let mut b = StackBuf::<160>::new();
+fn log_ratelimited(warn: bool, args: fmt::Arguments<'_>) {
+    let mut b = StackBuf::<192>::new();
     let _ = b.write_fmt(args);
     let bytes = b.as_bytes();
     // SAFETY: the pointer and length describe `bytes`, valid for the call;
     // the helper prints them with "%.*s" and keeps no reference.
-    unsafe { bindings::mpbal_warn_ratelimited(bytes.as_ptr().cast(), bytes.len()) };
+    unsafe { bindings::mpbal_log_ratelimited(warn, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+/// `net_warn_ratelimited("mpbal: ...")`.
+pub(crate) fn warn_ratelimited(args: fmt::Arguments<'_>) {
+    log_ratelimited(true, args)
+}
+
+/// `net_info_ratelimited("mpbal: ...")`.
+pub(crate) fn info_ratelimited(args: fmt::Arguments<'_>) {
+    log_ratelimited(false, args)
 }
 
 /// An IPv4 address in network byte order, displayed dotted.

@@ -17,6 +17,7 @@ pub(crate) mod params;
 pub(crate) mod percpu;
 pub(crate) mod pernet;
 pub(crate) mod proc;
+pub(crate) mod rcu;
 pub(crate) mod route;
 pub(crate) mod skb;
 pub(crate) mod sysctl;

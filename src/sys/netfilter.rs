@@ -23,6 +23,8 @@ pub(crate) struct HookSwitch {
     net: Net,
     state: AtomicPtr<c_void>,
     ops: AtomicPtr<bindings::nf_hook_ops>,
+    /// Unregistered by `off_nowait`, freed on drop.
+    retired: AtomicPtr<bindings::nf_hook_ops>,
 }
 
 impl HookSwitch {
@@ -31,6 +33,7 @@ impl HookSwitch {
             net,
             state: AtomicPtr::new(core::ptr::null_mut()),
             ops: AtomicPtr::new(core::ptr::null_mut()),
+            retired: AtomicPtr::new(core::ptr::null_mut()),
         }
     }
 
@@ -89,6 +92,34 @@ impl HookSwitch {
         Ok(())
     }
 
+    /// Unregisters the hooks without waiting for calls in flight, for netns
+    /// teardown (pernet pre_exit): the core runs a grace period before the
+    /// exit that drops `self`, and the state the hooks use is dropped after.
+    pub(crate) fn off_nowait(&self) {
+        let ops = self.ops.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if ops.is_null() {
+            return;
+        }
+        if self
+            .retired
+            .compare_exchange(
+                core::ptr::null_mut(),
+                ops,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            // A second teardown (not done today): wait, and free at once.
+            // SAFETY: swapped out a registered `ops` (type invariant).
+            unsafe { bindings::mpbal_hooks_unregister(self.net.as_ptr(), ops) };
+            return;
+        }
+        // SAFETY: swapped out a registered `ops`; it is freed on drop, after
+        // the teardown's grace period.
+        unsafe { bindings::mpbal_hooks_unregister_nowait(self.net.as_ptr(), ops) };
+    }
+
     /// Whether the hooks are registered now.
     pub(crate) fn is_on(&self) -> bool {
         !self.ops.load(Ordering::Acquire).is_null()
@@ -99,5 +130,11 @@ impl Drop for HookSwitch {
     fn drop(&mut self) {
         // Cannot fail when switching off.
         let _ = self.set(false);
+        let retired = *self.retired.get_mut();
+        if !retired.is_null() {
+            // SAFETY: unregistered by `off_nowait`, and the grace period of
+            // netns teardown has passed (see there).
+            unsafe { bindings::mpbal_hooks_free(retired) };
+        }
     }
 }

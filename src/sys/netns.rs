@@ -12,6 +12,7 @@
 
 use super::bindings;
 use super::fib::{FibEvent, FibNotifier, FibRoute};
+use super::log::warn_ratelimited;
 use super::net::{Net, NetDevice};
 use super::netfilter::HookSwitch;
 use super::proc::{ProcDir, SeqFile};
@@ -69,25 +70,37 @@ pub(crate) trait NetnsOps: Sync + Sized + 'static {
     fn fib_flush(&self);
     /// A device of the netns changed (RTNL held).
     fn netdev_event(&self, ev: NetdevEvent, dev: &NetDevice<'_>);
+    /// `net.ipv4.fib_multipath_hash_policy` was written, by the admin or by
+    /// `Net::set_hash_policy` (atomic context).
+    fn hash_policy_event(&self);
     /// `/proc/net/mpbal/stats` and `uplinks`.
     fn show_stats(&self, m: &mut SeqFile<'_>) -> fmt::Result;
     fn show_uplinks(&self, m: &mut SeqFile<'_>) -> fmt::Result;
     /// The delayed work (process context, may sleep).
     fn run_work(&self);
-    /// The netns goes away: nothing but packets can reach the state any
-    /// more; undo whatever the state holds (hooks, conntrack, hash policy).
+    /// Whether the work wants the FIB notifier to replay every route (its
+    /// record is not exact any more); asked after each run.
+    fn take_fib_resync(&self) -> bool;
+    /// A replay starts: forget every route, and apply the replayed ones as a
+    /// whole when it ends (`ok` false: no replay, the notifier is gone).
+    fn fib_replay_begin(&self);
+    fn fib_replay_end(&self, ok: bool);
+    /// The netns goes away (pernet pre_exit): the work can no longer run.
+    /// Undo whatever the state holds without waiting for packets in flight:
+    /// hooks off with `HookSwitch::off_nowait`, conntrack, hash policy. The
+    /// state is dropped after a grace period.
     fn shutdown(&self);
 }
 
 /// Dropped in declaration order: FIB notifier (no more route events),
 /// sysctls and proc (no more readers or writers, no more kicks), and last the
 /// work, which nothing can schedule any more. The netfilter hooks are the
-/// state's; `shutdown` switches them off after all of these.
+/// state's; `shutdown` switches them off at pre_exit, before all of these.
 struct Registrations {
-    _fib: FibNotifier,
+    fib: FibNotifier,
     _sysctl: SysctlTable,
     _proc: ProcDir,
-    _work: DelayedWork,
+    work: DelayedWork,
 }
 
 /// One netns: its state and everything registered on its behalf.
@@ -103,17 +116,19 @@ impl<T: NetnsOps> NetNs<T> {
         // If a step below fails, `netns` drops after the steps already done
         // (locals drop in reverse), and its Drop undoes the state's effects.
         let mut netns = KBox::new(NetNs { regs: None, state }, GFP_KERNEL)?;
+        let netns_ptr: *const c_void = core::ptr::from_ref::<Self>(&netns).cast();
         let st = &*netns.state;
 
-        // SAFETY: `ptr` is the pinned state, which outlives `work` (the
-        // state is dropped after `regs`, see `Drop`).
-        let work = unsafe { DelayedWork::new(Adapter::<T>::work, ptr)? };
+        // SAFETY: `netns_ptr` is this box, which outlives `work` (dropped
+        // with `regs`, before the box is freed).
+        let work = unsafe { DelayedWork::new(Adapter::<T>::work, netns_ptr)? };
         // SAFETY: `work` is dropped after every registration that can
         // schedule it, and before the state that holds the reference.
         unsafe { st.work_ref().set(&work) };
         st.sysctl_conf().set_kick_work(Some(&work));
-        // SAFETY: `ptr` is the pinned state the hook trampolines expect;
-        // `shutdown` (in `Drop`) switches the hooks off before the state goes.
+        // SAFETY: `ptr` is the pinned state the hook trampolines expect; it
+        // is dropped only after the hooks are off (`shutdown` or its own
+        // drop, which unregisters them first).
         unsafe { st.hooks().set_state(ptr) };
         // The three registrations below are dropped (in `Registrations`)
         // before the state they point to.
@@ -124,19 +139,46 @@ impl<T: NetnsOps> NetNs<T> {
         // SAFETY: `ptr` is the pinned state the FIB trampolines expect.
         let fib = unsafe { FibNotifier::register(net, ptr)? };
         netns.regs = Some(Registrations {
-            _fib: fib,
+            fib,
             _sysctl: sysctl,
             _proc: proc,
-            _work: work,
+            work,
         });
         Ok(netns)
+    }
+
+    /// pernet pre_exit: nothing may start using the state any more.
+    fn pre_exit(&self) {
+        if let Some(regs) = &self.regs {
+            regs.work.disable();
+        }
+        self.state.shutdown();
+    }
+
+    /// The per-netns work: the state's, then a FIB replay if it asks.
+    fn work(&self) {
+        self.state.run_work();
+        if self.state.take_fib_resync() {
+            if let Some(regs) = &self.regs {
+                self.state.fib_replay_begin();
+                let res = regs.fib.resync();
+                if let Err(e) = res {
+                    warn_ratelimited(format_args!("cannot replay the FIB routes: {e:?}"));
+                }
+                self.state.fib_replay_end(res.is_ok());
+            }
+        }
     }
 }
 
 impl<T: NetnsOps> Drop for NetNs<T> {
     fn drop(&mut self) {
-        drop(self.regs.take());
-        self.state.shutdown();
+        if let Some(regs) = self.regs.take() {
+            // Not torn down through pre_exit (a failed init): stop first.
+            regs.work.disable();
+            self.state.shutdown();
+            drop(regs);
+        }
     }
 }
 
@@ -150,6 +192,7 @@ impl<T: NetnsOps> Adapter<T> {
         strategy_name: Some(Self::strategy_name),
         strategy_invalid: Some(Self::strategy_invalid),
         net_init: Some(Self::net_init),
+        net_pre_exit: Some(Self::net_pre_exit),
         net_exit: Some(Self::net_exit),
         prerouting: Some(Self::prerouting),
         local_out: Some(Self::local_out),
@@ -157,6 +200,7 @@ impl<T: NetnsOps> Adapter<T> {
         fib_event: Some(Self::fib_event),
         fib_flush: Some(Self::fib_flush),
         netdev_event: Some(Self::netdev_event),
+        hash_policy_event: Some(Self::hash_policy_event),
         show_stats: Some(Self::show_stats),
         show_uplinks: Some(Self::show_uplinks),
     };
@@ -225,14 +269,28 @@ impl<T: NetnsOps> Adapter<T> {
         let Some(net) = (unsafe { Net::from_raw(net) }) else {
             return EINVAL.to_errno();
         };
-        match NetNs::<T>::new(net) {
-            Ok(netns) => {
-                // SAFETY: `out` is valid; ownership of the box goes to C
-                // until `net_exit`.
-                unsafe { *out = KBox::into_raw(netns).cast() };
-                0
+        let netns = match NetNs::<T>::new(net) {
+            Ok(netns) => KBox::into_raw(netns).cast(),
+            Err(e) => {
+                // Never fail the netns: it goes unbalanced, and says so.
+                warn_ratelimited(format_args!("netns {}: not balanced: {:?}", net.inum(), e));
+                core::ptr::null_mut()
             }
-            Err(e) => e.to_errno(),
+        };
+        // SAFETY: `out` is valid; ownership of the box goes to C until
+        // `net_exit`.
+        unsafe { *out = netns };
+        0
+    }
+
+    /// # Safety
+    ///
+    /// pernet pre_exit, with what `net_init` stored.
+    unsafe extern "C" fn net_pre_exit(netns: *mut c_void) {
+        // SAFETY: `netns` came from `net_init` and is freed only by
+        // `net_exit`, after this.
+        if let Some(netns) = unsafe { netns.cast::<NetNs<T>>().as_ref() } {
+            netns.pre_exit();
         }
     }
 
@@ -362,6 +420,17 @@ impl<T: NetnsOps> Adapter<T> {
 
     /// # Safety
     ///
+    /// Called by the netevent notifier only, with what `net_init` stored for
+    /// the netns (or null); the notifier goes before any netns state.
+    unsafe extern "C" fn hash_policy_event(netns: *mut c_void) {
+        // SAFETY: per the function contract.
+        if let Some(netns) = unsafe { netns.cast::<NetNs<T>>().as_ref() } {
+            netns.state.hash_policy_event();
+        }
+    }
+
+    /// # Safety
+    ///
     /// `priv_` is the proc entry's state and `m` its seq_file in a show call.
     unsafe fn show(
         priv_: *mut c_void,
@@ -394,12 +463,12 @@ impl<T: NetnsOps> Adapter<T> {
 
     /// # Safety
     ///
-    /// Called by the workqueue only, for the work `NetNs::new` made with the
-    /// pinned state, which outlives it.
+    /// Called by the workqueue only, for the work `NetNs::new` made with its
+    /// box, which outlives the work.
     unsafe extern "C" fn work(data: *mut c_void) {
         // SAFETY: per the function contract.
-        if let Some(st) = unsafe { Self::state(data) } {
-            st.run_work();
+        if let Some(netns) = unsafe { data.cast::<NetNs<T>>().as_ref() } {
+            netns.work();
         }
     }
 }

@@ -67,6 +67,8 @@ macro_rules! zeroable_fields {
 
 zeroable_fields!(crate::mpbal_core::nexthop::Nexthop {
     oif: u32,
+    gw: u32,
+    uplink: u32,
     weight: u32,
     upper_bound: i32,
     usable: bool,

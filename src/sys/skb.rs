@@ -75,10 +75,10 @@ impl<'a> SkBuff<'a> {
         unsafe { bindings::mpbal_skb_forwarded(self.skb.as_ptr()) }
     }
 
-    /// Device of the current dst, 0 if none.
-    pub(crate) fn dst_oif(&self) -> u32 {
+    /// Whether the packet is routed through an IPsec transform (xfrm).
+    pub(crate) fn dst_is_xfrm(&self) -> bool {
         // SAFETY: valid skb.
-        unsafe { bindings::mpbal_skb_dst_oif(self.skb.as_ptr()) as u32 }
+        unsafe { bindings::mpbal_skb_dst_xfrm(self.skb.as_ptr()) }
     }
 
     /// Identity of the skb for matching across hooks of one traversal; never
@@ -97,24 +97,41 @@ impl<'a> SkBuff<'a> {
         unsafe { bindings::mpbal_state_out_ifindex(self.state.as_ptr()) as u32 }
     }
 
-    /// The device the packet's socket is bound to, 0 if none.
-    pub(crate) fn sk_bound_oif(&self) -> u32 {
-        // SAFETY: valid hook state; the helper reads the socket under the
-        // hook's RCU read lock.
-        unsafe { bindings::mpbal_state_sk_bound_oif(self.state.as_ptr()) as u32 }
+    /// What pins a locally generated packet to a device (LOCAL_OUT).
+    pub(crate) fn local_facts(&self) -> LocalFacts {
+        let mut f = bindings::mpbal_local_facts::default();
+        // SAFETY: valid skb and hook state; `f` is a valid out-buffer; the
+        // helper reads the socket and devices under the hook's RCU read lock.
+        unsafe { bindings::mpbal_local_facts(self.skb.as_ptr(), self.state.as_ptr(), &mut f) };
+        LocalFacts {
+            bound_oif: f.bound_oif as u32,
+            unicast_if: f.unicast_if as u32,
+            l3mdev: f.l3mdev,
+            saddr_ifindex: f.saddr_ifindex as u32,
+        }
     }
 
-    /// Re-routes a LOCAL_OUT packet out of `oif`.
-    pub(crate) fn reroute_oif(&mut self, oif: u32) -> Result {
+    /// Re-routes a LOCAL_OUT packet as `ip_route_me_harder()` does, IPsec
+    /// included, onto the nexthop whose hash range holds `hash`; the skb
+    /// keeps its own hash.
+    pub(crate) fn reroute_hash(&mut self, hash: u32) -> Result {
         // SAFETY: skb and state are valid and the hook owns the skb, so its
         // dst may be replaced (as ip_route_me_harder() does).
-        let err = unsafe {
-            bindings::mpbal_reroute_oif(self.skb.as_ptr(), self.state.as_ptr(), oif as i32)
-        };
+        let err =
+            unsafe { bindings::mpbal_reroute_hash(self.skb.as_ptr(), self.state.as_ptr(), hash) };
         if err < 0 {
             return Err(Error::from_errno(err));
         }
         Ok(())
+    }
+
+    /// The device and gateway (network byte order, 0 if none) the packet's
+    /// route leaves by.
+    pub(crate) fn dst_nexthop(&self) -> (u32, u32) {
+        let (mut oif, mut gw) = (0u32, 0u32);
+        // SAFETY: valid skb; the out-pointers are valid locals.
+        unsafe { bindings::mpbal_skb_nexthop(self.skb.as_ptr(), &mut oif, &mut gw) };
+        (oif, gw)
     }
 
     /// The packet's conntrack entry, if tracked.
@@ -130,6 +147,18 @@ impl<'a> SkBuff<'a> {
             _life: PhantomData,
         })
     }
+}
+
+/// What pins a locally generated packet to a device.
+pub(crate) struct LocalFacts {
+    /// `SO_BINDTODEVICE`.
+    pub(crate) bound_oif: u32,
+    /// `IP_UNICAST_IF`.
+    pub(crate) unicast_if: u32,
+    /// Its route is in a VRF (l3mdev).
+    pub(crate) l3mdev: bool,
+    /// The local device that owns the source address, 0 if none does.
+    pub(crate) saddr_ifindex: u32,
 }
 
 /// A conntrack entry, borrowed from the skb that holds a reference on it.

@@ -2,7 +2,7 @@
 
 use super::bindings;
 use super::net::{IfName, Net};
-use super::work::DelayedWork;
+use super::work::{DelayedWork, WorkRef};
 use core::ffi::CStr;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
@@ -135,31 +135,52 @@ impl Drop for SysctlTable {
     }
 }
 
-/// `net.mpbal.conf.DEV.capacity` of one device: value and registration in
-/// one allocation, so the value outlives the registration by construction.
-pub(crate) struct DevCapacity {
-    value: Opaque<kernel::ffi::c_ulong>,
+/// `net.mpbal.conf.DEV.*` of one device: values and registration in one
+/// allocation, so the values outlive the registration by construction.
+pub(crate) struct DevSysctl {
+    conf: Opaque<bindings::mpbal_devconf>,
     hdr: AtomicPtr<bindings::ctl_table_header>,
 }
 
-impl DevCapacity {
-    /// Registers the directory for device `name` with `initial` bit/s.
-    pub(crate) fn register(net: Net, name: &IfName, initial: u64) -> Result<KBox<Self>> {
+// SAFETY: the values are accessed atomically (see the getters); the header
+// is only used to unregister.
+unsafe impl Sync for DevSysctl {}
+// SAFETY: no thread affinity.
+unsafe impl Send for DevSysctl {}
+
+impl DevSysctl {
+    /// Registers the directory for device `name` with `capacity` bit/s and
+    /// `uplink_id` (0 to `uplink_id_max`), kicking `work` on writes.
+    pub(crate) fn register(
+        net: Net,
+        name: &IfName,
+        capacity: u64,
+        uplink_id: i32,
+        uplink_id_max: i32,
+        work: &WorkRef,
+    ) -> Result<KBox<Self>> {
         let this = KBox::new(
-            DevCapacity {
-                value: Opaque::new(usize::try_from(initial).unwrap_or(usize::MAX)),
+            DevSysctl {
+                conf: Opaque::new(bindings::mpbal_devconf {
+                    net: net.as_ptr(),
+                    kick_work: work.as_ptr(),
+                    capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
+                    uplink_id,
+                    uplink_id_max,
+                }),
                 hdr: AtomicPtr::new(core::ptr::null_mut()),
             },
             GFP_KERNEL,
         )?;
         let mut hdr = core::ptr::null_mut();
-        // SAFETY: `net` is live; `name` is NUL-terminated; the value lives in
-        // the box, which is only freed after `Drop` unregisters.
+        // SAFETY: `net` is live; `name` is NUL-terminated; the values live in
+        // the box, which is only freed after `Drop` unregisters; the work
+        // outlives every device of the netns (see `netns.rs`).
         let err = unsafe {
             bindings::mpbal_devconf_register(
                 net.as_ptr(),
                 name.as_c_ptr().cast(),
-                this.value.get(),
+                this.conf.get(),
                 &mut hdr,
             )
         };
@@ -171,15 +192,23 @@ impl DevCapacity {
     }
 
     /// The configured capacity in bit/s, 0 if unset.
-    pub(crate) fn get(&self) -> u64 {
-        // SAFETY: the value is an aligned `unsigned long` that the proc
-        // handler writes with plain stores of the same size.
-        let v = unsafe { AtomicUsize::from_ptr(self.value.get()) }.load(Ordering::Relaxed);
-        v as u64
+    pub(crate) fn capacity(&self) -> u64 {
+        // SAFETY: `addr_of_mut!` on a valid pointer only computes an address.
+        let field = unsafe { core::ptr::addr_of_mut!((*self.conf.get()).capacity) };
+        // SAFETY: an aligned `unsigned long` field of the live struct that
+        // the proc handler writes with plain stores of the same size.
+        unsafe { AtomicUsize::from_ptr(field) }.load(Ordering::Relaxed) as u64
+    }
+
+    /// The pinned uplink id, 0 if automatic.
+    pub(crate) fn uplink_id(&self) -> i32 {
+        // SAFETY: as above, for an `int` field.
+        unsafe { AtomicI32::from_ptr(core::ptr::addr_of_mut!((*self.conf.get()).uplink_id)) }
+            .load(Ordering::Relaxed)
     }
 }
 
-impl Drop for DevCapacity {
+impl Drop for DevSysctl {
     fn drop(&mut self) {
         let hdr = self.hdr.load(Ordering::Relaxed);
         if !hdr.is_null() {

@@ -40,6 +40,14 @@ impl DelayedWork {
         })
     }
 
+    /// Cancels it, waits for a running instance, and makes later schedule
+    /// calls no-ops. May sleep.
+    pub(crate) fn disable(&self) {
+        // SAFETY: live work (type invariant); disabling nests, so `Drop`
+        // may do it again.
+        unsafe { bindings::mpbal_dwork_cancel_sync(self.work.as_ptr()) }
+    }
+
     pub(crate) fn as_ptr(&self) -> *mut bindings::mpbal_dwork {
         self.work.as_ptr()
     }
@@ -79,6 +87,11 @@ impl WorkRef {
     /// `work` must outlive every later `schedule` call on `self`.
     pub(crate) unsafe fn set(&self, work: &DelayedWork) {
         self.work.store(work.as_ptr(), Ordering::Release);
+    }
+
+    /// The work, null before `set`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::mpbal_dwork {
+        self.work.load(Ordering::Acquire)
     }
 
     /// Runs the worker after `delay_ms`; a no-op before `set`.

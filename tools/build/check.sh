@@ -26,7 +26,7 @@ mkdir -p "$out"
 # Guest suites, foundation first. Each boots its own VM.
 SUITES=${MPBAL_SUITES:-"vm_smoke mpbal_load mpbal_sysctl mpbal_eqroutes mpbal_netns
 	mpbal_strategy_packet mpbal_strategy_route mpbal_strategy_session
-	mpbal_strategy_bandwidth mpbal_stock mpbal_local mpbal_switch"}
+	mpbal_strategy_bandwidth mpbal_stock mpbal_local mpbal_switch mpbal_router mpbal_state"}
 TESTS=${MPBAL_TESTS:-}
 HOST_TESTS=${MPBAL_HOST_TESTS:-1}
 VM_TIMEOUT=${MPBAL_VM_TIMEOUT:-900}
@@ -125,11 +125,13 @@ if [ -f "$bzimage" ] && [ -f mpbal.ko ] && [ -f mpbal_kunit.ko ] &&
 		echo "== guest: $s${TESTS:+ (TESTS=$TESTS)}"
 		log=$out/$s.log
 		cmd=("/selftests/$s.sh")
+		# A suite may ask for more guest memory: "# vm-mem: MB".
+		mem=$(sed -n 's/^# vm-mem: \([1-9][0-9]*\)$/\1/p' "selftests/$s.sh")
 		# The guest has coreutils env (vm/mkinitramfs.sh requires it).
 		[ -n "$TESTS" ] && cmd=(env "TESTS=$TESTS" "${cmd[@]}")
 		bash selftests/vm/run.sh --kernel "$bzimage" --module mpbal.ko --kunit mpbal_kunit.ko \
 			--tool tools/mpbalctl/target/release/mpbalctl \
-			--timeout "$VM_TIMEOUT" --log "$log.console" \
+			--timeout "$VM_TIMEOUT" --log "$log.console" ${mem:+--mem "$mem"} \
 			-- "${cmd[@]}" </dev/null >"$log" 2>&1
 		rc=$?
 		# The suite's own verdicts.

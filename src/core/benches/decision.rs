@@ -45,6 +45,8 @@ fn nexthops(n: usize) -> Vec<Nexthop> {
             cum += w;
             Nexthop {
                 oif: 2 + i as u32,
+                gw: 0,
+                uplink: 2 + i as u32,
                 weight: w as u32,
                 upper_bound: (((cum << 31) + total / 2) / total - 1) as i32,
                 usable: true,
@@ -107,7 +109,11 @@ fn decision(c: &mut Criterion) {
                 // uplink) for one new connection.
                 let daddr = destination(i);
                 let now_s = 10_000 + (i / 1024) as u32;
-                let stored_oif = if i % 4 == 0 { 0 } else { nhs[(i / 4) % n].oif };
+                let stored_uplink = if i % 4 == 0 {
+                    0
+                } else {
+                    nhs[(i / 4) % n].uplink
+                };
                 let mut env = Env {
                     daddr,
                     wrr: &mut wrr,
@@ -115,7 +121,8 @@ fn decision(c: &mut Criterion) {
                     dests: &table,
                     now_s,
                     idle_timeout_s: TIMEOUT_S,
-                    stored_oif,
+                    stored_uplink,
+                    allowed: !0,
                     has_conn: true,
                     load: &mut load,
                 };

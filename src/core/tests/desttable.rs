@@ -68,7 +68,7 @@ fn reinsert_replaces_existing_entry_behind_an_expired_one() {
     assert_eq!(t.lookup(d, 12, 10), Some(2));
     assert_eq!(t.live_entries(12, 10), 1, "one destination, one entry");
     // Uplink 2 goes away: d must not fall back to its replaced uplink 1.
-    t.flush_oif(2);
+    t.flush_uplink(2);
     assert_eq!(t.lookup(d, 12, 10), None);
 }
 
@@ -79,7 +79,7 @@ fn reinsert_replaces_existing_entry_behind_a_free_one() {
     let (x, d) = (ip(10, 0, 0, 1), ip(10, 0, 0, 2));
     assert_eq!(t.insert(x, 7, 0, T), Insert::Stored); // way 0
     assert_eq!(t.insert(d, 1, 0, T), Insert::Stored); // way 1
-    t.flush_oif(7); // way 0 free again
+    t.flush_uplink(7); // way 0 free again
     assert_eq!(t.insert(d, 2, 1, T), Insert::Stored);
     assert_eq!(t.lookup(d, 1, T), Some(2));
     assert_eq!(t.live_entries(1, T), 1, "one destination, one entry");
@@ -248,7 +248,7 @@ fn not_stored_cases() {
 }
 
 #[test]
-fn flush_oif_forgets_only_that_uplink() {
+fn flush_uplink_forgets_only_that_uplink() {
     let mem = slots(1024);
     let t = DestTable::new(&mem);
     for i in 1..=300u32 {
@@ -257,7 +257,7 @@ fn flush_oif_forgets_only_that_uplink() {
             Insert::Stored
         );
     }
-    t.flush_oif(2);
+    t.flush_uplink(2);
     for i in 1..=300u32 {
         let got = t.lookup(ip(10, 9, 0, 0) + i, 1, T);
         if 1 + i % 3 == 2 {
@@ -267,8 +267,8 @@ fn flush_oif_forgets_only_that_uplink() {
         }
     }
     assert_eq!(t.live_entries(1, T), 200);
-    t.flush_oif(0);
-    t.flush_oif(0x1_0001); // does not alias uplink 1
+    t.flush_uplink(0);
+    t.flush_uplink(0x1_0001); // does not alias uplink 1
     assert_eq!(t.live_entries(1, T), 200);
 }
 
@@ -306,7 +306,7 @@ fn sizes_round_down_to_a_power_of_two() {
         if cap == 0 {
             assert_eq!(t.lookup(1, 0, T), None);
             assert_eq!(t.live_entries(0, T), 0);
-            t.flush_oif(1);
+            t.flush_uplink(1);
         }
     }
 }
@@ -410,7 +410,7 @@ fn concurrent_inserts_and_lookups_never_tear() {
             let mut rng = Rng::new(1);
             while !done.load(Ordering::Relaxed) {
                 clock.fetch_add(1, Ordering::Relaxed);
-                table.flush_oif(1 + rng.below(0xffff) as u32);
+                table.flush_uplink(1 + rng.below(0xffff) as u32);
                 for w in words(&mem) {
                     if w != 0 {
                         let (d, oif) = (w as u32, ((w >> 32) & 0xffff) as u32);

@@ -186,6 +186,8 @@ fn empty_range_gets_no_hash() {
     // A nexthop whose bound does not exceed an earlier one is unreachable.
     let mk = |ub: i32| Nexthop {
         oif: 1,
+        gw: 0,
+        uplink: 1,
         weight: 1,
         upper_bound: ub,
         usable: true,
@@ -210,6 +212,8 @@ fn one_wide_range() {
     // A range of a single hash value: every entropy maps onto it.
     let mk = |ub: i32| Nexthop {
         oif: 1,
+        gw: 0,
+        uplink: 1,
         weight: 1,
         upper_bound: ub,
         usable: true,

@@ -33,7 +33,7 @@ fn every_contiguous_mask_is_accepted() {
     for mask in all_contiguous() {
         let f = MarkField::new(mask).unwrap_or_else(|| panic!("{mask:#x} rejected"));
         assert_eq!(f.mask(), mask);
-        assert_eq!(f.max_oif(), mask >> mask.trailing_zeros());
+        assert_eq!(f.max_value(), mask >> mask.trailing_zeros());
         n += 1;
     }
     assert_eq!(n, 528);
@@ -45,10 +45,10 @@ fn examples() {
     assert_eq!(MarkField::new(0b101), None);
     assert_eq!(MarkField::new(0x8000_0001), None);
     assert_eq!(MarkField::new(0xffff_00ff), None);
-    assert_eq!(MarkField::new(0xffff_0000).unwrap().max_oif(), 0xffff);
-    assert_eq!(MarkField::new(u32::MAX).unwrap().max_oif(), u32::MAX);
-    assert_eq!(MarkField::new(1).unwrap().max_oif(), 1);
-    assert_eq!(MarkField::new(0x8000_0000).unwrap().max_oif(), 1);
+    assert_eq!(MarkField::new(0xffff_0000).unwrap().max_value(), 0xffff);
+    assert_eq!(MarkField::new(u32::MAX).unwrap().max_value(), u32::MAX);
+    assert_eq!(MarkField::new(1).unwrap().max_value(), 1);
+    assert_eq!(MarkField::new(0x8000_0000).unwrap().max_value(), 1);
     let f = MarkField::new(0x00ff_ff00).unwrap();
     assert_eq!(f.set(0xaa00_00bb, 0x1234), Some(0xaa12_34bb));
     assert_eq!(f.get(0xaa12_34bb), 0x1234);
@@ -73,7 +73,7 @@ proptest! {
     #[test]
     fn set_get_roundtrip(mask in contiguous_mask(), mark in any::<u32>(), raw in any::<u32>()) {
         let f = MarkField::new(mask).unwrap();
-        let oif = match f.max_oif() {
+        let oif = match f.max_value() {
             u32::MAX => raw,
             max => raw % (max + 1),
         };
@@ -90,9 +90,9 @@ proptest! {
     #[test]
     fn overflow_is_refused(mask in contiguous_mask().prop_filter("not full", |&m| m != u32::MAX), mark in any::<u32>(), extra in any::<u32>()) {
         let f = MarkField::new(mask).unwrap();
-        let oif = f.max_oif() + 1 + extra % (u32::MAX - f.max_oif());
+        let oif = f.max_value() + 1 + extra % (u32::MAX - f.max_value());
         prop_assert_eq!(f.set(mark, oif), None);
-        prop_assert_eq!(f.set(mark, f.max_oif()).map(|m| f.get(m)), Some(f.max_oif()));
+        prop_assert_eq!(f.set(mark, f.max_value()).map(|m| f.get(m)), Some(f.max_value()));
     }
 
     /// `get` only looks at the field.
@@ -100,6 +100,6 @@ proptest! {
     fn get_ignores_other_bits(mask in contiguous_mask(), mark in any::<u32>(), noise in any::<u32>()) {
         let f = MarkField::new(mask).unwrap();
         prop_assert_eq!(f.get(mark), f.get((mark & mask) | (noise & !mask)));
-        prop_assert!(f.get(mark) <= f.max_oif());
+        prop_assert!(f.get(mark) <= f.max_value());
     }
 }

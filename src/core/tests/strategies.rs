@@ -20,8 +20,9 @@ const TIMEOUT: u32 = 300;
 struct Pkt {
     daddr: u32,
     now_s: u32,
-    stored_oif: u32,
+    stored_uplink: u32,
     has_conn: bool,
+    allowed: u32,
 }
 
 impl Pkt {
@@ -29,15 +30,22 @@ impl Pkt {
         Pkt {
             daddr,
             now_s: 1000,
-            stored_oif: 0,
+            stored_uplink: 0,
             has_conn: true,
+            allowed: !0,
         }
+    }
+    fn allowed(self, allowed: u32) -> Self {
+        Pkt { allowed, ..self }
     }
     fn at(self, now_s: u32) -> Self {
         Pkt { now_s, ..self }
     }
-    fn stored(self, stored_oif: u32) -> Self {
-        Pkt { stored_oif, ..self }
+    fn stored(self, stored_uplink: u32) -> Self {
+        Pkt {
+            stored_uplink,
+            ..self
+        }
     }
     fn untracked(self) -> Self {
         Pkt {
@@ -76,11 +84,15 @@ impl Harness {
             dests: &dests,
             now_s: p.now_s,
             idle_timeout_s: TIMEOUT,
-            stored_oif: p.stored_oif,
+            stored_uplink: p.stored_uplink,
+            allowed: p.allowed,
             has_conn: p.has_conn,
             load: &mut self.loads,
         };
-        id.ops().select(route, &mut env)
+        let sel = id.ops().select(route, &mut env)?;
+        id.ops()
+            .book(&mut env, route.nexthops[sel.index].uplink, 1500 * 8);
+        Some(sel)
     }
 }
 
@@ -352,7 +364,7 @@ fn route_without_table_room_still_balances() {
 }
 
 #[test]
-fn route_stored_oif_above_16_bits_is_not_remembered() {
+fn route_stored_uplink_above_16_bits_is_not_remembered() {
     // The table cannot hold ifindex > 65535: such an uplink is chosen every
     // time but never remembered.
     let nhs = route_of(&[(70_000, 1, true)]);
@@ -489,7 +501,8 @@ fn route_racing_cpus_agree_on_a_destination() {
                                 dests: table,
                                 now_s: 1000,
                                 idle_timeout_s: TIMEOUT,
-                                stored_oif: 0,
+                                stored_uplink: 0,
+                                allowed: !0,
                                 has_conn: true,
                                 load: &mut loads,
                             };
@@ -721,7 +734,7 @@ proptest! {
                 h.loads.set(2 + i as u32, rate, cap);
             }
             for &(d, stored, t, conn) in &pkts {
-                let p = Pkt { daddr: dest(d), now_s: 1000 + t, stored_oif: stored, has_conn: conn };
+                let p = Pkt { daddr: dest(d), now_s: 1000 + t, stored_uplink: stored, has_conn: conn, allowed: !0 };
                 match h.select(id, &route, p) {
                     None => prop_assert_eq!(usable, 0, "{:?} gave up", id),
                     Some(s) => {
@@ -772,5 +785,80 @@ proptest! {
             }
             (b, s) => prop_assert!(false, "best {:?}, got {:?}", b, s),
         }
+    }
+}
+
+#[test]
+fn no_strategy_leaves_the_allowed_nexthops() {
+    // A local packet whose source address is on the device of nexthops 1
+    // and 2 may only take those.
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true), (5, 1, true)]);
+    let mut h = Harness::new(64);
+    for &(a, b, c, d) in &[(2u64, 1u64, 1u64, 1u64), (3, 2, 1, 1)] {
+        h.loads.set(2, 0, a * 1_000_000);
+        h.loads.set(3, 0, b * 1_000_000);
+        h.loads.set(4, 0, c * 1_000_000);
+        h.loads.set(5, 0, d * 1_000_000);
+        for id in StrategyId::all() {
+            for i in 0..50 {
+                let sel = h
+                    .select(id, &r(&nhs), Pkt::to(dest(i)).allowed(0b0110))
+                    .unwrap();
+                assert!(
+                    matches!(sel.index, 1 | 2),
+                    "{} took {}",
+                    id.name(),
+                    sel.index
+                );
+            }
+            let none = h.select(id, &r(&nhs), Pkt::to(dest(99)).allowed(0b1_0000));
+            assert_eq!(none, None, "{}: nothing allowed", id.name());
+        }
+    }
+}
+
+#[test]
+fn untracked_uplinks_are_never_chosen() {
+    // Nexthop 0 is a device the netns could not track: no id, no estimate.
+    let mut nhs = route_of(&[(2, 5, true), (3, 1, true), (4, 1, true)]);
+    nhs[0].uplink = 0;
+    let mut h = Harness::new(64);
+    h.loads.set(3, 900_000, 1_000_000);
+    h.loads.set(4, 900_000, 1_000_000);
+    for id in StrategyId::all() {
+        for i in 0..60 {
+            let sel = h.select(id, &r(&nhs), Pkt::to(dest(i))).unwrap();
+            assert_ne!(sel.index, 0, "{} chose an untracked uplink", id.name());
+        }
+    }
+}
+
+#[test]
+fn stored_uplink_not_allowed_is_rechosen() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
+    let mut h = Harness::new(0);
+    let p = Pkt::to(1).stored(2).allowed(0b110);
+    let sel = h.select(sid("session"), &r(&nhs), p).unwrap();
+    assert_eq!(sel.outcome, Outcome::Rechosen(Rechoose::StoredDead));
+    assert_ne!(sel.index, 0);
+}
+
+#[test]
+fn only_the_bandwidth_strategy_books() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true)]);
+    for id in StrategyId::all() {
+        let mut h = Harness::new(64);
+        h.loads.set(2, 0, 10_000_000);
+        h.loads.set(3, 0, 10_000_000);
+        for i in 0..10 {
+            h.select(id, &r(&nhs), Pkt::to(dest(i))).unwrap();
+        }
+        let booked: u64 = h.loads.1.values().sum();
+        let expect = if id.ops().uses_load() {
+            10 * 1500 * 8
+        } else {
+            0
+        };
+        assert_eq!(booked, expect, "{}", id.name());
     }
 }

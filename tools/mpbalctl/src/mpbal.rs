@@ -123,6 +123,10 @@ fn print_table(p: &mut Printer, key: &str, t: &Table) {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Uplink {
     pub dev: String,
+    /// The uplink id connection marks hold.
+    pub id: Option<u64>,
+    /// The nexthop's gateway; "0.0.0.0" for a device route.
+    pub gw: Option<String>,
     pub ifindex: Option<u64>,
     pub up: Option<bool>,
     pub capacity_bps: Option<u64>,
@@ -137,6 +141,8 @@ impl Uplink {
     pub fn from_row(t: &Table, row: &[String]) -> Self {
         Uplink {
             dev: t.get(row, "dev").unwrap_or("?").to_string(),
+            id: t.get_u64(row, "id"),
+            gw: t.get(row, "gw").map(str::to_string),
             ifindex: t.get_u64(row, "ifindex"),
             up: t.get_u64(row, "up").map(|u| u != 0),
             capacity_bps: t.get_u64(row, "capacity_bps"),
@@ -159,6 +165,14 @@ impl Uplink {
     pub fn print(&self, p: &mut Printer) {
         p.open_object(None);
         p.string("dev", "{}:", &self.dev);
+        if let Some(id) = self.id {
+            p.field("id", id, &format!(" id {id}"));
+        }
+        match self.gw.as_deref() {
+            Some("0.0.0.0") => p.field("gw", Value::Null, ""),
+            Some(gw) => p.string("gw", " via {}", gw),
+            None => {}
+        }
         p.opt_u64("ifindex", " ifindex {}", self.ifindex);
         match self.up {
             Some(up) => p.field("up", up, if up { " up" } else { " down" }),
@@ -369,6 +383,30 @@ mod tests {
         );
         assert_eq!(v[1]["headroom_bps"], Value::Null);
         assert_eq!(v[1]["up"], json!(false));
+    }
+
+    #[test]
+    fn uplink_id_and_gateway() {
+        let t = parse_table(
+            "dev ifindex up packets bytes sessions rate_bps capacity_bps capacity_src id gw\n\
+             eth1 70000 1 0 0 0 0 0 none 2 10.0.1.2\n\
+             eth2 5 1 0 0 0 0 0 none 1 0.0.0.0\n",
+        );
+        let mut p = Printer::new(false, false);
+        for r in &t.rows {
+            Uplink::from_row(&t, r).print(&mut p);
+        }
+        let text = p.finish();
+        assert!(
+            text.starts_with("eth1: id 2 via 10.0.1.2 ifindex 70000 up"),
+            "{text}"
+        );
+        assert!(text.contains("eth2: id 1 ifindex 5 up"), "{text}");
+        let mut p = Printer::new(true, false);
+        Uplink::from_row(&t, &t.rows[0]).print(&mut p);
+        let v: Value = serde_json::from_str(&p.finish()).unwrap();
+        assert_eq!(v["id"], json!(2));
+        assert_eq!(v["gw"], json!("10.0.1.2"));
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub fn reference_upper_bounds(nexthops: &[(u32, bool)]) -> Vec<i32> {
 }
 
 /// Nexthops as the wrapper layer builds them from a `fib_info` whose
-/// nexthops have these `(oif, weight, alive)`; `usable` = alive.
+/// nexthops have these `(oif, weight, alive)`; `usable` = alive. Each is
+/// its own uplink, with the oif as its id.
 pub fn kernel_nexthops(spec: &[(u32, u32, bool)]) -> Vec<Nexthop> {
     let pairs: Vec<(u32, bool)> = spec.iter().map(|&(_, w, a)| (w, a)).collect();
     let bounds = reference_upper_bounds(&pairs);
@@ -60,6 +61,8 @@ pub fn kernel_nexthops(spec: &[(u32, u32, bool)]) -> Vec<Nexthop> {
         .zip(bounds)
         .map(|(&(oif, weight, alive), upper_bound)| Nexthop {
             oif,
+            gw: 0,
+            uplink: oif,
             weight,
             upper_bound,
             usable: alive,
