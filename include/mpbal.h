@@ -155,6 +155,8 @@ int mpbal_param_strategy(void);
 u32 mpbal_param_ct_mark_mask(void);
 u32 mpbal_param_route_table_size(void);
 bool mpbal_param_manage_hash_policy(void);
+/* Bench builds only (-DMPBAL_BENCH_STUBS): see src/policy/benchstub.rs. */
+int mpbal_param_bench_stop(void);
 
 /* ---------------------------------------------------------------------- */
 /* Per-netns sysctls: net.mpbal.* (src/helpers/sysctl.c).                   */
