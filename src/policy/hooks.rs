@@ -468,7 +468,8 @@ pub(crate) fn postrouting(st: &NetState, skb: &mut SkBuff<'_>) {
     let Some(a) = st.active.get(&rcu) else {
         return;
     };
-    if !skb.forwarded() || benchstub::stops_before(Stage::Post) {
+    let f = skb.post_facts();
+    if !f.forwarded || benchstub::stops_before(Stage::Post) {
         return;
     }
     a.cpu.with(|local, c| {
@@ -476,12 +477,12 @@ pub(crate) fn postrouting(st: &NetState, skb: &mut SkBuff<'_>) {
             return;
         };
         let note = core::mem::take(&mut local.steered);
-        if note.skb != skb.id() || note.hash != skb.hash() {
+        if note.skb != skb.id() || note.hash != f.hash {
             return;
         }
         // The route is decided: qdiscs and TX queues get the flow's hash back.
         skb.set_l4_hash(note.entropy);
-        let out = if skb.out_ifindex() == note.oif {
+        let out = if f.out_ifindex == note.oif {
             note.uplink
         } else {
             let (oif, gw) = skb.dst_nexthop();
@@ -494,7 +495,7 @@ pub(crate) fn postrouting(st: &NetState, skb: &mut SkBuff<'_>) {
             c.inc(Counter::FallbackDiverted);
         }
         if let Some(slot) = (out as usize).checked_sub(1) {
-            c.add_uplink(slot, u64::from(skb.segs()), u64::from(skb.len()));
+            c.add_uplink(slot, u64::from(f.segs), u64::from(f.len));
         }
         if note.remember {
             if let Some(conn) = skb.conn() {

@@ -146,11 +146,13 @@ impl<T> Raw<T> {
     ///
     /// Nothing else may hold a `&mut` to this CPU's copy while `f` runs.
     unsafe fn with_this_cpu<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-        // SAFETY: live allocation (type invariant); the helper disables BH.
-        let p = unsafe { bindings::mpbal_percpu_get_bh(self.pcpu.as_ptr()) }.cast::<T>();
-        let r = f(p);
-        // SAFETY: pairs with the get above.
-        unsafe { bindings::mpbal_percpu_put_bh() };
+        let mut disabled = false;
+        // SAFETY: live allocation (type invariant); `disabled` is a valid
+        // out-parameter. The helper disables BH unless it is off already.
+        let p = unsafe { bindings::mpbal_percpu_get_bh(self.pcpu.as_ptr(), &mut disabled) };
+        let r = f(p.cast::<T>());
+        // SAFETY: pairs with the get above, with what it did.
+        unsafe { bindings::mpbal_percpu_put_bh(disabled) };
         r
     }
 }

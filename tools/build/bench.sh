@@ -15,7 +15,8 @@
 #  memory mpbal's stats report per netns and per CPU.
 # BENCH_PARTS picks parts ("icount stages scale memory wall criterion"); BENCH_CONFIGS a
 # subset of configurations (e.g. "loaded packet"); BENCH_ICOUNT_ROUNDS,
-# BENCH_ICOUNT_PACKETS, BENCH_ROUNDS, BENCH_PACKETS the run lengths.
+# BENCH_ICOUNT_PACKETS, BENCH_ROUNDS, BENCH_PACKETS the run lengths;
+# BENCH_STAGES the stops of the stage table (e.g. "packet@query packet").
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -193,7 +194,7 @@ if want stages; then
 	echo "   stopped after each stage; a stop before the hash sets a constant one)"
 	bench_guest stages "$out/stubs/mpbal.ko" "${icount_args[@]}" -- \
 		1 "${BENCH_ICOUNT_PACKETS:-150000}" \
-		"packet@hooks packet@route packet@query packet@strategy packet@hash packet@counters packet@post packet"
+		"${BENCH_STAGES:-packet@hooks packet@route packet@query packet@strategy packet@hash packet@counters packet@post packet}"
 	stage_table "$out/stages.bench"
 fi
 
