@@ -1,7 +1,10 @@
-use mpbal_core::flowcache::{FlowCache, FlowKey};
+use mpbal_core::flowcache::{FlowCache, FlowKey, FLOW_CACHE_SLOTS};
 use proptest::prelude::*;
 
 type Cache = FlowCache<u32>;
+
+/// Ways per set, as the cache has them.
+const WAYS: usize = FLOW_CACHE_SLOTS / Cache::SETS;
 
 fn key(daddr: u32, genid: u32) -> FlowKey {
     FlowKey {
@@ -62,9 +65,9 @@ fn every_field_is_part_of_the_key() {
 }
 
 #[test]
-fn four_flows_in_one_set_all_stay() {
+fn a_set_of_flows_all_stay() {
     let a = key(1, 1);
-    let mut keys = same_set(a, 3);
+    let mut keys = same_set(a, WAYS - 1);
     keys.push(a);
     let mut c = Cache::default();
     for &k in &keys {
@@ -80,16 +83,16 @@ fn four_flows_in_one_set_all_stay() {
 #[test]
 fn a_full_set_replaces_the_oldest_way() {
     let a = key(1, 1);
-    let others = same_set(a, 4);
+    let others = same_set(a, WAYS);
     let mut c = Cache::default();
     c.slot(a);
-    for &k in &others[..3] {
+    for &k in &others[..WAYS - 1] {
         c.slot(k);
     }
     assert!(c.slot(a).0, "a hit does not reorder the set");
-    assert!(!c.slot(others[3]).0);
+    assert!(!c.slot(others[WAYS - 1]).0);
     assert!(c.get(a).is_none(), "the first filled goes");
-    for &k in &others[..4] {
+    for &k in &others[..WAYS] {
         assert!(c.get(k).is_some(), "{k:?} stays");
     }
 }
@@ -130,6 +133,65 @@ fn testbed_flows_all_fit() {
             keys.len()
         );
     }
+}
+
+/// Steady-state hits when the flows of `keys` arrive interleaved, as the
+/// bench and a busy router send them (a set with more keys than ways then
+/// misses on all of them).
+fn interleaved_hits(keys: &[FlowKey]) -> f64 {
+    let mut c = Cache::default();
+    for &k in keys {
+        c.slot(k);
+    }
+    let mut hits = 0;
+    for _ in 0..10 {
+        for &k in keys {
+            hits += usize::from(c.slot(k).0);
+        }
+    }
+    hits as f64 / (10 * keys.len()) as f64
+}
+
+#[test]
+fn interleaved_testbed_flows_hit() {
+    // make bench's scaling row "dests=64": 2 sources x 64 destinations
+    // (the testbed's 10.0.1.1-2, 10.0.2.1-2 and 10.0.{1,2}.10-39).
+    let mut keys = Vec::new();
+    for s in 1..=2u8 {
+        let mut hosts: Vec<(u8, u8)> = vec![(1, 1), (1, 2), (2, 1), (2, 2)];
+        for h in 10..40u8 {
+            hosts.push((1, h));
+            hosts.push((2, h));
+        }
+        for (net, host) in hosts {
+            keys.push(FlowKey {
+                daddr: u32::from_le_bytes([10, 0, net, host]),
+                saddr: u32::from_le_bytes([172, 16, s, 2]),
+                iif: 3 + u32::from(s),
+                genid: 1,
+                ..FlowKey::default()
+            });
+        }
+    }
+    let share = interleaved_hits(&keys);
+    assert!(share >= 0.95, "{share} of interleaved packets hit");
+    // And 256 random pairs, on average over many draws.
+    let mut seed = 0x9876_5432u32;
+    let mut sum = 0.0;
+    for _ in 0..50 {
+        let keys: Vec<FlowKey> = (0..256)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                key(0x0000_640a | ((seed >> 16) << 16), 1)
+            })
+            .collect();
+        sum += interleaved_hits(&keys);
+    }
+    assert!(
+        sum / 50.0 >= 0.95,
+        "{} of interleaved packets hit",
+        sum / 50.0
+    );
 }
 
 #[test]
