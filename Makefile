@@ -10,7 +10,7 @@
 #     HOST=0                     skip the host tests (cargo test, fmt, clippy)
 #     e.g. make check SUITES=mpbal_sysctl TESTS=test_numeric HOST=0
 #   make demo     boot the VM, build the thesis testbed, show the four strategies
-#   make bench    packet rates vs stock ECMP, and per-decision cost on the host
+#   make bench    instructions per packet vs stock ECMP (icount), stages, rates, criterion
 #
 # KDIR=/path/to/kernel/build builds the module against another Rust-enabled
 # kernel tree (the same rustc must have built it).

@@ -155,6 +155,8 @@ int mpbal_param_strategy(void);
 u32 mpbal_param_ct_mark_mask(void);
 u32 mpbal_param_route_table_size(void);
 bool mpbal_param_manage_hash_policy(void);
+/* Bench builds only (-DMPBAL_BENCH_STUBS): see src/policy/benchstub.rs. */
+int mpbal_param_bench_stop(void);
 
 /* ---------------------------------------------------------------------- */
 /* Per-netns sysctls: net.mpbal.* (src/helpers/sysctl.c).                   */
@@ -344,7 +346,17 @@ bool mpbal_skb_forwarded(const struct sk_buff *skb);
 bool mpbal_skb_dst_xfrm(const struct sk_buff *skb);
 
 int mpbal_state_in_ifindex(const struct nf_hook_state *state);
-int mpbal_state_out_ifindex(const struct nf_hook_state *state);
+
+/* What POST_ROUTING reads of every packet, in one call. */
+struct mpbal_post_facts {
+	bool forwarded;
+	u32 hash;
+	u32 out_ifindex;
+	u32 segs;
+	u32 len;
+};
+void mpbal_post_facts(const struct sk_buff *skb, const struct nf_hook_state *state,
+		      struct mpbal_post_facts *out);
 
 /* ---------------------------------------------------------------------- */
 /* Delayed work (src/helpers/work.c).                                       */
@@ -362,9 +374,12 @@ void mpbal_dwork_destroy(struct mpbal_dwork *work);
 /* __alloc_percpu(): NULL when out of memory. */
 void *mpbal_percpu_alloc(size_t size, size_t align);
 void mpbal_percpu_free(void *pcpu);
-/* This CPU's copy, with bottom halves disabled until mpbal_percpu_put_bh(). */
-void *mpbal_percpu_get_bh(void *pcpu);
-void mpbal_percpu_put_bh(void);
+/*
+ * This CPU's copy, with bottom halves disabled until mpbal_percpu_put_bh():
+ * by this call (*disabled set) or already (softirq or a BH-off section).
+ */
+void *mpbal_percpu_get_bh(void *pcpu, bool *disabled);
+void mpbal_percpu_put_bh(bool disabled);
 void *mpbal_percpu_ptr(void *pcpu, int cpu);
 /* Next possible CPU after @cpu (start with -1); >= mpbal_nr_cpu_ids() at end. */
 int mpbal_cpu_next(int cpu);

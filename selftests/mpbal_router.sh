@@ -310,19 +310,37 @@ test_pinned()
 	bal mpbalctl route del 10.9.0.0/16 table 100 >/dev/null 2>&1
 }
 
-source_round()
+# replies_round WHAT NS DADDR PORT SADDR UPLINK COUNTER..: 4 TCP transfers
+# from NS (source SADDR) to DADDR:PORT on the balancer or behind it; all of
+# them complete and the balancer's replies left only by uplink UPLINK (1-3).
+# REPLY_TX: the three uplinks' tx deltas. The COUNTERs' deltas are logged.
+replies_round()
 {
-	local s=$1 out rc tx t1 t2 t3
+	local what=$1 ns=$2 daddr=$3 port=$4 saddr=$5 up=$6 out rc c info="" i t
 
+	shift 6
 	bal_snap R0
-	out=$(timeout 60 ip netns exec "$NS_DST1" flowgen tcp -d "$UP1_IP" -p 5003 -c 4 -P 2 -b 100000 -B "$DST1_IP1" -t 50)
+	out=$(timeout 60 ip netns exec "$ns" flowgen tcp -d "$daddr" -p "$port" -c 4 -P 2 -b 100000 -B "$saddr" -t 50)
 	rc=$?
 	bal_snap R1
-	tx=$(tx_deltas R0 R1)
-	log_info "source $s: $out; balancer tx up1/up2/up3 $tx; local_src_pinned +$(snap_d R0 R1 s:local_src_pinned)"
-	read -r t1 t2 t3 <<<"$tx"
-	[ "$rc" -eq 0 ] && [ "$t1" -gt 0 ] && [ "$t2" -eq 0 ] && [ "$t3" -eq 0 ]
-	log_test $? "source $s: replies from the balancer's up1 address left only by up1 (tx $tx)"
+	REPLY_TX=$(tx_deltas R0 R1)
+	for c in "$@"; do info+=" $c +$(snap_d R0 R1 "s:$c")"; done
+	log_info "$what: $out; balancer tx up1/up2/up3 $REPLY_TX;$info"
+	read -r -a t <<<"$REPLY_TX"
+	[ "$rc" -eq 0 ] || return 1
+	for i in 0 1 2; do
+		if [ $((i + 1)) -eq "$up" ]; then
+			[ "${t[i]}" -gt 0 ] || return 1
+		else
+			[ "${t[i]}" -eq 0 ] || return 1
+		fi
+	done
+}
+
+source_round()
+{
+	replies_round "source $1" "$NS_DST1" "$UP1_IP" 5003 "$DST1_IP1" 1 local_src_pinned
+	log_test $? "source $1: replies from the balancer's up1 address left only by up1 (tx $REPLY_TX)"
 }
 
 test_source_address()
@@ -349,17 +367,8 @@ dnat_setup()
 
 dnat_round()
 {
-	local s=$1 out rc tx t1 t2 t3
-
-	bal_snap D0
-	out=$(timeout 60 ip netns exec "$NS_DST2" flowgen tcp -d "$UP2_IP" -p 8080 -c 4 -P 2 -b 100000 -B "$DST2_IP1" -t 50)
-	rc=$?
-	bal_snap D1
-	tx=$(tx_deltas D0 D1)
-	log_info "inbound $s: $out; balancer tx up1/up2/up3 $tx; inbound_recorded +$(snap_d D0 D1 s:inbound_recorded) inbound_replies +$(snap_d D0 D1 s:inbound_replies)"
-	read -r t1 t2 t3 <<<"$tx"
-	[ "$rc" -eq 0 ] && [ "$t1" -eq 0 ] && [ "$t2" -gt 0 ] && [ "$t3" -eq 0 ]
-	log_test $? "inbound $s: replies of port-forwarded connections from up2 left only by up2 (tx $tx)"
+	replies_round "inbound $1" "$NS_DST2" "$UP2_IP" 8080 "$DST2_IP1" 2 inbound_recorded inbound_replies
+	log_test $? "inbound $1: replies of port-forwarded connections from up2 left only by up2 (tx $REPLY_TX)"
 }
 
 test_inbound_dnat()

@@ -5,8 +5,14 @@
 #
 #   run.sh --kernel BZIMAGE [--module KO] [--kunit KO] [--tool BIN] [--bin PATH]..
 #          [--timeout SECS] [--mem MB] [--smp N] [--log FILE] [--append ARGS]
-#          [--no-kmemleak] [--allow-kernel-trouble] [--interactive]
+#          [--no-kmemleak] [--allow-kernel-trouble] [--interactive] [--icount]
 #          -- COMMAND [ARGS..]
+#
+# --icount runs the guest under QEMU instruction counting (-icount
+# shift=0,sleep=off, single-threaded TCG, one vCPU): guest time advances one
+# nanosecond per executed instruction and jumps over idle time, so a rate
+# measured in guest time is an exact, repeatable inverse instruction count
+# (Documentation/testing.rst, "Deterministic cost").
 #
 # COMMAND runs as root with bash in the guest's /selftests (a copy of this
 # selftests/ directory), e.g. `-- /selftests/vm_smoke.sh`. The console is
@@ -36,7 +42,7 @@ usage()
 }
 
 kernel=${MPBAL_KERNEL:-} module="" kunit="" tool="" timeout_s=600 mem=1024 smp=2
-log="" append="" kmemleak=1 strict=1 interactive=0 mkargs=()
+log="" append="" kmemleak=1 strict=1 interactive=0 icount=0 mkargs=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=${2:?}; shift 2 ;;
@@ -52,6 +58,7 @@ while [ $# -gt 0 ]; do
 	--no-kmemleak) kmemleak=0; shift ;;
 	--allow-kernel-trouble) strict=0; shift ;;
 	--interactive) interactive=1; shift ;;
+	--icount) icount=1; shift ;;
 	--) shift; break ;;
 	-h | --help) usage ;;
 	*) echo "vm: unknown argument $1" >&2; usage ;;
@@ -89,6 +96,8 @@ cmdline="console=ttyS0 quiet panic=-1 oops=panic no_timer_check"
 # kernel has no HPET/PM timer, so on a loaded host its TSC calibration fails
 # and jiffies drift either way; the host's TSC is the guest's under TCG.
 tsc_khz=${MPBAL_TSC_KHZ:-}
+# Under -icount the TSC counts guest nanoseconds: 1 GHz.
+[ "$icount" = 1 ] && tsc_khz=1000000
 if [ -z "$tsc_khz" ] && gcc -O2 -o "$work/tsc_khz" "$here/tsc_khz.c" 2>/dev/null; then
 	tsc_khz=$("$work/tsc_khz" || true)
 fi
@@ -102,7 +111,12 @@ cmdline+=" mpbalvm.strict=$strict mpbalvm.kmemleak=$kmemleak mpbalvm.interactive
 
 # One socket per CPU: SeaBIOS's MP table (the kernel has no ACPI) lists only
 # the first CPU of each package, so "-smp 2" alone boots one CPU.
-qemu=(qemu-system-x86_64 -accel tcg,thread=multi -cpu "${MPBAL_QEMU_CPU:-max}"
+accel=(-accel tcg,thread=multi)
+if [ "$icount" = 1 ]; then
+	accel=(-accel tcg,thread=single -icount shift=0,sleep=off)
+	smp=1
+fi
+qemu=(qemu-system-x86_64 "${accel[@]}" -cpu "${MPBAL_QEMU_CPU:-max}"
 	-smp "$smp,sockets=$smp,cores=1,threads=1" -m "$mem"
 	-nodefaults -no-user-config -nographic -no-reboot
 	-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" -append "$cmdline")

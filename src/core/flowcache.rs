@@ -2,18 +2,22 @@
 //!
 //! PRE_ROUTING must look the route up before the kernel does (to know the
 //! nexthops it steers between), so without a cache every forwarded packet
-//! on an equalize route pays two FIB lookups. Packets come in trains of the
-//! same flow, so even a few slots catch most of them.
+//! on an equalize route pays two FIB lookups. A slot is small (the key and
+//! a reference to the route, see the policy's route cache), so there are
+//! enough of them for the source/destination pairs a router forwards at
+//! once.
 //!
 //! An entry is valid only for the routing generation it was filled in: the
 //! key carries the netns's `rt_genid_ipv4()`, which `rt_cache_flush()` bumps
 //! on every route, rule, address and link change (the kernel's own cached
 //! dsts are validated the same way). Nothing has to be invalidated by hand.
 
-/// Slots per CPU per netns (sets of two ways).
-pub const FLOW_CACHE_SLOTS: usize = 8;
+/// Slots per CPU per netns (sets of eight ways). Flows arrive interleaved,
+/// so a set that holds more keys than ways misses on every one of them:
+/// 64 sets of 8 keep that rare for a few hundred source/destination pairs.
+pub const FLOW_CACHE_SLOTS: usize = 512;
 
-const WAYS: usize = 2;
+const WAYS: usize = 8;
 
 /// Everything the input route lookup depends on (when no FIB rule matches on
 /// ports), plus the routing generation it was made in.
@@ -32,18 +36,24 @@ impl FlowKey {
     /// Index of the key's set among `sets`; the generation is left out so a
     /// flow keeps its set across route changes.
     pub fn set(&self, sets: usize) -> usize {
-        // Addresses are in network byte order: mix high and low bytes alike.
-        let mut h = self.daddr ^ self.saddr.rotate_left(16) ^ self.iif ^ self.mark ^ self.tos;
+        // Addresses are in network byte order, so hosts of one subnet differ
+        // in the high bits: multiply each field in before the finaliser
+        // (murmur3's fmix32) so every input bit reaches the set bits.
+        let mut h = self.daddr.wrapping_mul(0x9e37_79b1)
+            ^ self.saddr.wrapping_mul(0x85eb_ca6b)
+            ^ (self.iif ^ self.mark.rotate_left(8) ^ (self.tos << 24)).wrapping_mul(0xc2b2_ae35);
         h ^= h >> 16;
-        h = h.wrapping_mul(0x9e37_79b1);
-        h ^= h >> 15;
+        h = h.wrapping_mul(0x85eb_ca6b);
+        h ^= h >> 13;
+        h = h.wrapping_mul(0xc2b2_ae35);
+        h ^= h >> 16;
         ((u64::from(h) * sets as u64) >> 32) as usize
     }
 }
 
-/// [`FLOW_CACHE_SLOTS`] slots of `V` in sets of two ways, each slot
-/// remembering the key it was filled for; a miss replaces the way of its set
-/// used least recently.
+/// [`FLOW_CACHE_SLOTS`] slots of `V` in sets of eight ways, each slot
+/// remembering the key it was filled for; a miss takes an empty way, else
+/// the ways of its set in turn (first in, first out).
 ///
 /// All-zero is a valid empty cache if it is for `V` (the kernel's per-CPU
 /// copies start zeroed), hence integers and flags, no `Option`s.
@@ -52,8 +62,8 @@ pub struct FlowCache<V> {
     keys: [FlowKey; FLOW_CACHE_SLOTS],
     used: [bool; FLOW_CACHE_SLOTS],
     values: [V; FLOW_CACHE_SLOTS],
-    /// Per set (first `SETS` entries): the way used last.
-    recent: [u8; FLOW_CACHE_SLOTS],
+    /// Per set: the way the next miss replaces.
+    next: [u8; FLOW_CACHE_SLOTS / WAYS],
 }
 
 impl<V: Default> Default for FlowCache<V> {
@@ -62,7 +72,7 @@ impl<V: Default> Default for FlowCache<V> {
             keys: [FlowKey::default(); FLOW_CACHE_SLOTS],
             used: [false; FLOW_CACHE_SLOTS],
             values: core::array::from_fn(|_| V::default()),
-            recent: [0; FLOW_CACHE_SLOTS],
+            next: [0; FLOW_CACHE_SLOTS / WAYS],
         }
     }
 }
@@ -84,18 +94,20 @@ impl<V> FlowCache<V> {
     pub fn slot(&mut self, key: FlowKey) -> (bool, &mut V) {
         let set = key.set(Self::SETS);
         let base = set * WAYS;
-        let (way, hit) = match (0..WAYS).find(|&w| self.holds(base + w, key)) {
-            Some(w) => (w, true),
+        if let Some(w) = (0..WAYS).find(|&w| self.holds(base + w, key)) {
+            return (true, &mut self.values[base + w]);
+        }
+        let way = match (0..WAYS).find(|&w| !self.used[base + w]) {
+            Some(w) => w,
             None => {
-                let lru = (usize::from(self.recent[set]) + 1) % WAYS;
-                let empty = (0..WAYS).find(|&w| !self.used[base + w]);
-                (empty.unwrap_or(lru), false)
+                let w = usize::from(self.next[set]) % WAYS;
+                self.next[set] = ((w + 1) % WAYS) as u8;
+                w
             }
         };
-        self.recent[set] = way as u8;
         self.keys[base + way] = key;
         self.used[base + way] = true;
-        (hit, &mut self.values[base + way])
+        (false, &mut self.values[base + way])
     }
 
     fn holds(&self, i: usize, key: FlowKey) -> bool {

@@ -162,3 +162,14 @@ bool mpbal_param_manage_hash_policy(void)
 {
 	return READ_ONCE(effective.manage_hash_policy);
 }
+
+#ifdef MPBAL_BENCH_STUBS
+/*
+ * Bench builds only (make bench): the packet-path stage after which the
+ * hooks stop, to count what each stage costs (src/policy/benchstub.rs).
+ */
+static int bench_stop;
+module_param(bench_stop, int, 0444);
+MODULE_PARM_DESC(bench_stop, "Bench build: stop the hooks after this stage (0: never)");
+int mpbal_param_bench_stop(void) { return bench_stop; }
+#endif

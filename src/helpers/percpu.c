@@ -8,6 +8,7 @@
 #include <linux/bottom_half.h>
 #include <linux/cpumask.h>
 #include <linux/percpu.h>
+#include <linux/preempt.h>
 
 #include "../../include/mpbal.h"
 
@@ -23,16 +24,23 @@ void mpbal_percpu_free(void *pcpu)
 }
 EXPORT_SYMBOL_IF_KUNIT(mpbal_percpu_free);
 
-void *mpbal_percpu_get_bh(void *pcpu)
+/*
+ * The hooks of forwarded packets run in softirq, where BH is off already:
+ * disabling it again would only add a local_bh_enable() per packet.
+ */
+void *mpbal_percpu_get_bh(void *pcpu, bool *disabled)
 {
-	local_bh_disable();
+	*disabled = !softirq_count();
+	if (*disabled)
+		local_bh_disable();
 	return this_cpu_ptr((void __percpu __force *)pcpu);
 }
 EXPORT_SYMBOL_IF_KUNIT(mpbal_percpu_get_bh);
 
-void mpbal_percpu_put_bh(void)
+void mpbal_percpu_put_bh(bool disabled)
 {
-	local_bh_enable();
+	if (disabled)
+		local_bh_enable();
 }
 EXPORT_SYMBOL_IF_KUNIT(mpbal_percpu_put_bh);
 

@@ -89,7 +89,12 @@ int mpbal_state_in_ifindex(const struct nf_hook_state *state)
 	return state->in ? state->in->ifindex : 0;
 }
 
-int mpbal_state_out_ifindex(const struct nf_hook_state *state)
+void mpbal_post_facts(const struct sk_buff *skb, const struct nf_hook_state *state,
+		      struct mpbal_post_facts *out)
 {
-	return state->out ? state->out->ifindex : 0;
+	out->forwarded = mpbal_skb_forwarded(skb);
+	out->hash = skb->hash;
+	out->out_ifindex = state->out ? state->out->ifindex : 0;
+	out->segs = mpbal_skb_segs(skb);
+	out->len = skb->len;
 }

@@ -10,7 +10,7 @@ use crate::mpbal_core::markfield::MarkField;
 use crate::mpbal_core::nexthop::{Nexthop, Route, MAX_NEXTHOPS};
 use crate::mpbal_core::strategy::StrategyId;
 use crate::mpbal_core::wrr::WrrState;
-use crate::percpu::{CpuCounter, PerCpuExclusive, PerCpuShared};
+use crate::percpu::{CpuCounter, PerCpuPair};
 use crate::suite::oracle::{self, RawNexthop, DEAD};
 use crate::suite::{entropy_unseeded, init_net_hash_policy, set_init_net_hash_policy};
 use crate::suite::{MpathEvents, Test, TestConf};
@@ -238,28 +238,34 @@ struct Counters {
 }
 
 pub(crate) fn percpu(t: &mut Test) {
-    let Ok(c) = PerCpuShared::<Counters>::new() else {
+    let Ok(x) = PerCpuPair::<u32, Counters>::new() else {
         check!(t, false, "percpu alloc failed");
         return;
     };
     for _ in 0..10 {
-        c.local(|c| c.c[2].add(1));
+        x.with(|_, c| c.c[2].add(1));
     }
     let mut sum = 0;
-    c.for_each(|c| sum += c.c[2].get() + c.c[0].get());
+    x.for_each_shared(|c| sum += c.c[2].get() + c.c[0].get());
     check!(t, sum == 10, "sum {}", sum);
 
-    let Ok(x) = PerCpuExclusive::<u32>::new() else {
-        check!(t, false, "percpu alloc failed");
-        return;
-    };
-    let inner = x.with(|v| {
-        *v += 1;
-        // Re-entry on the same CPU is refused, never aliased.
-        x.with(|_| ())
+    let inner = x.with(|v, c| {
+        if let Some(v) = v {
+            *v += 1;
+        }
+        c.c[1].add(1);
+        // Re-entry on the same CPU gets the counters but never the
+        // exclusive part: no aliased `&mut`.
+        x.with(|v, c| {
+            c.c[1].add(1);
+            v.is_some()
+        })
     });
-    check!(t, inner == Some(None), "re-entry: {:?}", inner);
-    check!(t, x.with(|v| *v) == Some(1));
+    check!(t, !inner, "re-entry got the exclusive part");
+    check!(t, x.with(|v, _| v.map(|v| *v)) == Some(1));
+    let mut sum = 0;
+    x.for_each_shared(|c| sum += c.c[1].get());
+    check!(t, sum == 2, "counted inside and re-entered: {}", sum);
 }
 
 pub(crate) fn skb_hash(t: &mut Test) {

@@ -14,6 +14,7 @@
 //! `Active` exists for as long. The packet path takes no lock and allocates
 //! nothing; sysctls are read once per packet.
 
+use super::benchstub::{self, Stage};
 use super::counters::{Counter, CpuCounters};
 use super::routecache::{RouteBuf, RouteCache};
 use super::state::{Active, Knob, NetState, HASH_POLICY_L4};
@@ -79,14 +80,14 @@ impl Pick for SharedPick<'_> {
 
 /// Whether the packet's route is ours; counts the multipath routes that are
 /// not, and the equalize routes mpbal cannot steer (as `seen` packets).
-fn is_equalize(a: &Active, kind: RouteKind, seen: Counter) -> bool {
+fn is_equalize(c: &CpuCounters, kind: RouteKind, seen: Counter) -> bool {
     match kind {
         RouteKind::EQUALIZE => return true,
-        RouteKind::MULTIPATH => a.counters.local(|c| c.inc(Counter::PacketsMultipath)),
-        RouteKind::UNSUPPORTED => a.counters.local(|c| {
+        RouteKind::MULTIPATH => c.inc(Counter::PacketsMultipath),
+        RouteKind::UNSUPPORTED => {
             c.inc(seen);
             c.inc(Counter::FallbackUnsupported);
-        }),
+        }
         _ => {}
     }
     false
@@ -134,6 +135,7 @@ impl Query {
         &self,
         st: &NetState,
         a: &Active,
+        c: &CpuCounters,
         route: &Route<'_>,
         wrr: &mut WrrCache,
         booking: &mut Booking,
@@ -167,7 +169,7 @@ impl Query {
         // A strategy that keeps connections on an uplink does this itself.
         if self.pinned_reply && !self.ops.needs_conntrack() {
             if let Ok(sel) = recall(route, env.candidates(route), self.stored) {
-                a.counters.local(|c| c.inc(Counter::InboundReplies));
+                c.inc(Counter::InboundReplies);
                 return Some(sel);
             }
         }
@@ -212,7 +214,7 @@ fn store_uplink(st: &NetState, c: &CpuCounters, conn: &NfConn<'_>, id: u32, firs
 /// replies leave through the same uplink (thesis 4.2.3: conntrack "would
 /// remember the incoming interface"). Whenever the netns tracks
 /// connections, under every strategy.
-fn remember_inbound(st: &NetState, a: &Active, skb: &SkBuff<'_>, conn: &NfConn<'_>) {
+fn remember_inbound(st: &NetState, c: &CpuCounters, skb: &SkBuff<'_>, conn: &NfConn<'_>) {
     let mark = conn.mark();
     if !conn.is_new() || conn.is_reply() || st.mark.get(mark) != 0 {
         return;
@@ -226,15 +228,13 @@ fn remember_inbound(st: &NetState, a: &Active, skb: &SkBuff<'_>, conn: &NfConn<'
         conn.set_mark(value);
         st.uplinks.add_session(id);
     }
-    a.counters.local(|c| {
-        c.inc(match value {
-            Some(_) => Counter::InboundRecorded,
-            None => Counter::MarkOverflow,
-        })
+    c.inc(match value {
+        Some(_) => Counter::InboundRecorded,
+        None => Counter::MarkOverflow,
     });
 }
 
-/// What PRE_ROUTING made of a packet, counted once BH is back on.
+/// What PRE_ROUTING made of a packet.
 enum Pre {
     /// Not an equalize route (or one mpbal cannot steer).
     Other(RouteKind),
@@ -242,94 +242,124 @@ enum Pre {
     HashPolicy(i32),
     NoUsable,
     Steered(Selection, u32),
+    /// Bench builds: stopped after a stage (`benchstub`).
+    Stub,
 }
 
-/// PRE_ROUTING, after conntrack and DNAT, before the route lookup.
+/// PRE_ROUTING's choice for a forwarded packet, on this CPU's state (BH
+/// off): the route (cached per flow), the strategy, and the note for
+/// POST_ROUTING.
+fn steer_forwarded(
+    st: &NetState,
+    a: &Active,
+    c: &CpuCounters,
+    local: &mut CpuLocal,
+    skb: &mut SkBuff<'_>,
+    conn: Option<&NfConn<'_>>,
+) -> Pre {
+    let (buf, looked_up) = local.routes.input(skb, &st.uplinks);
+    if looked_up {
+        c.inc(Counter::RouteLookups);
+    }
+    if benchstub::stops_after(Stage::Route) {
+        return Pre::Stub;
+    }
+    if buf.kind() != RouteKind::EQUALIZE {
+        return Pre::Other(buf.kind());
+    }
+    let policy = st.net.hash_policy();
+    if policy != HASH_POLICY_L4 {
+        return Pre::HashPolicy(policy);
+    }
+    let ops = st.ops();
+    let route = buf.route();
+    let q = Query::new(st, skb, ops, conn, !0);
+    if benchstub::stops_after(Stage::Query) {
+        return Pre::Stub;
+    }
+    let Some(sel) = q.select(st, a, c, &route, &mut local.wrr, &mut local.booking) else {
+        return Pre::NoUsable;
+    };
+    if benchstub::stops_after(Stage::Strategy) {
+        return Pre::Stub;
+    }
+    let entropy = skb.entropy();
+    let (Some(hash), Some(nh)) = (
+        hashrange::skb_hash_for(route.nexthops, sel.index, entropy),
+        route.nexthops.get(sel.index),
+    ) else {
+        return Pre::NoUsable;
+    };
+    local.steered = Steered {
+        skb: skb.id(),
+        hash,
+        entropy,
+        oif: nh.oif,
+        uplink: nh.uplink,
+        remember: ops.needs_conntrack() && conn.is_some(),
+        new_session: sel.outcome.is_first_choice(),
+    };
+    Pre::Steered(sel, hash)
+}
+
+/// PRE_ROUTING, after conntrack and DNAT, before the route lookup. One
+/// BH-off section for the choice and its counters.
 pub(crate) fn prerouting(st: &NetState, skb: &mut SkBuff<'_>) {
     let rcu = skb.rcu();
     let Some(a) = st.active.get(&rcu) else {
         return;
     };
-    let ops = st.ops();
-    // Whoever runs conntrack here (mpbal for session, or NAT rules), its
-    // entries carry the inbound uplink.
-    let conn = skb.conn();
-    if let Some(c) = &conn {
-        remember_inbound(st, a, skb, c);
-    }
-    let conn = conn.filter(|c| ops.needs_conntrack() || c.is_reply());
-    let id = skb.id();
-    // One BH-off section for the lookup (its cache is per CPU), the choice
-    // and the note for POST_ROUTING.
-    let done = a.local.with(|local| {
-        let (buf, looked_up) = local.routes.input(skb, &st.uplinks);
-        if buf.kind() != RouteKind::EQUALIZE {
-            return (Pre::Other(buf.kind()), looked_up);
-        }
-        let policy = st.net.hash_policy();
-        if policy != HASH_POLICY_L4 {
-            return (Pre::HashPolicy(policy), looked_up);
-        }
-        let route = buf.route();
-        let q = Query::new(st, skb, ops, conn.as_ref(), !0);
-        let mut steer = || {
-            let sel = q.select(st, a, &route, &mut local.wrr, &mut local.booking)?;
-            let entropy = skb.entropy();
-            let hash = hashrange::skb_hash_for(route.nexthops, sel.index, entropy)?;
-            let nh = route.nexthops.get(sel.index)?;
-            local.steered = Steered {
-                skb: id,
-                hash,
-                entropy,
-                oif: nh.oif,
-                uplink: nh.uplink,
-                remember: ops.needs_conntrack() && conn.is_some(),
-                new_session: sel.outcome.is_first_choice(),
-            };
-            Some(Pre::Steered(sel, hash))
-        };
-        (steer().unwrap_or(Pre::NoUsable), looked_up)
-    });
-    let Some((pre, looked_up)) = done else {
-        a.counters.local(|c| c.inc(Counter::Reentered));
+    if benchstub::stops_after(Stage::Hooks) {
+        skb.set_l4_hash(0);
         return;
-    };
-    if looked_up {
-        a.counters.local(|c| c.inc(Counter::RouteLookups));
     }
-    let hash = match pre {
-        Pre::Other(kind) => {
-            is_equalize(a, kind, Counter::PacketsFwd);
-            return;
+    let needs_conntrack = st.ops().needs_conntrack();
+    let conn = skb.conn();
+    let hash = a.cpu.with(|local, c| {
+        // Whoever runs conntrack here (mpbal for session, or NAT rules),
+        // its entries carry the inbound uplink.
+        if let Some(conn) = &conn {
+            remember_inbound(st, c, skb, conn);
         }
-        Pre::HashPolicy(policy) => {
-            warn_ratelimited(format_args!(
-                "netns {}: fib_multipath_hash_policy is {}, not 1: equalize routes not steered for forwarded packets",
-                st.net.inum(),
-                policy
-            ));
-            a.counters.local(|c| {
-                c.inc(Counter::PacketsFwd);
+        let Some(local) = local else {
+            c.inc(Counter::Reentered);
+            return None;
+        };
+        let conn = conn.as_ref().filter(|c| needs_conntrack || c.is_reply());
+        let pre = steer_forwarded(st, a, c, local, skb, conn);
+        match pre {
+            Pre::Stub => return Some(0),
+            Pre::Steered(_, hash) if benchstub::stops_after(Stage::Hash) => return Some(hash),
+            _ => {}
+        }
+        if let Pre::Other(kind) = pre {
+            is_equalize(c, kind, Counter::PacketsFwd);
+            return None;
+        }
+        c.inc(Counter::PacketsFwd);
+        match pre {
+            Pre::HashPolicy(policy) => {
+                warn_ratelimited(format_args!(
+                    "netns {}: fib_multipath_hash_policy is {}, not 1: equalize routes not steered for forwarded packets",
+                    st.net.inum(),
+                    policy
+                ));
                 c.inc(Counter::FallbackHashPolicy);
-            });
-            return;
-        }
-        Pre::NoUsable => {
-            a.counters.local(|c| {
-                c.inc(Counter::PacketsFwd);
-                c.inc(Counter::FallbackNoUsable);
-            });
-            return;
-        }
-        Pre::Steered(sel, hash) => {
-            a.counters.local(|c| {
-                c.inc(Counter::PacketsFwd);
+                None
+            }
+            Pre::Steered(sel, hash) => {
                 count_outcome(c, sel.outcome);
-            });
-            hash
+                Some(hash)
+            }
+            _ => {
+                c.inc(Counter::FallbackNoUsable);
+                None
+            }
         }
-    };
-    skb.set_l4_hash(hash);
+    });
+    if let Some(hash) = hash {
+        skb.set_l4_hash(hash);
+    }
 }
 
 /// What LOCAL_OUT may choose from, or why it leaves the packet alone.
@@ -366,51 +396,50 @@ pub(crate) fn local_out(st: &NetState, skb: &mut SkBuff<'_>) {
     };
     let ops = st.ops();
     let conn = skb.conn().filter(|c| ops.needs_conntrack() || c.is_reply());
-    let chosen = a.local.with(|local| {
+    // The choice in one BH-off section; the reroute outside it (it may
+    // look up xfrm policies), then the counters.
+    let chosen = a.cpu.with(|local, c| {
+        let Some(local) = local else {
+            c.inc(Counter::PacketsLocal);
+            c.inc(Counter::Reentered);
+            return None;
+        };
         let buf = &mut local.out_route;
         buf.fill(skb.route_output().as_ref(), &st.uplinks);
-        if !is_equalize(a, buf.kind(), Counter::PacketsLocal) {
+        if !is_equalize(c, buf.kind(), Counter::PacketsLocal) {
             return None;
         }
         let route = buf.route();
         let (allowed, by_source) = match local_rules(skb, &route) {
             Local::Leave(why) => {
-                a.counters.local(|c| {
-                    c.inc(Counter::PacketsLocal);
-                    c.inc(why);
-                });
+                c.inc(Counter::PacketsLocal);
+                c.inc(why);
                 return None;
             }
             Local::Choose(mask, by_source) => (mask, by_source),
         };
         let q = Query::new(st, skb, ops, conn.as_ref(), allowed);
-        let Some(sel) = q.select(st, a, &route, &mut local.wrr, &mut local.booking) else {
-            return Some(Err(by_source));
-        };
-        let nh = *route.nexthops.get(sel.index)?;
-        let hash = hashrange::skb_hash_for(route.nexthops, sel.index, skb.entropy());
-        Some(Ok((sel, nh, hash?, by_source)))
-    });
-    let (sel, nh, hash, by_source) = match chosen {
-        Some(Some(Ok(chosen))) => chosen,
-        Some(None) => return,
-        other => {
-            a.counters.local(|c| {
-                c.inc(Counter::PacketsLocal);
-                match other {
-                    None => c.inc(Counter::Reentered),
-                    _ => c.inc(Counter::FallbackNoUsable),
-                }
-            });
-            return;
+        let sel = q.select(st, a, c, &route, &mut local.wrr, &mut local.booking);
+        let chosen = sel.and_then(|sel| {
+            let nh = *route.nexthops.get(sel.index)?;
+            let hash = hashrange::skb_hash_for(route.nexthops, sel.index, skb.entropy())?;
+            Some((sel, nh, hash, by_source))
+        });
+        if chosen.is_none() {
+            c.inc(Counter::PacketsLocal);
+            c.inc(Counter::FallbackNoUsable);
         }
+        chosen
+    });
+    let Some((sel, nh, hash, by_source)) = chosen else {
+        return;
     };
     // The socket's cached route often already leaves by the chosen nexthop.
     let rerouted = skb.dst_nexthop() == (nh.oif, nh.gw) || skb.reroute_hash(hash).is_ok();
     let (out_oif, out_gw) = skb.dst_nexthop();
     let out = st.uplinks.id(out_oif, out_gw);
     let (segs, len) = (u64::from(skb.segs()), u64::from(skb.len()));
-    a.counters.local(|c| {
+    a.cpu.with(|_, c| {
         c.inc(Counter::PacketsLocal);
         if !rerouted {
             c.inc(Counter::FallbackReroute);
@@ -432,41 +461,46 @@ pub(crate) fn local_out(st: &NetState, skb: &mut SkBuff<'_>) {
     });
 }
 
-/// POST_ROUTING, after SNAT, before conntrack confirms a new entry.
+/// POST_ROUTING, after SNAT, before conntrack confirms a new entry. One
+/// BH-off section for the note PRE_ROUTING left and the counters.
 pub(crate) fn postrouting(st: &NetState, skb: &mut SkBuff<'_>) {
     let rcu = skb.rcu();
     let Some(a) = st.active.get(&rcu) else {
         return;
     };
-    if !skb.forwarded() {
+    let f = skb.post_facts();
+    if !f.forwarded || benchstub::stops_before(Stage::Post) {
         return;
     }
-    let Some(note) = a.local.with(|local| core::mem::take(&mut local.steered)) else {
-        return;
-    };
-    if note.skb != skb.id() || note.hash != skb.hash() {
-        return;
-    }
-    // The route is decided: qdiscs and TX queues get the flow's hash back.
-    skb.set_l4_hash(note.entropy);
-    let out_dev = skb.out_ifindex();
-    let out = if out_dev == note.oif {
-        note.uplink
-    } else {
-        let (oif, gw) = skb.dst_nexthop();
-        st.uplinks.id(oif, gw)
-    };
-    let (segs, len) = (u64::from(skb.segs()), u64::from(skb.len()));
-    let conn = if note.remember { skb.conn() } else { None };
-    a.counters.local(|c| {
+    a.cpu.with(|local, c| {
+        let Some(local) = local else {
+            return;
+        };
+        let note = core::mem::take(&mut local.steered);
+        if note.skb != skb.id() || note.hash != f.hash {
+            return;
+        }
+        // The route is decided: qdiscs and TX queues get the flow's hash back.
+        skb.set_l4_hash(note.entropy);
+        let out = if f.out_ifindex == note.oif {
+            note.uplink
+        } else {
+            let (oif, gw) = skb.dst_nexthop();
+            st.uplinks.id(oif, gw)
+        };
+        if benchstub::stops_after(Stage::Post) {
+            return;
+        }
         if out != note.uplink {
             c.inc(Counter::FallbackDiverted);
         }
         if let Some(slot) = (out as usize).checked_sub(1) {
-            c.add_uplink(slot, segs, len);
+            c.add_uplink(slot, u64::from(f.segs), u64::from(f.len));
         }
-        if let Some(conn) = &conn {
-            store_uplink(st, c, conn, out, note.new_session);
+        if note.remember {
+            if let Some(conn) = skb.conn() {
+                store_uplink(st, c, &conn, out, note.new_session);
+            }
         }
     });
 }

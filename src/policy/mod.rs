@@ -8,6 +8,7 @@
 
 #![deny(unsafe_code)]
 
+pub(crate) mod benchstub;
 pub(crate) mod counters;
 pub(crate) mod devices;
 pub(crate) mod eqroutes;

@@ -109,6 +109,7 @@ pub(crate) fn load() -> Result<Effective> {
     } else {
         MANAGE_HASH_POLICY_DEFAULT
     };
+    super::benchstub::load();
     Ok(Effective {
         strategy: i32::from(strategy.index()),
         ct_mark_mask,

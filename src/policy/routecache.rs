@@ -1,5 +1,6 @@
 //! The route a packet will take, as far as mpbal cares, and PRE_ROUTING's
-//! per-CPU cache of route lookups (see `mpbal_core::flowcache`).
+//! per-CPU cache of route lookups (see `mpbal_core::flowcache`): flow
+//! entries that point into a few copies of equalize routes.
 
 use super::uplinks::Uplinks;
 use crate::mpbal_core::flowcache::{FlowCache, FlowKey};
@@ -18,6 +19,11 @@ pub(crate) struct RouteBuf {
     len: usize,
 }
 
+/// The kind of a looked-up route.
+fn kind_of(l: &FibLookup<'_>) -> RouteKind {
+    RouteKind::classify(l.is_unicast(), l.paths(), l.equalize_flag(), l.nh_object())
+}
+
 /// mpbal never picks a dead or link-down nexthop.
 const NH_UNUSABLE: u32 = NH_F_DEAD | NH_F_LINKDOWN;
 
@@ -30,8 +36,7 @@ impl RouteBuf {
             self.kind = RouteKind::NONE;
             return;
         };
-        self.kind =
-            RouteKind::classify(l.is_unicast(), l.paths(), l.equalize_flag(), l.nh_object());
+        self.kind = kind_of(l);
         if self.kind != RouteKind::EQUALIZE {
             return;
         }
@@ -55,6 +60,12 @@ impl RouteBuf {
         self.kind
     }
 
+    /// A buffer that only tells a route's kind (not `EQUALIZE`).
+    fn set_kind(&mut self, kind: RouteKind) {
+        self.kind = kind;
+        self.len = 0;
+    }
+
     /// The route as the core sees it (no nexthops unless `EQUALIZE`).
     pub(crate) fn route(&self) -> Route<'_> {
         Route {
@@ -64,11 +75,36 @@ impl RouteBuf {
     }
 }
 
-/// PRE_ROUTING route lookups of one CPU, and the buffer for lookups that
-/// cannot be cached.
+/// Routes a CPU's flow cache can point to at once: equalize routes in use
+/// together are few (one per uplink group), and each copy is large.
+const ROUTE_SLOTS: usize = 4;
+
+/// What a flow-cache entry holds: the kind of the flow's route and, for an
+/// equalize route, the route slot filled for it (and which filling).
+#[derive(Clone, Copy, Default, Zeroable)]
+struct RouteRef {
+    kind: RouteKind,
+    slot: u8,
+    fill: u32,
+}
+
+/// A copy of an equalize route, shared by the flows that take it.
+#[derive(Clone, Copy, Default, Zeroable)]
+struct RouteSlot {
+    route: RouteBuf,
+    /// The routing generation (see `flow_key`) the copy was made in.
+    genid: u32,
+    /// Counts the fillings, so an entry of an older one misses.
+    fill: u32,
+}
+
+/// PRE_ROUTING route lookups of one CPU: a flow cache of small entries that
+/// point into a few route copies, and a buffer for what cannot be cached.
 #[derive(Zeroable)]
 pub(crate) struct RouteCache {
-    flows: FlowCache<RouteBuf>,
+    flows: FlowCache<RouteRef>,
+    routes: [RouteSlot; ROUTE_SLOTS],
+    next: usize,
     uncached: RouteBuf,
 }
 
@@ -95,19 +131,63 @@ impl RouteCache {
         skb: &mut SkBuff<'_>,
         uplinks: &Uplinks,
     ) -> (&'c RouteBuf, bool) {
-        let buf = match skb.input_key() {
+        let key = match skb.input_key() {
             InputKey::NotForwarded => {
                 // Only kind and length are read for a non-equalize route.
                 self.uncached.fill(None, uplinks);
                 return (&self.uncached, false);
             }
-            InputKey::Key(k) => match self.flows.slot(flow_key(k, uplinks.gen())) {
-                (true, buf) => return (buf, false),
-                (false, buf) => buf,
-            },
-            InputKey::Uncached => &mut self.uncached,
+            InputKey::Uncached => {
+                self.uncached.fill(skb.route_input().as_ref(), uplinks);
+                return (&self.uncached, true);
+            }
+            InputKey::Key(k) => flow_key(k, uplinks.gen()),
         };
-        buf.fill(skb.route_input().as_ref(), uplinks);
-        (buf, true)
+        let (hit, r) = self.flows.slot(key);
+        if hit {
+            let r = *r;
+            if r.kind != RouteKind::EQUALIZE {
+                self.uncached.set_kind(r.kind);
+                return (&self.uncached, false);
+            }
+            let i = usize::from(r.slot);
+            if i < ROUTE_SLOTS && self.routes[i].fill == r.fill {
+                return (&self.routes[i].route, false);
+            }
+        }
+        // A miss, or the route copy was reused since: look up and refill.
+        let lookup = skb.route_input();
+        let kind = lookup.as_ref().map_or(RouteKind::NONE, |l| kind_of(l));
+        if kind != RouteKind::EQUALIZE {
+            *r = RouteRef {
+                kind,
+                ..RouteRef::default()
+            };
+            self.uncached.set_kind(kind);
+            return (&self.uncached, true);
+        }
+        let fi = lookup.as_ref().map_or(0, |l| l.key());
+        // Flows of one route share its copy while the generation holds.
+        let i = match (0..ROUTE_SLOTS).find(|&i| {
+            let s = &self.routes[i];
+            s.fill != 0 && s.genid == key.genid && s.route.key == fi
+        }) {
+            Some(i) => i,
+            None => {
+                let i = self.next % ROUTE_SLOTS;
+                self.next = (i + 1) % ROUTE_SLOTS;
+                let s = &mut self.routes[i];
+                s.route.fill(lookup.as_ref(), uplinks);
+                s.genid = key.genid;
+                s.fill = s.fill.wrapping_add(1).max(1);
+                i
+            }
+        };
+        *r = RouteRef {
+            kind,
+            slot: i as u8,
+            fill: self.routes[i].fill,
+        };
+        (&self.routes[i].route, true)
     }
 }

@@ -28,7 +28,7 @@ use crate::sys::net::{Net, NetDevice};
 use crate::sys::netfilter::HookSwitch;
 use crate::sys::netns::{NetdevEvent, NetnsOps};
 use crate::sys::params;
-use crate::sys::percpu::{PerCpuExclusive, PerCpuShared};
+use crate::sys::percpu::PerCpuPair;
 use crate::sys::proc::SeqFile;
 use crate::sys::rcu::{RcuGuard, RcuReader, RcuSlot};
 use crate::sys::skb::SkBuff;
@@ -88,13 +88,14 @@ static KNOBS: [IntKnob; 3] = [
 /// What the packet path needs while the netns has equalize routes.
 #[pin_data]
 pub(crate) struct Active {
-    pub(crate) local: PerCpuExclusive<CpuLocal>,
-    pub(crate) counters: PerCpuShared<CpuCounters>,
+    /// The hooks' per-CPU state and counters, reached in one BH-off
+    /// section per hook.
+    pub(crate) cpu: PerCpuPair<CpuLocal, CpuCounters>,
     /// The route strategy's destination table (lock-free).
     dests: KVVec<AtomicU64>,
     /// WRR for first choices of destinations and connections, shared so
     /// that their spread follows the weights exactly. Taken only for a first
-    /// choice, always with BH disabled (inside `local.with`).
+    /// choice, always with BH disabled (inside `cpu.with`).
     #[pin]
     pub(crate) first_wrr: SpinLock<WrrCache>,
 }
@@ -110,8 +111,7 @@ fn alloc_dests(n: usize) -> Result<KVVec<AtomicU64>> {
 impl Active {
     fn new(table_size: usize) -> impl PinInit<Self, Error> {
         try_pin_init!(Active {
-            local: PerCpuExclusive::new()?,
-            counters: PerCpuShared::new()?,
+            cpu: PerCpuPair::new()?,
             dests: alloc_dests(table_size)?,
             first_wrr <- new_spinlock!(WrrCache::default(), "mpbal_first_wrr"),
         }? Error)
@@ -129,17 +129,25 @@ impl Active {
         DestTable::new(&self.dests)
     }
 
+    /// Bytes of one CPU's copy of the hooks' state and counters.
+    pub(crate) const PERCPU_BYTES: usize = PerCpuPair::<CpuLocal, CpuCounters>::COPY_SIZE;
+
+    /// Bytes besides the per-CPU copies: this struct and the table.
+    pub(crate) fn shared_bytes(&self) -> usize {
+        core::mem::size_of::<Self>() + self.dests.len() * core::mem::size_of::<AtomicU64>()
+    }
+
     /// Sum of a counter over all CPUs.
     pub(crate) fn sum(&self, c: Counter) -> u64 {
         let mut n = 0u64;
-        self.counters.for_each(|cc| n = n.wrapping_add(cc.get(c)));
+        self.cpu.for_each_shared(|cc| n = n.wrapping_add(cc.get(c)));
         n
     }
 
     /// Packets and bytes counted on uplink slot `slot` over all CPUs.
     pub(crate) fn sum_uplink(&self, slot: usize) -> (u64, u64) {
         let (mut p, mut b) = (0u64, 0u64);
-        self.counters.for_each(|cc| {
+        self.cpu.for_each_shared(|cc| {
             let (cp, cb) = cc.get_uplink(slot);
             p = p.wrapping_add(cp);
             b = b.wrapping_add(cb);

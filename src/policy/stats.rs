@@ -2,10 +2,10 @@
 //! Documentation/sysctl.rst; mpbalctl parses them generically).
 
 use super::counters::Counter;
-use super::state::{Knob, NetState};
+use super::state::{Active, Knob, NetState};
 use crate::sys::log::Ipv4;
-use crate::sys::params;
 use crate::sys::rcu::RcuGuard;
+use crate::sys::{params, percpu};
 use core::fmt::{self, Write};
 use core::sync::atomic::Ordering;
 
@@ -58,6 +58,13 @@ pub(crate) fn show_stats(st: &NetState, m: &mut impl Write) -> fmt::Result {
     });
     writeln!(m, "dest_entries {}", entries)?;
     writeln!(m, "dest_capacity {}", capacity)?;
+    // What the netns costs: always, and while it balances (per CPU, and
+    // the rest). Connections cost nothing: their uplink is in ct->mark.
+    writeln!(m, "memory_netns_bytes {}", core::mem::size_of::<NetState>())?;
+    let (percpu, shared) = active.map_or((0, 0), |a| (Active::PERCPU_BYTES, a.shared_bytes()));
+    writeln!(m, "memory_percpu_bytes {}", percpu)?;
+    writeln!(m, "memory_cpus {}", percpu::possible_cpus())?;
+    writeln!(m, "memory_active_bytes {}", shared)?;
     writeln!(m, "fib_events {}", st.fib_events.load(Ordering::Relaxed))?;
     writeln!(
         m,

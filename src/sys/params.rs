@@ -52,3 +52,10 @@ pub(crate) fn manage_hash_policy() -> bool {
     // SAFETY: reads a module parameter with READ_ONCE.
     unsafe { bindings::mpbal_param_manage_hash_policy() }
 }
+
+/// Bench builds only: the stage after which the hooks stop.
+#[cfg(mpbal_bench)]
+pub(crate) fn bench_stop() -> i32 {
+    // SAFETY: read-only after init.
+    unsafe { bindings::mpbal_param_bench_stop() }
+}

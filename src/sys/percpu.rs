@@ -94,7 +94,7 @@ pub(crate) struct CpuCounter(AtomicU64);
 unsafe impl Zeroable for CpuCounter {}
 
 impl CpuCounter {
-    /// Adds `n`; call only on this CPU's copy (through `PerCpuShared::local`).
+    /// Adds `n`; call only on this CPU's copy (through `PerCpuPair::with`).
     pub(crate) fn add(&self, n: u64) {
         self.0.store(
             self.0.load(Ordering::Relaxed).wrapping_add(n),
@@ -104,6 +104,21 @@ impl CpuCounter {
 
     pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// How many CPUs are possible (per-CPU allocations have a copy for each).
+pub(crate) fn possible_cpus() -> usize {
+    let mut n = 0;
+    let mut cpu = -1;
+    loop {
+        // SAFETY: no preconditions.
+        cpu = unsafe { bindings::mpbal_cpu_next(cpu) };
+        // SAFETY: no preconditions.
+        if cpu < 0 || cpu >= unsafe { bindings::mpbal_nr_cpu_ids() } {
+            return n;
+        }
+        n += 1;
     }
 }
 
@@ -131,11 +146,13 @@ impl<T> Raw<T> {
     ///
     /// Nothing else may hold a `&mut` to this CPU's copy while `f` runs.
     unsafe fn with_this_cpu<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-        // SAFETY: live allocation (type invariant); the helper disables BH.
-        let p = unsafe { bindings::mpbal_percpu_get_bh(self.pcpu.as_ptr()) }.cast::<T>();
-        let r = f(p);
-        // SAFETY: pairs with the get above.
-        unsafe { bindings::mpbal_percpu_put_bh() };
+        let mut disabled = false;
+        // SAFETY: live allocation (type invariant); `disabled` is a valid
+        // out-parameter. The helper disables BH unless it is off already.
+        let p = unsafe { bindings::mpbal_percpu_get_bh(self.pcpu.as_ptr(), &mut disabled) };
+        let r = f(p.cast::<T>());
+        // SAFETY: pairs with the get above, with what it did.
+        unsafe { bindings::mpbal_percpu_put_bh(disabled) };
         r
     }
 }
@@ -152,77 +169,65 @@ impl<T> Drop for Raw<T> {
 }
 
 #[derive(Zeroable)]
-struct Exclusive<T> {
+struct Pair<L, C> {
     busy: bool,
-    value: T,
+    local: L,
+    shared: C,
 }
 
-/// Per-CPU state only ever touched by its own CPU (WRR rotation, scratch).
-pub(crate) struct PerCpuExclusive<T> {
-    raw: Raw<Exclusive<T>>,
+/// Per-CPU state of two parts, reached together in one BH-off section (one
+/// per hook): `L`, only ever touched by its own CPU (caches, WRR rotation,
+/// scratch), and `C`, written by its own CPU and read by anyone (counters
+/// made of atomics, updated with relaxed load+store since only the owner
+/// writes).
+pub(crate) struct PerCpuPair<L, C> {
+    raw: Raw<Pair<L, C>>,
 }
 
-// SAFETY: a CPU's copy is only reached through `with`, which disables BH on
-// that CPU and refuses re-entry, so no two contexts share a copy.
-unsafe impl<T: Send> Sync for PerCpuExclusive<T> {}
+// SAFETY: a CPU's `L` is only reached through `with`, which disables BH on
+// that CPU and refuses re-entry, so no two contexts share it; `C` is only
+// ever handed out as `&C`, and `C: Sync`.
+unsafe impl<L: Send, C: Sync> Sync for PerCpuPair<L, C> {}
 // SAFETY: the allocation is not tied to a thread.
-unsafe impl<T: Send> Send for PerCpuExclusive<T> {}
+unsafe impl<L: Send, C: Sync> Send for PerCpuPair<L, C> {}
 
-impl<T: Zeroable> PerCpuExclusive<T> {
+impl<L: Zeroable, C: Zeroable> PerCpuPair<L, C> {
     pub(crate) fn new() -> Result<Self> {
-        Ok(PerCpuExclusive { raw: Raw::new()? })
+        Ok(PerCpuPair { raw: Raw::new()? })
     }
 }
 
-impl<T> PerCpuExclusive<T> {
-    /// Runs `f` on this CPU's copy; `None` if this CPU is already inside
-    /// `with` for this state (a packet sent from within a hook).
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        // SAFETY: only `with` creates references to a copy, and the `busy`
-        // flag makes the `&mut` unique even if `f` re-enters on this CPU.
+impl<L, C: Sync> PerCpuPair<L, C> {
+    /// Runs `f` on this CPU's copy with BH disabled. `L` is `None` if this
+    /// CPU is already inside `with` for this state (a packet sent from
+    /// within a hook); `C` is always there.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(Option<&mut L>, &C) -> R) -> R {
+        // SAFETY: `&mut` to a copy's `local` is created only here, and the
+        // `busy` flag makes it unique even if `f` re-enters on this CPU;
+        // `shared` is a disjoint field only ever borrowed shared.
         unsafe {
             self.raw.with_this_cpu(|slot| {
+                let shared = &*core::ptr::addr_of!((*slot).shared);
                 if (*slot).busy {
-                    return None;
+                    return f(None, shared);
                 }
                 (*slot).busy = true;
-                let r = f(&mut (*slot).value);
+                let r = f(Some(&mut *core::ptr::addr_of_mut!((*slot).local)), shared);
                 (*slot).busy = false;
-                Some(r)
+                r
             })
         }
     }
-}
 
-/// Per-CPU state written by its own CPU and read by anyone: counters made of
-/// atomics, updated with relaxed load+store since only the owner writes.
-pub(crate) struct PerCpuShared<T> {
-    raw: Raw<T>,
-}
+    /// Bytes of one CPU's copy.
+    pub(crate) const COPY_SIZE: usize = core::mem::size_of::<Pair<L, C>>();
 
-// SAFETY: only `&T` is ever handed out and `T: Sync`.
-unsafe impl<T: Sync> Sync for PerCpuShared<T> {}
-// SAFETY: the allocation is not tied to a thread.
-unsafe impl<T: Sync> Send for PerCpuShared<T> {}
-
-impl<T: Zeroable + Sync> PerCpuShared<T> {
-    pub(crate) fn new() -> Result<Self> {
-        Ok(PerCpuShared { raw: Raw::new()? })
-    }
-}
-
-impl<T: Sync> PerCpuShared<T> {
-    /// Runs `f` on this CPU's copy with BH disabled.
-    pub(crate) fn local<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        // SAFETY: no `&mut` to any copy is ever created, only `&T`.
-        unsafe { self.raw.with_this_cpu(|p| f(&*p)) }
-    }
-
-    /// Visits every possible CPU's copy (for sums).
-    pub(crate) fn for_each(&self, mut f: impl FnMut(&T)) {
-        self.raw.each_cpu(|p: *mut T| {
-            // SAFETY: valid `T` (type invariant), shared only as `&T`.
-            f(unsafe { &*p })
+    /// Visits every possible CPU's `C` (for sums).
+    pub(crate) fn for_each_shared(&self, mut f: impl FnMut(&C)) {
+        self.raw.each_cpu(|p: *mut Pair<L, C>| {
+            // SAFETY: valid copy (type invariant); `shared` is only ever
+            // borrowed shared.
+            f(unsafe { &*core::ptr::addr_of!((*p).shared) })
         });
     }
 }

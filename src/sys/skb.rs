@@ -5,6 +5,10 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::error::{Error, Result};
 
+/// `forwarded` (IPSKB_FORWARDED), `hash`, `out_ifindex`, `segs` (GSO
+/// segments) and `len` of a packet at POST_ROUTING.
+pub(crate) use bindings::mpbal_post_facts as PostFacts;
+
 /// A packet in a hook call.
 ///
 /// # Invariants
@@ -53,11 +57,6 @@ impl<'a> SkBuff<'a> {
         unsafe { bindings::mpbal_skb_set_l4_hash(self.skb.as_ptr(), hash) }
     }
 
-    pub(crate) fn hash(&self) -> u32 {
-        // SAFETY: valid skb.
-        unsafe { bindings::mpbal_skb_hash(self.skb.as_ptr()) }
-    }
-
     pub(crate) fn len(&self) -> u32 {
         // SAFETY: valid skb.
         unsafe { bindings::mpbal_skb_len(self.skb.as_ptr()) }
@@ -69,10 +68,13 @@ impl<'a> SkBuff<'a> {
         unsafe { bindings::mpbal_skb_segs(self.skb.as_ptr()) }
     }
 
-    /// Whether `ip_forward()` handled it (IPSKB_FORWARDED).
-    pub(crate) fn forwarded(&self) -> bool {
-        // SAFETY: valid skb at an IPv4 hook, so IPCB is meaningful.
-        unsafe { bindings::mpbal_skb_forwarded(self.skb.as_ptr()) }
+    /// What POST_ROUTING reads of every packet, in one call.
+    pub(crate) fn post_facts(&self) -> PostFacts {
+        let mut f = PostFacts::default();
+        // SAFETY: valid skb and hook state (type invariant); `f` is a valid
+        // out-buffer.
+        unsafe { bindings::mpbal_post_facts(self.skb.as_ptr(), self.state.as_ptr(), &mut f) };
+        f
     }
 
     /// Whether the packet is routed through an IPsec transform (xfrm).
@@ -90,11 +92,6 @@ impl<'a> SkBuff<'a> {
     pub(crate) fn in_ifindex(&self) -> u32 {
         // SAFETY: valid hook state.
         unsafe { bindings::mpbal_state_in_ifindex(self.state.as_ptr()) as u32 }
-    }
-
-    pub(crate) fn out_ifindex(&self) -> u32 {
-        // SAFETY: valid hook state.
-        unsafe { bindings::mpbal_state_out_ifindex(self.state.as_ptr()) as u32 }
     }
 
     /// What pins a locally generated packet to a device (LOCAL_OUT).
