@@ -94,23 +94,37 @@ static int proc_available(const struct ctl_table *table, int write,
 	return write ? -EPERM : proc_dostring(&tmp, 0, buffer, lenp, ppos);
 }
 
+/*
+ * The numeric knobs: only the netns admin writes, @handler checks the
+ * value against @min and @max, and a successful write kicks the work.
+ */
+static int proc_bounded(const struct ctl_table *table, int write, void *buffer,
+			size_t *lenp, loff_t *ppos, const struct net *net,
+			struct mpbal_dwork *kick, proc_handler *handler,
+			const void *min, const void *max)
+{
+	struct ctl_table tmp = *table;
+	int err = check_admin(net, write);
+
+	if (err)
+		return err;
+	tmp.extra1 = (void *)min;
+	tmp.extra2 = (void *)max;
+	err = handler(&tmp, write, buffer, lenp, ppos);
+	if (!err && write)
+		mpbal_dwork_kick(kick);
+	return err;
+}
+
 /* extra1 = the knob (bounds), extra2 = conf. */
 static int proc_conf_int(const struct ctl_table *table, int write,
 			 void *buffer, size_t *lenp, loff_t *ppos)
 {
 	struct mpbal_sysctl_int *knob = table->extra1;
 	struct mpbal_sysctl_conf *conf = table->extra2;
-	struct ctl_table tmp = *table;
-	int err = check_admin(conf->net, write);
 
-	if (err)
-		return err;
-	tmp.extra1 = &knob->min;
-	tmp.extra2 = &knob->max;
-	err = proc_dointvec_minmax(&tmp, write, buffer, lenp, ppos);
-	if (!err && write)
-		mpbal_dwork_kick(conf->kick_work);
-	return err;
+	return proc_bounded(table, write, buffer, lenp, ppos, conf->net, conf->kick_work,
+			    proc_dointvec_minmax, &knob->min, &knob->max);
 }
 
 static const struct ctl_table strategy_entries[] = {
@@ -180,17 +194,9 @@ static int proc_capacity(const struct ctl_table *table, int write,
 			 void *buffer, size_t *lenp, loff_t *ppos)
 {
 	struct mpbal_devconf *conf = table->extra2;
-	struct ctl_table tmp = *table;
-	int err = check_admin(conf->net, write);
 
-	if (err)
-		return err;
-	tmp.extra1 = NULL;
-	tmp.extra2 = NULL;
-	err = proc_doulongvec_minmax(&tmp, write, buffer, lenp, ppos);
-	if (!err && write)
-		mpbal_dwork_kick(conf->kick_work);
-	return err;
+	return proc_bounded(table, write, buffer, lenp, ppos, conf->net, conf->kick_work,
+			    proc_doulongvec_minmax, NULL, NULL);
 }
 
 static const int zero;
@@ -200,17 +206,9 @@ static int proc_uplink_id(const struct ctl_table *table, int write,
 			  void *buffer, size_t *lenp, loff_t *ppos)
 {
 	struct mpbal_devconf *conf = table->extra2;
-	struct ctl_table tmp = *table;
-	int err = check_admin(conf->net, write);
 
-	if (err)
-		return err;
-	tmp.extra1 = (void *)&zero;
-	tmp.extra2 = &conf->uplink_id_max;
-	err = proc_dointvec_minmax(&tmp, write, buffer, lenp, ppos);
-	if (!err && write)
-		mpbal_dwork_kick(conf->kick_work);
-	return err;
+	return proc_bounded(table, write, buffer, lenp, ppos, conf->net, conf->kick_work,
+			    proc_dointvec_minmax, &zero, &conf->uplink_id_max);
 }
 
 static const struct ctl_table devconf_template[] = {
