@@ -17,6 +17,7 @@
 //! the set asks for a replay of every route, which makes it exact again.
 
 use super::counters::MAX_UPLINKS;
+use super::routecache::kind_of;
 use crate::mpbal_core::nexthop::{RouteKind, MAX_NEXTHOPS};
 use crate::sys::fib::{FibEvent, FibRoute};
 use kernel::alloc::{flags::GFP_ATOMIC, KVec};
@@ -48,8 +49,7 @@ fn filter_bit(tb_id: u32, dst: u32, dst_len: u32) -> u64 {
 }
 
 fn is_equalize(r: &FibRoute) -> bool {
-    RouteKind::classify(r.is_unicast(), r.paths(), r.equalize_flag(), r.nh_object())
-        == RouteKind::EQUALIZE
+    kind_of(r) == RouteKind::EQUALIZE
 }
 
 /// What an event did to the set.

@@ -5,7 +5,9 @@
 use super::uplinks::Uplinks;
 use crate::mpbal_core::flowcache::{FlowCache, FlowKey};
 use crate::mpbal_core::nexthop::{Nexthop, Route, RouteKind, MAX_NEXTHOPS};
-use crate::sys::route::{FibLookup, FlowInputs, InputKey, RawNexthop, NH_F_DEAD, NH_F_LINKDOWN};
+use crate::sys::route::{
+    FibLookup, FlowInputs, InputKey, RawNexthop, RouteFacts, NH_F_DEAD, NH_F_LINKDOWN,
+};
 use crate::sys::skb::SkBuff;
 use kernel::macros::Zeroable;
 
@@ -19,9 +21,9 @@ pub(crate) struct RouteBuf {
     len: usize,
 }
 
-/// The kind of a looked-up route.
-fn kind_of(l: &FibLookup<'_>) -> RouteKind {
-    RouteKind::classify(l.is_unicast(), l.paths(), l.equalize_flag(), l.nh_object())
+/// The kind of a route, of a lookup or of a FIB event.
+pub(crate) fn kind_of(r: &impl RouteFacts) -> RouteKind {
+    RouteKind::classify(r.is_unicast(), r.paths(), r.equalize_flag(), r.nh_object())
 }
 
 /// mpbal never picks a dead or link-down nexthop.
@@ -157,7 +159,7 @@ impl RouteCache {
         }
         // A miss, or the route copy was reused since: look up and refill.
         let lookup = skb.route_input();
-        let kind = lookup.as_ref().map_or(RouteKind::NONE, |l| kind_of(l));
+        let kind = lookup.as_ref().map_or(RouteKind::NONE, kind_of);
         if kind != RouteKind::EQUALIZE {
             *r = RouteRef {
                 kind,

@@ -12,6 +12,7 @@ use super::counters::{Counter, CpuCounters, Totals, MAX_UPLINKS};
 use super::devices::{self, Devices};
 use super::eqroutes::{Change, EqRouteSet};
 use super::hooks::{self, CpuLocal};
+use super::routecache::kind_of;
 use super::stats;
 use super::uplinks::{Pins, Uplinks};
 use super::worker::{self, WorkerState};
@@ -261,9 +262,7 @@ impl NetState {
     pub(crate) fn fib_event(&self, ev: FibEvent<'_>) {
         self.fib_events.fetch_add(1, Ordering::Relaxed);
         if let FibEvent::Replace(r) = &ev {
-            let kind =
-                RouteKind::classify(r.is_unicast(), r.paths(), r.equalize_flag(), r.nh_object());
-            if kind == RouteKind::UNSUPPORTED {
+            if kind_of(*r) == RouteKind::UNSUPPORTED {
                 warn_ratelimited(format_args!(
                     "netns {}: equalize route {}/{} uses nexthop objects or more than {} nexthops: left to stock ECMP",
                     self.net.inum(),

@@ -2,7 +2,7 @@
 
 use super::bindings;
 use super::net::Net;
-use super::route::RTN_UNICAST;
+use super::route::{RouteFacts, RTN_UNICAST};
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::error::{Error, Result};
@@ -36,23 +36,6 @@ impl FibRoute {
 
     pub(crate) fn dst_len(&self) -> u32 {
         self.0.dst_len
-    }
-
-    pub(crate) fn is_unicast(&self) -> bool {
-        self.0.type_ == RTN_UNICAST
-    }
-
-    pub(crate) fn equalize_flag(&self) -> bool {
-        self.0.equalize_flag
-    }
-
-    pub(crate) fn nh_object(&self) -> bool {
-        self.0.nh_object
-    }
-
-    /// `fib_info_num_path()`.
-    pub(crate) fn paths(&self) -> u32 {
-        self.0.nr_paths
     }
 
     /// Output device and gateway of the first nexthops (none with nexthop
@@ -136,5 +119,23 @@ impl FibNotifier {
 impl Drop for FibNotifier {
     fn drop(&mut self) {
         self.detach();
+    }
+}
+
+impl RouteFacts for FibRoute {
+    fn is_unicast(&self) -> bool {
+        self.0.type_ == RTN_UNICAST
+    }
+
+    fn paths(&self) -> u32 {
+        self.0.nr_paths
+    }
+
+    fn equalize_flag(&self) -> bool {
+        self.0.equalize_flag
+    }
+
+    fn nh_object(&self) -> bool {
+        self.0.nh_object
     }
 }

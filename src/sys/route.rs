@@ -22,26 +22,37 @@ pub(crate) struct FibLookup<'a> {
     _rcu: PhantomData<&'a ()>,
 }
 
-impl FibLookup<'_> {
-    pub(crate) fn is_unicast(&self) -> bool {
+/// What decides whether mpbal steers a route, alike for the route of a FIB
+/// event and the result of a lookup.
+pub(crate) trait RouteFacts {
+    fn is_unicast(&self) -> bool;
+    /// `fib_info_num_path()`.
+    fn paths(&self) -> u32;
+    /// `RTM_F_EQUALIZE` is set.
+    fn equalize_flag(&self) -> bool;
+    /// The route uses a nexthop object.
+    fn nh_object(&self) -> bool;
+}
+
+impl RouteFacts for FibLookup<'_> {
+    fn is_unicast(&self) -> bool {
         self.facts.type_ == RTN_UNICAST
     }
 
-    /// `fib_info_num_path()`.
-    pub(crate) fn paths(&self) -> u32 {
+    fn paths(&self) -> u32 {
         self.facts.nr_paths
     }
 
-    /// `RTM_F_EQUALIZE` is set.
-    pub(crate) fn equalize_flag(&self) -> bool {
+    fn equalize_flag(&self) -> bool {
         self.facts.equalize_flag
     }
 
-    /// The route uses a nexthop object.
-    pub(crate) fn nh_object(&self) -> bool {
+    fn nh_object(&self) -> bool {
         self.facts.nh_object
     }
+}
 
+impl FibLookup<'_> {
     /// Identity of the route (the `fib_info` address): only compared.
     pub(crate) fn key(&self) -> usize {
         self.facts.fi as usize
