@@ -435,8 +435,12 @@ pub(crate) fn local_out(st: &NetState, skb: &mut SkBuff<'_>) {
         return;
     };
     // The socket's cached route often already leaves by the chosen nexthop.
-    let rerouted = skb.dst_nexthop() == (nh.oif, nh.gw) || skb.reroute_hash(hash).is_ok();
-    let (out_oif, out_gw) = skb.dst_nexthop();
+    let cached = skb.dst_nexthop();
+    let (rerouted, (out_oif, out_gw)) = if cached == (nh.oif, nh.gw) {
+        (true, cached)
+    } else {
+        (skb.reroute_hash(hash).is_ok(), skb.dst_nexthop())
+    };
     let out = st.uplinks.id(out_oif, out_gw);
     let (segs, len) = (u64::from(skb.segs()), u64::from(skb.len()));
     a.cpu.with(|_, c| {

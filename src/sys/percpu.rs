@@ -107,36 +107,35 @@ impl CpuCounter {
     }
 }
 
-/// How many CPUs are possible (per-CPU allocations have a copy for each).
-pub(crate) fn possible_cpus() -> usize {
-    let mut n = 0;
+/// Calls `f` with every possible CPU's number.
+fn for_each_possible_cpu(mut f: impl FnMut(i32)) {
+    // SAFETY: no preconditions.
+    let nr = unsafe { bindings::mpbal_nr_cpu_ids() };
     let mut cpu = -1;
     loop {
         // SAFETY: no preconditions.
         cpu = unsafe { bindings::mpbal_cpu_next(cpu) };
-        // SAFETY: no preconditions.
-        if cpu < 0 || cpu >= unsafe { bindings::mpbal_nr_cpu_ids() } {
-            return n;
+        if cpu < 0 || cpu >= nr {
+            return;
         }
-        n += 1;
+        f(cpu);
     }
+}
+
+/// How many CPUs are possible (per-CPU allocations have a copy for each).
+pub(crate) fn possible_cpus() -> usize {
+    let mut n = 0;
+    for_each_possible_cpu(|_| n += 1);
+    n
 }
 
 impl<T> Raw<T> {
     /// Calls `f` with a pointer to every possible CPU's copy.
     fn each_cpu(&self, mut f: impl FnMut(*mut T)) {
-        // SAFETY: no preconditions.
-        let nr = unsafe { bindings::mpbal_nr_cpu_ids() };
-        let mut cpu = -1;
-        loop {
-            // SAFETY: no preconditions.
-            cpu = unsafe { bindings::mpbal_cpu_next(cpu) };
-            if cpu < 0 || cpu >= nr {
-                break;
-            }
+        for_each_possible_cpu(|cpu| {
             // SAFETY: `cpu` is a possible CPU of a live allocation.
-            f(unsafe { bindings::mpbal_percpu_ptr(self.pcpu.as_ptr(), cpu) }.cast::<T>());
-        }
+            f(unsafe { bindings::mpbal_percpu_ptr(self.pcpu.as_ptr(), cpu) }.cast::<T>())
+        });
     }
 
     /// Runs `f` on this CPU's copy with bottom halves disabled: no softirq
