@@ -16,21 +16,9 @@ pub trait Strategy: Sync {
     /// The name users select it by (sysctl, module parameter, mpbalctl).
     fn name(&self) -> &'static str;
 
-    /// Whether it reads connections (`ct->mark`): the netns then holds
-    /// conntrack while this strategy is selected.
-    fn needs_conntrack(&self) -> bool {
-        false
-    }
-
-    /// Whether it reads [`Env::load`]: the hook then measures the time since
-    /// the last estimator sample for booking.
-    fn uses_load(&self) -> bool {
-        false
-    }
-
-    /// Whether it keeps destinations in [`Env::dests`].
-    fn uses_dest_table(&self) -> bool {
-        false
+    /// What it needs of the kernel besides the route (none by default).
+    fn needs(&self) -> Needs {
+        Needs::NOTHING
     }
 
     /// Chooses a nexthop, or `None` to leave the packet to stock ECMP (no
@@ -38,9 +26,32 @@ pub trait Strategy: Sync {
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection>;
 
     /// Called after [`Strategy::select`] chose uplink `id` for a packet of
-    /// `bits`, so a strategy can account for what it sent before the next
-    /// estimator sample.
+    /// `bits`, if [`Needs::load`], so a strategy can account for what it
+    /// sent before the next estimator sample.
     fn book(&self, _env: &mut Env<'_>, _id: u32, _bits: u64) {}
+}
+
+/// What a strategy needs of the kernel, as data: the packet path asks once
+/// per packet and passes the answer on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// It reads connections (`ct->mark`): the netns then holds conntrack
+    /// while this strategy is selected.
+    pub conntrack: bool,
+    /// It reads [`Env::load`] and books what it sends: the hook then
+    /// measures the time since the last estimator sample.
+    pub load: bool,
+    /// It keeps destinations in [`Env::dests`], stamped with [`Env::now_s`].
+    pub dest_table: bool,
+}
+
+impl Needs {
+    /// Only the route.
+    pub const NOTHING: Needs = Needs {
+        conntrack: false,
+        load: false,
+        dest_table: false,
+    };
 }
 
 /// Every strategy, in id order: `net.mpbal.strategy` is stored as the index.
@@ -152,7 +163,7 @@ pub enum Rechoose {
 impl Env<'_> {
     /// The nexthops a strategy may choose from for this packet.
     pub fn candidates(&self, route: &Route<'_>) -> NexthopMask {
-        route.usable_mask() & route.tracked_mask() & self.allowed
+        route.eligible() & self.allowed
     }
 }
 

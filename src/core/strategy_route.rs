@@ -6,7 +6,7 @@
 
 use super::desttable::Claim;
 use super::nexthop::Route;
-use super::strategy::{recall, Env, Outcome, Selection, Strategy};
+use super::strategy::{recall, Env, Needs, Outcome, Selection, Strategy};
 
 /// The per-destination strategy.
 pub struct RouteStrategy;
@@ -16,8 +16,11 @@ impl Strategy for RouteStrategy {
         "route"
     }
 
-    fn uses_dest_table(&self) -> bool {
-        true
+    fn needs(&self) -> Needs {
+        Needs {
+            dest_table: true,
+            ..Needs::NOTHING
+        }
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {

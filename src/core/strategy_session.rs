@@ -6,7 +6,7 @@
 //! have that uplink stored on arrival, so their replies leave through it.
 
 use super::nexthop::Route;
-use super::strategy::{recall, Env, Outcome, Selection, Strategy};
+use super::strategy::{recall, Env, Needs, Outcome, Selection, Strategy};
 
 /// The per-connection strategy.
 pub struct SessionStrategy;
@@ -16,8 +16,11 @@ impl Strategy for SessionStrategy {
         "session"
     }
 
-    fn needs_conntrack(&self) -> bool {
-        true
+    fn needs(&self) -> Needs {
+        Needs {
+            conntrack: true,
+            ..Needs::NOTHING
+        }
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {

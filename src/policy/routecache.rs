@@ -4,7 +4,7 @@
 
 use super::uplinks::Uplinks;
 use crate::mpbal_core::flowcache::{FlowCache, FlowKey};
-use crate::mpbal_core::nexthop::{Nexthop, Route, RouteKind, MAX_NEXTHOPS};
+use crate::mpbal_core::nexthop::{Nexthop, NexthopMask, Route, RouteKind, MAX_NEXTHOPS};
 use crate::sys::route::{
     FibLookup, FlowInputs, InputKey, RawNexthop, RouteFacts, NH_F_DEAD, NH_F_LINKDOWN,
 };
@@ -19,6 +19,8 @@ pub(crate) struct RouteBuf {
     key: usize,
     nexthops: [Nexthop; MAX_NEXTHOPS],
     len: usize,
+    /// `Route::eligible_of` the nexthops.
+    eligible: NexthopMask,
 }
 
 /// The kind of a route, of a lookup or of a FIB event.
@@ -34,6 +36,7 @@ impl RouteBuf {
     /// each nexthop's uplink id from `uplinks`.
     pub(crate) fn fill(&mut self, lookup: Option<&FibLookup<'_>>, uplinks: &Uplinks) {
         self.len = 0;
+        self.eligible = 0;
         let Some(l) = lookup else {
             self.kind = RouteKind::NONE;
             return;
@@ -56,6 +59,7 @@ impl RouteBuf {
             };
         }
         self.len = n;
+        self.eligible = Route::eligible_of(&self.nexthops[..n]);
     }
 
     pub(crate) fn kind(&self) -> RouteKind {
@@ -66,14 +70,12 @@ impl RouteBuf {
     fn set_kind(&mut self, kind: RouteKind) {
         self.kind = kind;
         self.len = 0;
+        self.eligible = 0;
     }
 
     /// The route as the core sees it (no nexthops unless `EQUALIZE`).
     pub(crate) fn route(&self) -> Route<'_> {
-        Route {
-            key: self.key,
-            nexthops: &self.nexthops[..self.len],
-        }
+        Route::with_eligible(self.key, &self.nexthops[..self.len], self.eligible)
     }
 }
 

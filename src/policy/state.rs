@@ -176,7 +176,8 @@ pub(crate) struct NetState {
     pub(crate) uplinks: Uplinks,
     /// Bumped by the worker after each estimator sample.
     pub(crate) sample_epoch: AtomicU32,
-    /// When the last sample was taken (`now_ms`).
+    /// When the last sample was taken (`coarse_ms`: the packet path reads
+    /// it against that cheaper clock).
     pub(crate) sample_ms: AtomicU64,
     /// Published by the worker while the hooks may run.
     pub(crate) active: RcuSlot<Active>,

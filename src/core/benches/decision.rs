@@ -92,10 +92,7 @@ fn decision(c: &mut Criterion) {
     for id in StrategyId::all() {
         for n in [2usize, 4, 16] {
             let nhs = nexthops(n);
-            let route = Route {
-                key: 0xffff_8881_0420_0c00,
-                nexthops: &nhs,
-            };
+            let route = Route::new(0xffff_8881_0420_0c00, &nhs);
             let mut load = loads(n);
             let mem: Vec<AtomicU64> = (0..TABLE).map(|_| AtomicU64::new(0)).collect();
             let table = DestTable::new(&mem);

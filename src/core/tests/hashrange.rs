@@ -131,7 +131,7 @@ proptest! {
                 nh.usable = false;
             }
         }
-        let route = Route { key: 1, nexthops: &nhs };
+        let route = Route::new(1, &nhs);
         let mask = route.usable_mask();
         for (i, nh) in nhs.iter().enumerate() {
             let expect = nh.usable && range_of(&nhs, i).is_some();
@@ -200,10 +200,7 @@ fn empty_range_gets_no_hash() {
     assert_eq!(skb_hash_for(&nhs, 1, 12345), None);
     assert_eq!(skb_hash_for(&nhs, 2, 12345), None);
     assert_eq!(skb_hash_for(&nhs, 4, 12345), None, "index past the end");
-    let route = Route {
-        key: 1,
-        nexthops: &nhs,
-    };
+    let route = Route::new(1, &nhs);
     assert_eq!(route.usable_mask(), 0b1001);
 }
 

@@ -102,10 +102,7 @@ fn route_of(spec: &[(u32, u32, bool)]) -> Vec<Nexthop> {
 }
 
 fn r(nhs: &[Nexthop]) -> Route<'_> {
-    Route {
-        key: 0xffff_8881_0000_0040,
-        nexthops: nhs,
-    }
+    Route::new(0xffff_8881_0000_0040, nhs)
 }
 
 /// The strategy named `name`.
@@ -854,7 +851,7 @@ fn only_the_bandwidth_strategy_books() {
             h.select(id, &r(&nhs), Pkt::to(dest(i))).unwrap();
         }
         let booked: u64 = h.loads.1.values().sum();
-        let expect = if id.ops().uses_load() {
+        let expect = if id.ops().needs().load {
             10 * 1500 * 8
         } else {
             0

@@ -30,12 +30,11 @@ fn sysctl_order() {
 #[test]
 fn needs_follow_the_strategy() {
     let needs = |name: &str| {
-        let ops = StrategyId::from_name(name.as_bytes()).unwrap().ops();
-        (
-            ops.needs_conntrack(),
-            ops.uses_load(),
-            ops.uses_dest_table(),
-        )
+        let n = StrategyId::from_name(name.as_bytes())
+            .unwrap()
+            .ops()
+            .needs();
+        (n.conntrack, n.load, n.dest_table)
     };
     assert_eq!(needs("route"), (false, false, true));
     assert_eq!(needs("packet"), (false, false, false));
