@@ -19,7 +19,7 @@ use super::counters::{Counter, CpuCounters};
 use super::routecache::{RouteBuf, RouteCache};
 use super::state::{Active, Knob, NetState, HASH_POLICY_L4};
 use super::uplinks::{BookedLoad, Booking};
-use crate::mpbal_core::hashrange;
+use crate::mpbal_core::desttable::DestTable;
 use crate::mpbal_core::nexthop::{NexthopMask, Route, RouteKind};
 use crate::mpbal_core::strategy::{recall, Env, Needs, Outcome, Rechoose, Selection, Strategy};
 use crate::mpbal_core::wrr::{Pick, WrrCache};
@@ -161,9 +161,13 @@ impl Query {
         wrr: &mut WrrCache,
         booking: &mut Booking,
     ) -> Option<Selection> {
-        let dests = a.dest_table();
         let mut first = SharedPick(&a.first_wrr);
         let Strat { ops, needs } = self.strat;
+        let dests = if needs.dest_table {
+            a.dest_table()
+        } else {
+            DestTable::EMPTY
+        };
         // Only strategies that read the load or the table need the clocks.
         let mut load = if needs.load {
             booking.refresh(st.sample_epoch.load(Ordering::Acquire));
@@ -314,7 +318,7 @@ fn steer_forwarded(
     }
     let entropy = skb.entropy();
     let (Some(hash), Some(nh)) = (
-        hashrange::skb_hash_for(route.nexthops, sel.index, entropy),
+        buf.steering_hash(sel.index, entropy),
         route.nexthops.get(sel.index),
     ) else {
         return Pre::NoUsable;
@@ -451,7 +455,7 @@ pub(crate) fn local_out(st: &NetState, skb: &mut SkBuff<'_>) {
         let sel = q.select(st, a, c, &route, &mut local.wrr, &mut local.booking);
         let chosen = sel.and_then(|sel| {
             let nh = *route.nexthops.get(sel.index)?;
-            let hash = hashrange::skb_hash_for(route.nexthops, sel.index, skb.entropy())?;
+            let hash = buf.steering_hash(sel.index, skb.entropy())?;
             Some((sel, nh, hash, by_source))
         });
         if chosen.is_none() {
@@ -509,7 +513,9 @@ pub(crate) fn postrouting(st: &NetState, skb: &mut SkBuff<'_>) {
         let Some(local) = local else {
             return;
         };
-        let note = core::mem::take(&mut local.steered);
+        // Consumed: a later packet at this address must not match it.
+        let note = local.steered;
+        local.steered.skb = 0;
         if note.skb != skb.id() || note.hash != f.hash {
             return;
         }

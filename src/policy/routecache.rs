@@ -4,6 +4,7 @@
 
 use super::uplinks::Uplinks;
 use crate::mpbal_core::flowcache::{FlowCache, FlowKey};
+use crate::mpbal_core::hashrange;
 use crate::mpbal_core::nexthop::{Nexthop, NexthopMask, Route, RouteKind, MAX_NEXTHOPS};
 use crate::sys::route::{
     FibLookup, FlowInputs, InputKey, RawNexthop, RouteFacts, NH_F_DEAD, NH_F_LINKDOWN,
@@ -21,6 +22,8 @@ pub(crate) struct RouteBuf {
     len: usize,
     /// `Route::eligible_of` the nexthops.
     eligible: NexthopMask,
+    /// `hashrange::ranges` of the nexthops.
+    ranges: [(u32, u32); MAX_NEXTHOPS],
 }
 
 /// The kind of a route, of a lookup or of a FIB event.
@@ -60,6 +63,14 @@ impl RouteBuf {
         }
         self.len = n;
         self.eligible = Route::eligible_of(&self.nexthops[..n]);
+        self.ranges = hashrange::ranges(&self.nexthops[..n]);
+    }
+
+    /// `hashrange::skb_hash_for` nexthop `i` of this route, from the ranges
+    /// kept with it.
+    pub(crate) fn steering_hash(&self, i: usize, entropy: u32) -> Option<u32> {
+        let &(lo, hi) = self.ranges.get(i).filter(|_| i < self.len)?;
+        (lo <= hi).then(|| hashrange::skb_hash_in(lo, hi, entropy))
     }
 
     pub(crate) fn kind(&self) -> RouteKind {

@@ -5,7 +5,9 @@
 mod common;
 
 use common::{config, kernel_nexthops, reference_upper_bounds};
-use mpbal_core::hashrange::{range_of, select_by_hash, skb_hash_for, upper_bounds};
+use mpbal_core::hashrange::{
+    range_of, ranges, select_by_hash, skb_hash_for, skb_hash_in, upper_bounds,
+};
 use mpbal_core::nexthop::{Nexthop, Route};
 use proptest::prelude::*;
 
@@ -67,6 +69,21 @@ proptest! {
                 // fib_multipath_hash() drops the low bit; it carries entropy.
                 prop_assert_eq!(raw & 1, e & 1);
             }
+        }
+    }
+
+    /// The one-pass `ranges()` a route copy keeps gives what `range_of()`
+    /// does for every nexthop, and `skb_hash_in()` on it what
+    /// `skb_hash_for()` does.
+    #[test]
+    fn ranges_match_range_of(pairs in weights_alive(), e in any::<u32>()) {
+        let nhs = nexthops_of(&pairs);
+        let all = ranges(&nhs);
+        for (i, &(lo, hi)) in all.iter().enumerate().take(nhs.len()) {
+            let want = range_of(&nhs, i);
+            prop_assert_eq!((lo <= hi).then_some((lo, hi)), want);
+            let got = (lo <= hi).then(|| skb_hash_in(lo, hi, e));
+            prop_assert_eq!(got, skb_hash_for(&nhs, i, e));
         }
     }
 
