@@ -54,12 +54,31 @@ impl Needs {
     };
 }
 
+/// A strategy and its needs, kept as data so the packet path reads them
+/// without a call.
+struct Entry {
+    ops: &'static dyn Strategy,
+    needs: Needs,
+}
+
 /// Every strategy, in id order: `net.mpbal.strategy` is stored as the index.
-static STRATEGIES: [&dyn Strategy; 4] = [
-    &RouteStrategy,
-    &PacketStrategy,
-    &SessionStrategy,
-    &BandwidthStrategy,
+static STRATEGIES: [Entry; 4] = [
+    Entry {
+        ops: &RouteStrategy,
+        needs: RouteStrategy::NEEDS,
+    },
+    Entry {
+        ops: &PacketStrategy,
+        needs: Needs::NOTHING,
+    },
+    Entry {
+        ops: &SessionStrategy,
+        needs: SessionStrategy::NEEDS,
+    },
+    Entry {
+        ops: &BandwidthStrategy,
+        needs: BandwidthStrategy::NEEDS,
+    },
 ];
 
 /// A strategy, by its position in the table.
@@ -76,10 +95,19 @@ impl StrategyId {
         (0..STRATEGIES.len() as u8).map(StrategyId)
     }
 
+    fn entry(self) -> &'static Entry {
+        // Ids are only made from valid indexes.
+        &STRATEGIES[usize::from(self.0) % STRATEGIES.len()]
+    }
+
     /// The strategy's ops.
     pub fn ops(self) -> &'static dyn Strategy {
-        // Ids are only made from valid indexes.
-        STRATEGIES[usize::from(self.0) % STRATEGIES.len()]
+        self.entry().ops
+    }
+
+    /// `self.ops().needs()`, without the call.
+    pub fn needs(self) -> Needs {
+        self.entry().needs
     }
 
     /// The sysctl and module parameter spelling.

@@ -47,16 +47,21 @@ fn uplink(route: &Route<'_>, i: usize) -> Option<u32> {
 /// The bandwidth-usage strategy.
 pub struct BandwidthStrategy;
 
+impl BandwidthStrategy {
+    /// What it needs (see [`Strategy::needs`]).
+    pub const NEEDS: Needs = Needs {
+        load: true,
+        ..Needs::NOTHING
+    };
+}
+
 impl Strategy for BandwidthStrategy {
     fn name(&self) -> &'static str {
         "bandwidth"
     }
 
     fn needs(&self) -> Needs {
-        Needs {
-            load: true,
-            ..Needs::NOTHING
-        }
+        Self::NEEDS
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {

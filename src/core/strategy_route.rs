@@ -11,16 +11,21 @@ use super::strategy::{recall, Env, Needs, Outcome, Selection, Strategy};
 /// The per-destination strategy.
 pub struct RouteStrategy;
 
+impl RouteStrategy {
+    /// What it needs (see [`Strategy::needs`]).
+    pub const NEEDS: Needs = Needs {
+        dest_table: true,
+        ..Needs::NOTHING
+    };
+}
+
 impl Strategy for RouteStrategy {
     fn name(&self) -> &'static str {
         "route"
     }
 
     fn needs(&self) -> Needs {
-        Needs {
-            dest_table: true,
-            ..Needs::NOTHING
-        }
+        Self::NEEDS
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {

@@ -11,16 +11,21 @@ use super::strategy::{recall, Env, Needs, Outcome, Selection, Strategy};
 /// The per-connection strategy.
 pub struct SessionStrategy;
 
+impl SessionStrategy {
+    /// What it needs (see [`Strategy::needs`]).
+    pub const NEEDS: Needs = Needs {
+        conntrack: true,
+        ..Needs::NOTHING
+    };
+}
+
 impl Strategy for SessionStrategy {
     fn name(&self) -> &'static str {
         "session"
     }
 
     fn needs(&self) -> Needs {
-        Needs {
-            conntrack: true,
-            ..Needs::NOTHING
-        }
+        Self::NEEDS
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {

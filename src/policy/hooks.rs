@@ -102,10 +102,10 @@ struct Strat {
 
 impl Strat {
     fn of(st: &NetState) -> Self {
-        let ops = st.ops();
+        let id = st.strategy();
         Strat {
-            ops,
-            needs: ops.needs(),
+            ops: id.ops(),
+            needs: id.needs(),
         }
     }
 }
@@ -170,16 +170,14 @@ impl Query {
         };
         // Only strategies that read the load or the table need the clocks.
         let mut load = if needs.load {
-            booking.refresh(st.sample_epoch.load(Ordering::Acquire));
+            booking.refresh(&st.uplinks, st.sample_epoch.load(Ordering::Acquire));
             BookedLoad {
-                uplinks: &st.uplinks,
                 booking,
                 interval_ms: st.knob(Knob::BwIntervalMs).max(1) as u32,
                 since_sample_ms: coarse_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed)),
             }
         } else {
             BookedLoad {
-                uplinks: &st.uplinks,
                 booking,
                 interval_ms: 1,
                 since_sample_ms: 0,

@@ -20,7 +20,7 @@ use crate::mpbal_core::desttable::DestTable;
 use crate::mpbal_core::estimator::MAX_EWMA_LOG;
 use crate::mpbal_core::markfield::MarkField;
 use crate::mpbal_core::nexthop::{RouteKind, MAX_NEXTHOPS};
-use crate::mpbal_core::strategy::{Strategy, StrategyId};
+use crate::mpbal_core::strategy::StrategyId;
 use crate::mpbal_core::wrr::WrrCache;
 use crate::sys::fib::FibEvent;
 use crate::sys::log::{warn_ratelimited, Ipv4};
@@ -241,11 +241,6 @@ impl NetState {
             .ok()
             .and_then(StrategyId::from_index)
             .unwrap_or(StrategyId::DEFAULT)
-    }
-
-    /// The current strategy's ops, read once.
-    pub(crate) fn ops(&self) -> &'static dyn Strategy {
-        self.strategy().ops()
     }
 
     /// An integer sysctl, read once.

@@ -304,33 +304,54 @@ impl Uplinks {
     }
 }
 
-/// Bits this CPU steered to each uplink since the estimator's last sample
-/// (see `estimator::booked_rate`). Per CPU, so the bandwidth strategy shares
-/// no cache line between CPUs per packet; each CPU books only its own
-/// traffic, which is exact when a flow's packets stay on one CPU.
+/// This CPU's copy of the uplinks' load since the estimator's last sample:
+/// the estimate, and the bits this CPU steered to each uplink since (see
+/// `estimator::booked_rate`). Per CPU, so the bandwidth strategy shares no
+/// cache line between CPUs per packet, and reads plain arrays rather than
+/// the table; each CPU books only its own traffic, which is exact when a
+/// flow's packets stay on one CPU.
 #[derive(Default, Zeroable)]
 pub(crate) struct Booking {
-    /// `NetState::sample_epoch` the bits were booked in.
+    /// `NetState::sample_epoch` and `Uplinks::gen` the copy was made in.
     epoch: u32,
+    gen: u32,
+    /// Bit `i`: slot `i` was an uplink.
+    tracked: u32,
+    capacity_bps: [u64; MAX_UPLINKS],
+    /// The estimate plus the rate of what was booked (as of the last
+    /// booking: when the next sample is late, an uplink not booked since
+    /// keeps the rate its bookings had then).
+    rate_bps: [u64; MAX_UPLINKS],
+    estimate_bps: [u64; MAX_UPLINKS],
     bits: [u64; MAX_UPLINKS],
 }
 
 impl Booking {
-    /// Starts over when the estimator has sampled since.
-    pub(crate) fn refresh(&mut self, epoch: u32) {
-        if self.epoch != epoch {
-            *self = Booking {
-                epoch,
-                ..Booking::default()
-            };
+    /// Copies the table again when the estimator has sampled or an id has
+    /// changed hands since; what was booked starts over.
+    pub(crate) fn refresh(&mut self, uplinks: &Uplinks, epoch: u32) {
+        let gen = uplinks.gen();
+        if self.epoch == epoch && self.gen == gen {
+            return;
+        }
+        (self.epoch, self.gen, self.tracked) = (epoch, gen, 0);
+        for i in 0..MAX_UPLINKS {
+            let load = uplinks.load_of(i as u32 + 1);
+            if load.is_some() {
+                self.tracked |= 1 << i;
+            }
+            let load = load.unwrap_or_default();
+            self.capacity_bps[i] = load.capacity_bps;
+            self.estimate_bps[i] = load.rate_bps;
+            self.rate_bps[i] = load.rate_bps;
+            self.bits[i] = 0;
         }
     }
 }
 
-/// Uplink load as the bandwidth strategy sees it: the estimate plus what
-/// this CPU has steered since the estimate was made.
+/// Uplink load as the bandwidth strategy sees it: this CPU's copy of the
+/// estimates plus what it has steered since they were made.
 pub(crate) struct BookedLoad<'a> {
-    pub(crate) uplinks: &'a Uplinks,
     pub(crate) booking: &'a mut Booking,
     pub(crate) interval_ms: u32,
     pub(crate) since_sample_ms: u64,
@@ -338,22 +359,23 @@ pub(crate) struct BookedLoad<'a> {
 
 impl LoadSource for BookedLoad<'_> {
     fn load(&self, id: u32) -> Option<UplinkLoad> {
-        let mut load = self.uplinks.load_of(id)?;
-        let booked = index(id)
-            .and_then(|i| self.booking.bits.get(i))
-            .copied()
-            .unwrap_or(0);
-        load.rate_bps = load.rate_bps.saturating_add(booked_rate(
-            booked,
-            self.interval_ms,
-            self.since_sample_ms,
-        ));
-        Some(load)
+        let i = index(id).filter(|&i| i < MAX_UPLINKS)?;
+        if self.booking.tracked & (1 << i) == 0 {
+            return None;
+        }
+        Some(UplinkLoad {
+            rate_bps: self.booking.rate_bps[i],
+            capacity_bps: self.booking.capacity_bps[i],
+        })
     }
 
     fn book(&mut self, id: u32, bits: u64) {
-        if let Some(b) = index(id).and_then(|i| self.booking.bits.get_mut(i)) {
-            *b = b.saturating_add(bits);
-        }
+        let Some(i) = index(id).filter(|&i| i < MAX_UPLINKS) else {
+            return;
+        };
+        let b = &mut *self.booking;
+        b.bits[i] = b.bits[i].saturating_add(bits);
+        let booked = booked_rate(b.bits[i], self.interval_ms, self.since_sample_ms);
+        b.rate_bps[i] = b.estimate_bps[i].saturating_add(booked);
     }
 }

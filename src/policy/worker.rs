@@ -96,7 +96,7 @@ pub(crate) fn run(st: &NetState) {
         ws.est = None;
         st.routes.lock().shrink();
     }
-    reconcile_conntrack(st, &mut ws, active && st.ops().needs().conntrack);
+    reconcile_conntrack(st, &mut ws, active && st.strategy().needs().conntrack);
     reconcile_hash_policy(st, &mut ws, active);
     if !active {
         ws.degraded = false;

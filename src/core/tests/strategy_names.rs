@@ -40,6 +40,10 @@ fn needs_follow_the_strategy() {
     assert_eq!(needs("packet"), (false, false, false));
     assert_eq!(needs("session"), (true, false, false));
     assert_eq!(needs("bandwidth"), (false, true, false));
+    // The table's copy is the strategy's own answer.
+    for id in StrategyId::all() {
+        assert_eq!(id.needs(), id.ops().needs(), "{}", id.name());
+    }
 }
 
 #[test]
