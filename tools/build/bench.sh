@@ -203,8 +203,9 @@ if want scale; then
 	echo "== guest, deterministic: scaling (icount; ratio to stock, session to stock-ct, each with"
 	echo "   the same option; in brackets the share of packets whose route came from the cache)"
 	cfgs=""
-	for o in flows=16 flows=1024 flows=65536 dests=64 routes=64 routes=100; do
-		for c in stock stock-ct route packet session; do cfgs+=" $c+$o"; done
+	for o in flows=16 flows=1024 flows=65536 dests=64 routes=64 routes=100 \
+		nexthops=2 nexthops=8 nexthops=32; do
+		for c in stock stock-ct route packet session bandwidth; do cfgs+=" $c+$o"; done
 	done
 	bench_guest scale "$out/src/mpbal.ko" "${icount_args[@]}" -- \
 		1 "${BENCH_ICOUNT_PACKETS:-150000}" "$cfgs"
