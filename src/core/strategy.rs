@@ -3,6 +3,7 @@
 //! owning its name, what kernel state it needs, its choice and its booking.
 
 use super::desttable::DestTable;
+use super::loadtable::LoadTable;
 use super::nexthop::{NexthopMask, Route};
 use super::strategy_bandwidth::BandwidthStrategy;
 use super::strategy_packet::PacketStrategy;
@@ -142,16 +143,6 @@ pub struct UplinkLoad {
     pub capacity_bps: u64,
 }
 
-/// Where strategies read uplink load from (the per-netns uplink table in the
-/// kernel, a fixture in tests).
-pub trait LoadSource {
-    /// Load of uplink `id`; `None` if it is not tracked.
-    fn load(&self, id: u32) -> Option<UplinkLoad>;
-
-    /// Accounts `bits` sent to uplink `id` since the last estimate.
-    fn book(&mut self, id: u32, bits: u64);
-}
-
 /// Everything a strategy may consult or update besides the route.
 pub struct Env<'a> {
     /// Destination address of the packet as it carries it (network byte
@@ -175,8 +166,8 @@ pub struct Env<'a> {
     pub allowed: NexthopMask,
     /// Whether the packet belongs to a tracked connection.
     pub has_conn: bool,
-    /// Uplink load for the bandwidth strategy.
-    pub load: &'a mut dyn LoadSource,
+    /// Uplink load for the bandwidth strategy (this CPU's copy).
+    pub load: &'a mut LoadTable,
 }
 
 /// Why a remembered uplink was not used.

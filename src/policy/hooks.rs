@@ -18,7 +18,7 @@ use super::benchstub::{self, Stage};
 use super::counters::{Counter, CpuCounters};
 use super::routecache::{RouteBuf, RouteCache};
 use super::state::{Active, Knob, NetState, HASH_POLICY_L4};
-use super::uplinks::{BookedLoad, Booking};
+use super::uplinks::Booking;
 use crate::mpbal_core::desttable::DestTable;
 use crate::mpbal_core::nexthop::{NexthopMask, Route, RouteKind};
 use crate::mpbal_core::strategy::{recall, Env, Needs, Outcome, Rechoose, Selection, Strategy};
@@ -169,19 +169,15 @@ impl Query {
             DestTable::EMPTY
         };
         // Only strategies that read the load or the table need the clocks.
-        let mut load = if needs.load {
-            booking.refresh(&st.uplinks, st.sample_epoch.load(Ordering::Acquire));
-            BookedLoad {
-                booking,
-                interval_ms: st.knob(Knob::BwIntervalMs).max(1) as u32,
-                since_sample_ms: coarse_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed)),
-            }
+        let load = if needs.load {
+            booking.refresh(
+                &st.uplinks,
+                st.sample_epoch.load(Ordering::Acquire),
+                st.knob(Knob::BwIntervalMs).max(1) as u32,
+                coarse_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed)),
+            )
         } else {
-            BookedLoad {
-                booking,
-                interval_ms: 1,
-                since_sample_ms: 0,
-            }
+            booking.table()
         };
         let mut env = Env {
             daddr: self.daddr,
@@ -193,7 +189,7 @@ impl Query {
             stored_uplink: self.stored,
             allowed: self.allowed,
             has_conn: self.has_conn,
-            load: &mut load,
+            load,
         };
         // A strategy that keeps connections on an uplink does this itself.
         if self.pinned_reply && !needs.conntrack {

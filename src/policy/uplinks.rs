@@ -16,8 +16,8 @@
 //! uplink with no lock. Slots change only under the route set's lock.
 
 use super::counters::MAX_UPLINKS;
-use crate::mpbal_core::estimator::booked_rate;
-use crate::mpbal_core::strategy::{LoadSource, UplinkLoad};
+use crate::mpbal_core::loadtable::LoadTable;
+use crate::mpbal_core::strategy::UplinkLoad;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::macros::Zeroable;
 
@@ -304,78 +304,46 @@ impl Uplinks {
     }
 }
 
-/// This CPU's copy of the uplinks' load since the estimator's last sample:
-/// the estimate, and the bits this CPU steered to each uplink since (see
-/// `estimator::booked_rate`). Per CPU, so the bandwidth strategy shares no
-/// cache line between CPUs per packet, and reads plain arrays rather than
-/// the table; each CPU books only its own traffic, which is exact when a
-/// flow's packets stay on one CPU.
+/// This CPU's copy of the uplinks' load (`LoadTable`), made again when the
+/// estimator samples or an id changes hands. Per CPU, so the bandwidth
+/// strategy shares no cache line between CPUs per packet; each CPU books
+/// only its own traffic, which is exact when a flow's packets stay on one
+/// CPU.
 #[derive(Default, Zeroable)]
 pub(crate) struct Booking {
     /// `NetState::sample_epoch` and `Uplinks::gen` the copy was made in.
     epoch: u32,
     gen: u32,
-    /// Bit `i`: slot `i` was an uplink.
-    tracked: u32,
-    capacity_bps: [u64; MAX_UPLINKS],
-    /// The estimate plus the rate of what was booked (as of the last
-    /// booking: when the next sample is late, an uplink not booked since
-    /// keeps the rate its bookings had then).
-    rate_bps: [u64; MAX_UPLINKS],
-    estimate_bps: [u64; MAX_UPLINKS],
-    bits: [u64; MAX_UPLINKS],
+    table: LoadTable,
 }
 
 impl Booking {
-    /// Copies the table again when the estimator has sampled or an id has
-    /// changed hands since; what was booked starts over.
-    pub(crate) fn refresh(&mut self, uplinks: &Uplinks, epoch: u32) {
+    /// The table for this packet: copied again if the estimator has sampled
+    /// or an id has changed hands since (what was booked starts over), with
+    /// the booking window of now.
+    pub(crate) fn refresh(
+        &mut self,
+        uplinks: &Uplinks,
+        epoch: u32,
+        interval_ms: u32,
+        since_sample_ms: u64,
+    ) -> &mut LoadTable {
         let gen = uplinks.gen();
-        if self.epoch == epoch && self.gen == gen {
-            return;
-        }
-        (self.epoch, self.gen, self.tracked) = (epoch, gen, 0);
-        for i in 0..MAX_UPLINKS {
-            let load = uplinks.load_of(i as u32 + 1);
-            if load.is_some() {
-                self.tracked |= 1 << i;
+        if self.epoch != epoch || self.gen != gen {
+            (self.epoch, self.gen) = (epoch, gen);
+            self.table.clear();
+            for id in 1..=MAX_UPLINKS as u32 {
+                if let Some(l) = uplinks.load_of(id) {
+                    self.table.set(id, l.rate_bps, l.capacity_bps);
+                }
             }
-            let load = load.unwrap_or_default();
-            self.capacity_bps[i] = load.capacity_bps;
-            self.estimate_bps[i] = load.rate_bps;
-            self.rate_bps[i] = load.rate_bps;
-            self.bits[i] = 0;
         }
-    }
-}
-
-/// Uplink load as the bandwidth strategy sees it: this CPU's copy of the
-/// estimates plus what it has steered since they were made.
-pub(crate) struct BookedLoad<'a> {
-    pub(crate) booking: &'a mut Booking,
-    pub(crate) interval_ms: u32,
-    pub(crate) since_sample_ms: u64,
-}
-
-impl LoadSource for BookedLoad<'_> {
-    fn load(&self, id: u32) -> Option<UplinkLoad> {
-        let i = index(id).filter(|&i| i < MAX_UPLINKS)?;
-        if self.booking.tracked & (1 << i) == 0 {
-            return None;
-        }
-        Some(UplinkLoad {
-            rate_bps: self.booking.rate_bps[i],
-            capacity_bps: self.booking.capacity_bps[i],
-        })
+        self.table.set_window(interval_ms, since_sample_ms);
+        &mut self.table
     }
 
-    fn book(&mut self, id: u32, bits: u64) {
-        let Some(i) = index(id).filter(|&i| i < MAX_UPLINKS) else {
-            return;
-        };
-        let b = &mut *self.booking;
-        b.bits[i] = b.bits[i].saturating_add(bits);
-        let booked = booked_rate(b.bits[i], self.interval_ms, self.since_sample_ms);
-        b.rate_bps[i] = b.estimate_bps[i].saturating_add(booked);
+    /// The table as it is, for strategies that do not read the load.
+    pub(crate) fn table(&mut self) -> &mut LoadTable {
+        &mut self.table
     }
 }
