@@ -33,11 +33,15 @@
 # instructions, so 1e9 / rate is the instructions the whole guest spends
 # per forwarded packet; both senders then share CPU 0.
 #
-# Usage: bench.sh [ROUNDS [PACKETS [CONFIGS [memory]]]] (packets per source
+# Usage: bench.sh [ROUNDS [PACKETS [CONFIGS [EXTRAS]]]] (packets per source
 # per measurement; CONFIGS a space-separated subset, stock always included;
-# default: the baselines, loaded and every strategy). "memory" adds lines
+# default: the baselines, loaded and every strategy; EXTRAS a space-separated
+# list of the words below). "memory" adds lines
 #   MEM: <what> <memory_* lines of /proc/net/mpbal/stats> conntrack <N>
 # for an idle netns, a balancing one, and the same after 1024 connections.
+# "ksyms" prints the module's /proc/kallsyms lines as "KSYM: <line>" after
+# each configuration's setup that has it loaded (for make bench's profile
+# part, which maps the guest's executed code to symbols).
 # Prints per configuration:
 #   BENCH: <name> <pps> <seconds> <route_lookups> <packets_fwd> (rounds: ..)
 # with the shortest measurement's guest seconds, and mpbal's route lookups
@@ -66,6 +70,15 @@ sysctl -qw net.netfilter.nf_conntrack_max=262144 2>/dev/null
 sysctl -qw net.netfilter.nf_conntrack_buckets=65536 2>/dev/null
 
 STAGES=(hooks route query strategy hash counters post)
+EXTRAS=" ${4:-} "
+
+# ksyms: with the extra "ksyms", the loaded module's symbols.
+ksyms()
+{
+	[[ $EXTRAS == *" ksyms "* ]] || return 0
+	mpbal_loaded || return 0
+	grep '\[mpbal\]' /proc/kallsyms | sed 's/^/KSYM: /'
+}
 
 policy_is() { [ "$(ns_sysctl_get "$NS_BAL" net.ipv4.fib_multipath_hash_policy)" = "$1" ]; }
 
@@ -194,6 +207,7 @@ setup() { # setup CONFIG
 	stock* | loaded) extra_routes $((NROUTES - 1)) multipath || die "routes" ;;
 	*) extra_routes $((NROUTES - 1)) equalize || die "routes" ;;
 	esac
+	ksyms
 	sleep 0.5
 }
 
@@ -249,7 +263,7 @@ memory() {
 	done
 	echo "$out conntrack $(bal conntrack -C 2>/dev/null || echo 0)"
 }
-if [ "${4:-}" = memory ]; then
+if [[ $EXTRAS == *" memory "* ]]; then
 	mpbal_loaded && mpbal_unload
 	setup loaded
 	bal conntrack -F >/dev/null 2>&1
