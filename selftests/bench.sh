@@ -17,6 +17,10 @@
 #   flows      concurrent flows over both sources (default 1024: 128 ports
 #              per source to each of 4 destinations)
 #   dests      destinations, 4 or 64 (default 4)
+#   nexthops   nexthops of the traffic's route (default 3, one per uplink):
+#              more go through further gateways of the three routers
+#              (172.20.R.3 and up), in uplink order; above 16 mpbal leaves
+#              the route to stock ECMP (counted as unsupported)
 #   routes     equalize (or, for stock, multipath) routes in the balancer,
 #              the traffic's and N-1 others (default 1)
 # Each figure is packets forwarded per second (sum of the uplinks' tx
@@ -29,11 +33,15 @@
 # instructions, so 1e9 / rate is the instructions the whole guest spends
 # per forwarded packet; both senders then share CPU 0.
 #
-# Usage: bench.sh [ROUNDS [PACKETS [CONFIGS [memory]]]] (packets per source
+# Usage: bench.sh [ROUNDS [PACKETS [CONFIGS [EXTRAS]]]] (packets per source
 # per measurement; CONFIGS a space-separated subset, stock always included;
-# default: the baselines, loaded and every strategy). "memory" adds lines
+# default: the baselines, loaded and every strategy; EXTRAS a space-separated
+# list of the words below). "memory" adds lines
 #   MEM: <what> <memory_* lines of /proc/net/mpbal/stats> conntrack <N>
 # for an idle netns, a balancing one, and the same after 1024 connections.
+# "ksyms" prints the module's /proc/kallsyms lines as "KSYM: <line>" after
+# each configuration's setup that has it loaded (for make bench's profile
+# part, which maps the guest's executed code to symbols).
 # Prints per configuration:
 #   BENCH: <name> <pps> <seconds> <route_lookups> <packets_fwd> (rounds: ..)
 # with the shortest measurement's guest seconds, and mpbal's route lookups
@@ -62,6 +70,15 @@ sysctl -qw net.netfilter.nf_conntrack_max=262144 2>/dev/null
 sysctl -qw net.netfilter.nf_conntrack_buckets=65536 2>/dev/null
 
 STAGES=(hooks route query strategy hash counters post)
+EXTRAS=" ${4:-} "
+
+# ksyms: with the extra "ksyms", the loaded module's symbols.
+ksyms()
+{
+	[[ $EXTRAS == *" ksyms "* ]] || return 0
+	mpbal_loaded || return 0
+	grep '\[mpbal\]' /proc/kallsyms | sed 's/^/KSYM: /'
+}
 
 policy_is() { [ "$(ns_sysctl_get "$NS_BAL" net.ipv4.fib_multipath_hash_policy)" = "$1" ]; }
 
@@ -81,11 +98,32 @@ conntrack_rule()
 	EOF
 }
 
+# bench_nexthops N: NEXTHOPS for a route of N nexthops, in turn over the
+# three uplinks, through gateways .2, .3, ... of each router (added on the
+# routers' eth0 as needed; GW_TOP[r]: the highest one router r has).
+GW_TOP=(2 2 2)
+bench_nexthops()
+{
+	local i r host
+
+	NEXTHOPS=()
+	for ((i = 0; i < $1; i++)); do
+		r=$((i % 3)) host=$((2 + i / 3))
+		if [ "$host" -gt "${GW_TOP[r]}" ]; then
+			ip -n "${TB_ROUTERS[r]}" addr add "${TB_GWS[r]%.*}.$host/24" dev eth0 ||
+				return 1
+			GW_TOP[r]=$host
+		fi
+		NEXTHOPS+=(nexthop via "${TB_GWS[r]%.*}.$host" dev "${TB_UPLINKS[r]}" weight 1)
+	done
+}
+
 stock() { # stock POLICY CONNTRACK
 	mpbal_loaded && { mpbal_unload || die "rmmod"; }
 	ns_sysctl "$NS_BAL" net.ipv4.fib_multipath_hash_policy="$1"
 	conntrack_rule "$2" || die "nft ct rule"
-	testbed_multipath_route 1 1 1
+	bench_nexthops "$NNH" || die "gateways"
+	ip -n "$NS_BAL" route replace "$DST_NET" "${NEXTHOPS[@]}" || die "route"
 }
 
 # extra_routes N KIND: N more routes (10.128.X.0/24) besides the traffic's,
@@ -111,10 +149,10 @@ extra_routes()
 	done
 }
 
-# The scaling options of a configuration: FLOWS, NDESTS, NROUTES.
+# The scaling options of a configuration: FLOWS, NDESTS, NROUTES, NNH.
 options() {
 	local o
-	FLOWS=1024 NDESTS=4 NROUTES=1
+	FLOWS=1024 NDESTS=4 NROUTES=1 NNH=3
 	IFS=+ read -r -a o <<<"${1#*+}"
 	[[ $1 == *+* ]] || o=()
 	for o in "${o[@]}"; do
@@ -122,6 +160,7 @@ options() {
 		flows=[1-9]*) FLOWS=${o#flows=} ;;
 		dests=4 | dests=64) NDESTS=${o#dests=} ;;
 		routes=[1-9]*) NROUTES=${o#routes=} ;;
+		nexthops=[1-9]*) NNH=${o#nexthops=} ;;
 		*) die "unknown option $o" ;;
 		esac
 	done
@@ -139,7 +178,8 @@ setup() { # setup CONFIG
 		conntrack_rule off
 		ns_sysctl "$NS_BAL" net.ipv4.fib_multipath_hash_policy=0
 		mpbal_loaded || mpbal_load || die "insmod: $MPBAL_LOAD_ERR"
-		testbed_multipath_route 1 1 1
+		bench_nexthops "$NNH" || die "gateways"
+		ip -n "$NS_BAL" route replace "$DST_NET" "${NEXTHOPS[@]}" || die "route"
 		;;
 	*)
 		conntrack_rule off
@@ -155,17 +195,19 @@ setup() { # setup CONFIG
 		have=$(cat /sys/module/mpbal/parameters/bench_stop 2>/dev/null || echo 0)
 		mpbal_loaded && [ "$have" != "$stage" ] && { mpbal_unload || die "rmmod"; }
 		mpbal_loaded || mpbal_load "${args[@]}" || die "insmod ${args[*]}: $MPBAL_LOAD_ERR"
-		testbed_nexthops 1 1 1
+		bench_nexthops "$NNH" || die "gateways"
 		bal mpbalctl route replace equalize "$DST_NET" "${NEXTHOPS[@]}" || die "route"
 		bal mpbalctl strategy set "${1%@*}" || die "strategy"
-		# The worker sets the hash policy (and conntrack for session).
-		wait_until 5 policy_is 1 || die "hash policy not managed"
+		# The worker sets the hash policy (and conntrack for session),
+		# unless the route has more nexthops than mpbal steers.
+		[ "$NNH" -gt 16 ] || wait_until 5 policy_is 1 || die "hash policy not managed"
 		;;
 	esac
 	case $1 in
 	stock* | loaded) extra_routes $((NROUTES - 1)) multipath || die "routes" ;;
 	*) extra_routes $((NROUTES - 1)) equalize || die "routes" ;;
 	esac
+	ksyms
 	sleep 0.5
 }
 
@@ -221,7 +263,7 @@ memory() {
 	done
 	echo "$out conntrack $(bal conntrack -C 2>/dev/null || echo 0)"
 }
-if [ "${4:-}" = memory ]; then
+if [[ $EXTRAS == *" memory "* ]]; then
 	mpbal_loaded && mpbal_unload
 	setup loaded
 	bal conntrack -F >/dev/null 2>&1

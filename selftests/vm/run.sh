@@ -6,13 +6,16 @@
 #   run.sh --kernel BZIMAGE [--module KO] [--kunit KO] [--tool BIN] [--bin PATH]..
 #          [--timeout SECS] [--mem MB] [--smp N] [--log FILE] [--append ARGS]
 #          [--no-kmemleak] [--allow-kernel-trouble] [--interactive] [--icount]
-#          -- COMMAND [ARGS..]
+#          [--plugin SPEC] -- COMMAND [ARGS..]
 #
 # --icount runs the guest under QEMU instruction counting (-icount
 # shift=0,sleep=off, single-threaded TCG, one vCPU): guest time advances one
 # nanosecond per executed instruction and jumps over idle time, so a rate
 # measured in guest time is an exact, repeatable inverse instruction count
 # (Documentation/testing.rst, "Deterministic cost").
+#
+# --plugin SPEC loads a TCG plugin (qemu -plugin SPEC, e.g.
+# out/bench/libtbcount.so,outfile=FILE: tools/bench/tbcount.c).
 #
 # COMMAND runs as root with bash in the guest's /selftests (a copy of this
 # selftests/ directory), e.g. `-- /selftests/vm_smoke.sh`. The console is
@@ -42,7 +45,7 @@ usage()
 }
 
 kernel=${MPBAL_KERNEL:-} module="" kunit="" tool="" timeout_s=600 mem=1024 smp=2
-log="" append="" kmemleak=1 strict=1 interactive=0 icount=0 mkargs=()
+log="" append="" kmemleak=1 strict=1 interactive=0 icount=0 plugin="" mkargs=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=${2:?}; shift 2 ;;
@@ -59,6 +62,7 @@ while [ $# -gt 0 ]; do
 	--allow-kernel-trouble) strict=0; shift ;;
 	--interactive) interactive=1; shift ;;
 	--icount) icount=1; shift ;;
+	--plugin) plugin=${2:?}; shift 2 ;;
 	--) shift; break ;;
 	-h | --help) usage ;;
 	*) echo "vm: unknown argument $1" >&2; usage ;;
@@ -120,6 +124,7 @@ qemu=(qemu-system-x86_64 "${accel[@]}" -cpu "${MPBAL_QEMU_CPU:-max}"
 	-smp "$smp,sockets=$smp,cores=1,threads=1" -m "$mem"
 	-nodefaults -no-user-config -nographic -no-reboot
 	-kernel "$kernel" -initrd "$work/initramfs.cpio.gz" -append "$cmdline")
+[ -n "$plugin" ] && qemu+=(-plugin "$plugin")
 if [ "$interactive" = 1 ]; then
 	# Ctrl-A X quits; the guest gets the terminal.
 	qemu+=(-serial mon:stdio)

@@ -70,6 +70,11 @@ fn age(e: u64, now_s: u32) -> u32 {
     (now_s as u16).wrapping_sub((e >> 48) as u16).into()
 }
 
+impl DestTable<'static> {
+    /// A table that stores nothing, for strategies that keep none.
+    pub const EMPTY: DestTable<'static> = DestTable { slots: &[] };
+}
+
 impl<'a> DestTable<'a> {
     /// Wraps `slots`; its length should be a power of two and at least
     /// [`WAYS`] (anything else is rounded down; an empty table stores nothing).

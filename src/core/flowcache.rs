@@ -36,17 +36,13 @@ impl FlowKey {
     /// Index of the key's set among `sets`; the generation is left out so a
     /// flow keeps its set across route changes.
     pub fn set(&self, sets: usize) -> usize {
-        // Addresses are in network byte order, so hosts of one subnet differ
-        // in the high bits: multiply each field in before the finaliser
-        // (murmur3's fmix32) so every input bit reaches the set bits.
-        let mut h = self.daddr.wrapping_mul(0x9e37_79b1)
+        // Each field is multiplied by its own odd constant: every bit of a
+        // field reaches the product's high bits, which are the ones the set
+        // is taken from (addresses are in network byte order, so hosts of one
+        // subnet differ in the high bits, and those count too).
+        let h = self.daddr.wrapping_mul(0x9e37_79b1)
             ^ self.saddr.wrapping_mul(0x85eb_ca6b)
             ^ (self.iif ^ self.mark.rotate_left(8) ^ (self.tos << 24)).wrapping_mul(0xc2b2_ae35);
-        h ^= h >> 16;
-        h = h.wrapping_mul(0x85eb_ca6b);
-        h ^= h >> 13;
-        h = h.wrapping_mul(0xc2b2_ae35);
-        h ^= h >> 16;
         ((u64::from(h) * sets as u64) >> 32) as usize
     }
 }

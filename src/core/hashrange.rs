@@ -10,7 +10,7 @@
 //! The hash also picks TX queues and fq buckets, so we spread the flow's own
 //! entropy over the whole range instead of using one constant per nexthop.
 
-use super::nexthop::Nexthop;
+use super::nexthop::{Nexthop, MAX_NEXTHOPS};
 
 /// Upper bounds as `fib_rebalance()` computes them, for `(weight, alive)`
 /// pairs. Used by tests to check [`skb_hash_for`] against the kernel's rule.
@@ -47,15 +47,38 @@ pub fn range_of(nexthops: &[Nexthop], i: usize) -> Option<(u32, u32)> {
     Some(((lo + 1) as u32, hi as u32))
 }
 
+/// What [`range_of`] would give for each nexthop, in one pass, as
+/// `(lo, hi)` with `lo > hi` for a nexthop no hash reaches.
+pub fn ranges(nexthops: &[Nexthop]) -> [(u32, u32); MAX_NEXTHOPS] {
+    let mut out = [(1, 0); MAX_NEXTHOPS];
+    let mut prev = -1i32;
+    for (nh, r) in nexthops.iter().zip(out.iter_mut()) {
+        if nh.upper_bound > prev {
+            // upper_bound > prev >= -1: both bounds fit in u32.
+            *r = ((prev + 1) as u32, nh.upper_bound as u32);
+        }
+        prev = prev.max(nh.upper_bound);
+    }
+    out
+}
+
 /// The raw skb hash that steers the packet to nexthop `i`: `entropy` scaled
 /// into the nexthop's range (multiply-shift, no division), shifted left by
 /// one with the lowest bit kept from `entropy`, as `fib_multipath_hash()`
 /// drops it.
 pub fn skb_hash_for(nexthops: &[Nexthop], i: usize, entropy: u32) -> Option<u32> {
     let (lo, hi) = range_of(nexthops, i)?;
-    let width = u64::from(hi - lo) + 1;
-    let h = lo + ((u64::from(entropy) * width) >> 32) as u32;
-    Some((h << 1) | (entropy & 1))
+    Some(skb_hash_in(lo, hi, entropy))
+}
+
+/// [`skb_hash_for`] with the range already known (`lo <= hi`, from
+/// [`range_of`]): what a route copy keeps so the packet path does not
+/// fold over the nexthops before `i`.
+pub fn skb_hash_in(lo: u32, hi: u32, entropy: u32) -> u32 {
+    let width = u64::from(hi.saturating_sub(lo)) + 1;
+    // width <= 2^31, so the scaled entropy stays below it and lo + it <= hi.
+    let h = lo.wrapping_add(((u64::from(entropy) * width) >> 32) as u32);
+    (h << 1) | (entropy & 1)
 }
 
 /// What `fib_select_multipath()` does with a 31-bit hash (without

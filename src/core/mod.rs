@@ -26,6 +26,7 @@ pub mod desttable;
 pub mod estimator;
 pub mod flowcache;
 pub mod hashrange;
+pub mod loadtable;
 pub mod markfield;
 pub mod nexthop;
 pub mod strategy;

@@ -74,6 +74,31 @@ impl RouteKind {
 /// Bit set of nexthop indexes (bit `i` = nexthop `i`).
 pub type NexthopMask = u32;
 
+/// The indexes of a mask's set bits, lowest first, each below
+/// [`MAX_NEXTHOPS`] (higher bits wrap: pass masks of a route's nexthops).
+pub struct Members(pub NexthopMask);
+
+impl Iterator for Members {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        if self.0 == 0 {
+            return None;
+        }
+        let i = self.0.trailing_zeros() as usize;
+        self.0 &= self.0 - 1;
+        // The modulo lets callers index `[_; MAX_NEXTHOPS]` unchecked.
+        Some(i % MAX_NEXTHOPS)
+    }
+}
+
+/// The bits of `route`'s nexthops (at most [`MAX_NEXTHOPS`]).
+pub fn route_bits(route: &Route<'_>) -> NexthopMask {
+    let n = route.nexthops.len().min(MAX_NEXTHOPS);
+    // n <= 16 < 32: no shift overflow.
+    (1u32 << n).wrapping_sub(1)
+}
+
 /// A multipath route flagged `equalize`.
 #[derive(Clone, Copy, Debug)]
 pub struct Route<'a> {
@@ -82,9 +107,46 @@ pub struct Route<'a> {
     pub key: usize,
     /// The nexthops in kernel order, at most [`MAX_NEXTHOPS`].
     pub nexthops: &'a [Nexthop],
+    /// [`Route::eligible_of`] the nexthops: made once per route copy, not
+    /// per packet.
+    eligible: NexthopMask,
 }
 
-impl Route<'_> {
+impl<'a> Route<'a> {
+    /// The route of these nexthops.
+    pub fn new(key: usize, nexthops: &'a [Nexthop]) -> Self {
+        Route {
+            key,
+            nexthops,
+            eligible: Self::eligible_of(nexthops),
+        }
+    }
+
+    /// The same, with `eligible` computed earlier by
+    /// [`Route::eligible_of`] for exactly these nexthops.
+    pub fn with_eligible(key: usize, nexthops: &'a [Nexthop], eligible: NexthopMask) -> Self {
+        Route {
+            key,
+            nexthops,
+            eligible,
+        }
+    }
+
+    /// Nexthops a strategy may choose at all: usable and tracked.
+    pub fn eligible_of(nexthops: &[Nexthop]) -> NexthopMask {
+        let r = Route {
+            key: 0,
+            nexthops,
+            eligible: 0,
+        };
+        r.usable_mask() & r.tracked_mask()
+    }
+
+    /// [`Route::usable_mask`] and [`Route::tracked_mask`] together.
+    pub fn eligible(&self) -> NexthopMask {
+        self.eligible
+    }
+
     /// Index of the nexthop that is uplink `id`.
     pub fn find_uplink(&self, id: u32) -> Option<usize> {
         if id == 0 {

@@ -3,6 +3,7 @@
 //! owning its name, what kernel state it needs, its choice and its booking.
 
 use super::desttable::DestTable;
+use super::loadtable::LoadTable;
 use super::nexthop::{NexthopMask, Route};
 use super::strategy_bandwidth::BandwidthStrategy;
 use super::strategy_packet::PacketStrategy;
@@ -16,21 +17,9 @@ pub trait Strategy: Sync {
     /// The name users select it by (sysctl, module parameter, mpbalctl).
     fn name(&self) -> &'static str;
 
-    /// Whether it reads connections (`ct->mark`): the netns then holds
-    /// conntrack while this strategy is selected.
-    fn needs_conntrack(&self) -> bool {
-        false
-    }
-
-    /// Whether it reads [`Env::load`]: the hook then measures the time since
-    /// the last estimator sample for booking.
-    fn uses_load(&self) -> bool {
-        false
-    }
-
-    /// Whether it keeps destinations in [`Env::dests`].
-    fn uses_dest_table(&self) -> bool {
-        false
+    /// What it needs of the kernel besides the route (none by default).
+    fn needs(&self) -> Needs {
+        Needs::NOTHING
     }
 
     /// Chooses a nexthop, or `None` to leave the packet to stock ECMP (no
@@ -38,17 +27,59 @@ pub trait Strategy: Sync {
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection>;
 
     /// Called after [`Strategy::select`] chose uplink `id` for a packet of
-    /// `bits`, so a strategy can account for what it sent before the next
-    /// estimator sample.
+    /// `bits`, if [`Needs::load`], so a strategy can account for what it
+    /// sent before the next estimator sample.
     fn book(&self, _env: &mut Env<'_>, _id: u32, _bits: u64) {}
 }
 
+/// What a strategy needs of the kernel, as data: the packet path asks once
+/// per packet and passes the answer on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// It reads connections (`ct->mark`): the netns then holds conntrack
+    /// while this strategy is selected.
+    pub conntrack: bool,
+    /// It reads [`Env::load`] and books what it sends: the hook then
+    /// measures the time since the last estimator sample.
+    pub load: bool,
+    /// It keeps destinations in [`Env::dests`], stamped with [`Env::now_s`].
+    pub dest_table: bool,
+}
+
+impl Needs {
+    /// Only the route.
+    pub const NOTHING: Needs = Needs {
+        conntrack: false,
+        load: false,
+        dest_table: false,
+    };
+}
+
+/// A strategy and its needs, kept as data so the packet path reads them
+/// without a call.
+struct Entry {
+    ops: &'static dyn Strategy,
+    needs: Needs,
+}
+
 /// Every strategy, in id order: `net.mpbal.strategy` is stored as the index.
-static STRATEGIES: [&dyn Strategy; 4] = [
-    &RouteStrategy,
-    &PacketStrategy,
-    &SessionStrategy,
-    &BandwidthStrategy,
+static STRATEGIES: [Entry; 4] = [
+    Entry {
+        ops: &RouteStrategy,
+        needs: RouteStrategy::NEEDS,
+    },
+    Entry {
+        ops: &PacketStrategy,
+        needs: Needs::NOTHING,
+    },
+    Entry {
+        ops: &SessionStrategy,
+        needs: SessionStrategy::NEEDS,
+    },
+    Entry {
+        ops: &BandwidthStrategy,
+        needs: BandwidthStrategy::NEEDS,
+    },
 ];
 
 /// A strategy, by its position in the table.
@@ -65,10 +96,19 @@ impl StrategyId {
         (0..STRATEGIES.len() as u8).map(StrategyId)
     }
 
+    fn entry(self) -> &'static Entry {
+        // Ids are only made from valid indexes.
+        &STRATEGIES[usize::from(self.0) % STRATEGIES.len()]
+    }
+
     /// The strategy's ops.
     pub fn ops(self) -> &'static dyn Strategy {
-        // Ids are only made from valid indexes.
-        STRATEGIES[usize::from(self.0) % STRATEGIES.len()]
+        self.entry().ops
+    }
+
+    /// `self.ops().needs()`, without the call.
+    pub fn needs(self) -> Needs {
+        self.entry().needs
     }
 
     /// The sysctl and module parameter spelling.
@@ -103,16 +143,6 @@ pub struct UplinkLoad {
     pub capacity_bps: u64,
 }
 
-/// Where strategies read uplink load from (the per-netns uplink table in the
-/// kernel, a fixture in tests).
-pub trait LoadSource {
-    /// Load of uplink `id`; `None` if it is not tracked.
-    fn load(&self, id: u32) -> Option<UplinkLoad>;
-
-    /// Accounts `bits` sent to uplink `id` since the last estimate.
-    fn book(&mut self, id: u32, bits: u64);
-}
-
 /// Everything a strategy may consult or update besides the route.
 pub struct Env<'a> {
     /// Destination address of the packet as it carries it (network byte
@@ -136,8 +166,8 @@ pub struct Env<'a> {
     pub allowed: NexthopMask,
     /// Whether the packet belongs to a tracked connection.
     pub has_conn: bool,
-    /// Uplink load for the bandwidth strategy.
-    pub load: &'a mut dyn LoadSource,
+    /// Uplink load for the bandwidth strategy (this CPU's copy).
+    pub load: &'a mut LoadTable,
 }
 
 /// Why a remembered uplink was not used.
@@ -152,7 +182,7 @@ pub enum Rechoose {
 impl Env<'_> {
     /// The nexthops a strategy may choose from for this packet.
     pub fn candidates(&self, route: &Route<'_>) -> NexthopMask {
-        route.usable_mask() & route.tracked_mask() & self.allowed
+        route.eligible() & self.allowed
     }
 }
 

@@ -11,51 +11,86 @@
 //! the first.
 
 use super::estimator::headroom;
-use super::nexthop::{NexthopMask, Route, MAX_NEXTHOPS};
-use super::strategy::{Env, Outcome, Selection, Strategy, UplinkLoad};
+use super::nexthop::{route_bits, Members, NexthopMask, Route};
+use super::strategy::{Env, Needs, Outcome, Selection, Strategy};
+
+/// The nexthops with the most headroom seen so far.
+struct Most {
+    room: i64,
+    ties: NexthopMask,
+}
+
+impl Default for Most {
+    fn default() -> Self {
+        Most {
+            room: i64::MIN,
+            ties: 0,
+        }
+    }
+}
+
+impl Most {
+    fn offer(&mut self, i: usize, room: i64) {
+        if room > self.room {
+            (self.room, self.ties) = (room, 0);
+        }
+        if room == self.room {
+            self.ties |= 1 << i;
+        }
+    }
+}
+
+fn uplink(route: &Route<'_>, i: usize) -> Option<u32> {
+    route.nexthops.get(i).map(|nh| nh.uplink)
+}
 
 /// The bandwidth-usage strategy.
 pub struct BandwidthStrategy;
+
+impl BandwidthStrategy {
+    /// What it needs (see [`Strategy::needs`]).
+    pub const NEEDS: Needs = Needs {
+        load: true,
+        ..Needs::NOTHING
+    };
+}
 
 impl Strategy for BandwidthStrategy {
     fn name(&self) -> &'static str {
         "bandwidth"
     }
 
-    fn uses_load(&self) -> bool {
-        true
+    fn needs(&self) -> Needs {
+        Self::NEEDS
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
-        let usable = env.candidates(route);
-        let mut loads = [None::<UplinkLoad>; MAX_NEXTHOPS];
-        let mut fastest = 0u64;
-        for (i, nh) in route.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
-            if usable & (1 << i) != 0 {
-                loads[i] = env.load.load(nh.uplink);
-                fastest = fastest.max(loads[i].map_or(0, |l| l.capacity_bps));
+        let usable = env.candidates(route) & route_bits(route);
+        let mut most = Most::default();
+        // Known capacities first: the unknown ones are measured against the
+        // fastest of them (rare, so their loads are read again).
+        let (mut fastest, mut unknown) = (0u64, 0);
+        for i in Members(usable) {
+            let load = uplink(route, i).and_then(|id| env.load.load(id));
+            match load {
+                Some(l) if l.capacity_bps == 0 => unknown |= 1 << i,
+                Some(l) => {
+                    fastest = fastest.max(l.capacity_bps);
+                    most.offer(i, headroom(l.capacity_bps, l.rate_bps));
+                }
+                None => most.offer(i, 0),
             }
         }
-        let mut best = i64::MIN;
-        let mut ties: NexthopMask = 0;
-        for (i, load) in loads.iter().enumerate().take(route.nexthops.len()) {
-            if usable & (1 << i) == 0 {
-                continue;
-            }
-            let room = match load {
-                None => 0,
-                Some(l) if l.capacity_bps != 0 => headroom(l.capacity_bps, l.rate_bps),
-                Some(l) => headroom(fastest, l.rate_bps),
-            };
-            if room > best {
-                best = room;
-                ties = 0;
-            }
-            if room == best {
-                ties |= 1 << i;
-            }
+        for i in Members(unknown) {
+            let load = uplink(route, i).and_then(|id| env.load.load(id));
+            most.offer(i, load.map_or(0, |l| headroom(fastest, l.rate_bps)));
         }
-        let index = env.wrr.pick(route, ties)?;
+        // One best needs no rotation (and leaves the rotation of ties be).
+        let index = match most.ties {
+            0 => return None,
+            t if t.is_power_of_two() => t.trailing_zeros() as usize,
+            t => env.wrr.pick(route, t)?,
+        };
         Some(Selection {
             index,
             outcome: Outcome::PerPacket,

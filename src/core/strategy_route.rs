@@ -6,18 +6,26 @@
 
 use super::desttable::Claim;
 use super::nexthop::Route;
-use super::strategy::{recall, Env, Outcome, Selection, Strategy};
+use super::strategy::{recall, Env, Needs, Outcome, Selection, Strategy};
 
 /// The per-destination strategy.
 pub struct RouteStrategy;
+
+impl RouteStrategy {
+    /// What it needs (see [`Strategy::needs`]).
+    pub const NEEDS: Needs = Needs {
+        dest_table: true,
+        ..Needs::NOTHING
+    };
+}
 
 impl Strategy for RouteStrategy {
     fn name(&self) -> &'static str {
         "route"
     }
 
-    fn uses_dest_table(&self) -> bool {
-        true
+    fn needs(&self) -> Needs {
+        Self::NEEDS
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {

@@ -6,18 +6,26 @@
 //! have that uplink stored on arrival, so their replies leave through it.
 
 use super::nexthop::Route;
-use super::strategy::{recall, Env, Outcome, Selection, Strategy};
+use super::strategy::{recall, Env, Needs, Outcome, Selection, Strategy};
 
 /// The per-connection strategy.
 pub struct SessionStrategy;
+
+impl SessionStrategy {
+    /// What it needs (see [`Strategy::needs`]).
+    pub const NEEDS: Needs = Needs {
+        conntrack: true,
+        ..Needs::NOTHING
+    };
+}
 
 impl Strategy for SessionStrategy {
     fn name(&self) -> &'static str {
         "session"
     }
 
-    fn needs_conntrack(&self) -> bool {
-        true
+    fn needs(&self) -> Needs {
+        Self::NEEDS
     }
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {

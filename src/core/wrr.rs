@@ -9,7 +9,7 @@
 //! State is tiny and copied per CPU in the kernel, so no cache line is shared
 //! between CPUs per packet; the aggregate error grows only by the CPU count.
 
-use super::nexthop::{NexthopMask, Route, MAX_NEXTHOPS};
+use super::nexthop::{route_bits, Members, NexthopMask, Route, MAX_NEXTHOPS};
 
 /// Something that picks the next nexthop in weighted round-robin order: a
 /// per-CPU [`WrrState`] for per-packet choices, or (in the kernel) one shared
@@ -55,6 +55,7 @@ impl WrrState {
 
     /// Picks the next nexthop among `mask`, or `None` if `mask` is empty.
     pub fn pick(&mut self, route: &Route<'_>, mask: NexthopMask) -> Option<usize> {
+        let mask = mask & route_bits(route);
         if self.key != route.key || self.mask != mask {
             *self = WrrState {
                 key: route.key,
@@ -62,29 +63,25 @@ impl WrrState {
                 ..WrrState::ZERO
             };
         }
+        // Weights are at most 256 and there are at most 16 nexthops, so
+        // `current` stays within +-16 * 256 and `total` within 16 * 256:
+        // the wrapping operations never wrap (they only spare the per-packet
+        // loop its overflow branches).
         let mut total = 0i32;
-        let mut best: Option<usize> = None;
-        for (i, nh) in route.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
-            if mask & (1 << i) == 0 {
-                continue;
-            }
-            // Weights are at most 256 and there are at most 16 nexthops, so
-            // neither `current` nor `total` can overflow.
-            let w = nh.weight.min(256) as i32;
-            self.current[i] += w;
-            total += w;
-            // (Not `is_none_or`: the kernel's minimum rustc is 1.78.)
-            let better = match best {
-                None => true,
-                Some(b) => self.current[i] > self.current[b],
-            };
-            if better {
-                best = Some(i);
+        let mut best = usize::MAX;
+        let mut best_current = i32::MIN;
+        for i in Members(mask) {
+            let w = weight(route, i);
+            let c = self.current[i].wrapping_add(w);
+            self.current[i] = c;
+            total = total.wrapping_add(w);
+            if c > best_current {
+                (best, best_current) = (i, c);
             }
         }
-        let b = best?;
-        self.current[b] -= total;
-        Some(b)
+        let b = self.current.get_mut(best)?;
+        *b = b.wrapping_sub(total);
+        Some(best)
     }
 
     /// Undoes one `pick` that returned `i` for the same route and mask.
@@ -92,19 +89,26 @@ impl WrrState {
     /// wins", so this is exact even after other picks; if the state has
     /// restarted since (route or mask changed), there is nothing to undo.
     pub fn unpick(&mut self, route: &Route<'_>, mask: NexthopMask, i: usize) {
+        let mask = mask & route_bits(route);
         if self.key != route.key || self.mask != mask || mask & (1 << i) == 0 {
             return;
         }
         let mut total = 0i32;
-        for (j, nh) in route.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
-            if mask & (1 << j) != 0 {
-                let w = nh.weight.min(256) as i32;
-                self.current[j] -= w;
-                total += w;
-            }
+        for j in Members(mask) {
+            let w = weight(route, j);
+            self.current[j] = self.current[j].wrapping_sub(w);
+            total = total.wrapping_add(w);
         }
-        self.current[i] += total;
+        self.current[i] = self.current[i].wrapping_add(total);
     }
+}
+
+/// Nexthop `i`'s weight, clamped to the kernel's 1..=256.
+fn weight(route: &Route<'_>, i: usize) -> i32 {
+    route
+        .nexthops
+        .get(i)
+        .map_or(0, |nh| nh.weight.min(256) as i32)
 }
 
 /// WRR states kept per [`WrrCache`] (direct-mapped by route).

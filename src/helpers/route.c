@@ -101,6 +101,12 @@ int mpbal_route_input(struct sk_buff *skb, const struct nf_hook_state *state,
  * The inputs of mpbal_route_input()'s flow: everything but the uid, which is
  * the same for every forwarded skb of a netns, and the ports, which only
  * FIB rules with port matches read (then nothing is cached).
+ *
+ * input_routable() is left to the lookup on a miss: what it reads is in the
+ * key (daddr, iif) or bumps the generation when it changes (forwarding, see
+ * devinet_sysctl_forward()). Where it does not (forwarding set through
+ * netlink's IFLA_INET_CONF), mpbal only steers a packet the kernel then
+ * does not forward.
  */
 int mpbal_route_input_key(struct sk_buff *skb, const struct nf_hook_state *state,
 			  struct mpbal_flow_key *key)
@@ -108,7 +114,7 @@ int mpbal_route_input_key(struct sk_buff *skb, const struct nf_hook_state *state
 	const struct iphdr *iph = ip_hdr(skb);
 	struct net *net = state->net;
 
-	if (!input_routable(skb, state))
+	if (!state->in)
 		return MPBAL_FLOW_NONE;
 #ifdef CONFIG_IP_MULTIPLE_TABLES
 	if (READ_ONCE(net->ipv4.fib_rules_require_fldissect))

@@ -30,6 +30,14 @@ u32 mpbal_skb_daddr(const struct sk_buff *skb)
  */
 static u32 entropy_seed __read_mostly;
 
+/* Protocols whose first four bytes are the ports (as the flow dissector). */
+static bool has_ports(u8 protocol)
+{
+	return protocol == IPPROTO_UDP || protocol == IPPROTO_TCP ||
+	       protocol == IPPROTO_UDPLITE || protocol == IPPROTO_SCTP ||
+	       protocol == IPPROTO_DCCP;
+}
+
 u32 mpbal_skb_entropy(struct sk_buff *skb)
 {
 	const struct iphdr *iph = ip_hdr(skb);
@@ -39,17 +47,10 @@ u32 mpbal_skb_entropy(struct sk_buff *skb)
 	if (skb->l4_hash)
 		return skb->hash;
 	net_get_random_once(&entropy_seed, sizeof(entropy_seed));
-	if (!ip_is_fragment(iph)) {
-		switch (iph->protocol) {
-		case IPPROTO_TCP:
-		case IPPROTO_UDP:
-		case IPPROTO_UDPLITE:
-		case IPPROTO_SCTP:
-		case IPPROTO_DCCP:
-			p = skb_header_pointer(skb, iph->ihl * 4, sizeof(buf), &buf);
-			if (p)
-				ports = *p;
-		}
+	if (likely(!ip_is_fragment(iph)) && has_ports(iph->protocol)) {
+		p = skb_header_pointer(skb, iph->ihl * 4, sizeof(buf), &buf);
+		if (p)
+			ports = *p;
 	}
 	return jhash_3words((__force u32)iph->saddr, (__force u32)iph->daddr,
 			    (__force u32)ports ^ iph->protocol, entropy_seed);

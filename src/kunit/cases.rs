@@ -120,10 +120,7 @@ fn nexthops(weights: &[u32]) -> [Nexthop; MAX_NEXTHOPS] {
 
 pub(crate) fn wrr(t: &mut Test) {
     let nh = nexthops(&[1, 2, 3]);
-    let route = Route {
-        key: 0x1000,
-        nexthops: &nh[..3],
-    };
+    let route = Route::new(0x1000, &nh[..3]);
     let mut wrr = WrrState::default();
     let mut counts = [0u32; 3];
     for _ in 0..6000 {

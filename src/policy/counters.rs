@@ -4,8 +4,9 @@ use crate::sys::percpu::CpuCounter;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::macros::Zeroable;
 
-/// Uplinks tracked per netns: devices that are nexthops of equalize routes.
-pub(crate) const MAX_UPLINKS: usize = 32;
+/// Uplinks tracked per netns: devices that are nexthops of equalize routes
+/// (as many as the bandwidth strategy's load table holds).
+pub(crate) const MAX_UPLINKS: usize = crate::mpbal_core::loadtable::MAX_UPLINK_IDS;
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {

@@ -18,13 +18,13 @@ use super::benchstub::{self, Stage};
 use super::counters::{Counter, CpuCounters};
 use super::routecache::{RouteBuf, RouteCache};
 use super::state::{Active, Knob, NetState, HASH_POLICY_L4};
-use super::uplinks::{BookedLoad, Booking};
-use crate::mpbal_core::hashrange;
+use super::uplinks::Booking;
+use crate::mpbal_core::desttable::DestTable;
 use crate::mpbal_core::nexthop::{NexthopMask, Route, RouteKind};
-use crate::mpbal_core::strategy::{recall, Env, Outcome, Rechoose, Selection, Strategy};
+use crate::mpbal_core::strategy::{recall, Env, Needs, Outcome, Rechoose, Selection, Strategy};
 use crate::mpbal_core::wrr::{Pick, WrrCache};
 use crate::sys::log::warn_ratelimited;
-use crate::sys::net::{now_ms, now_secs};
+use crate::sys::net::{coarse_ms, now_secs};
 use crate::sys::skb::{NfConn, SkBuff};
 use core::sync::atomic::Ordering;
 use kernel::macros::Zeroable;
@@ -93,9 +93,26 @@ fn is_equalize(c: &CpuCounters, kind: RouteKind, seen: Counter) -> bool {
     false
 }
 
+/// The netns's strategy for one packet, and what it needs (asked once).
+#[derive(Clone, Copy)]
+struct Strat {
+    ops: &'static dyn Strategy,
+    needs: Needs,
+}
+
+impl Strat {
+    fn of(st: &NetState) -> Self {
+        let id = st.strategy();
+        Strat {
+            ops: id.ops(),
+            needs: id.needs(),
+        }
+    }
+}
+
 /// What a strategy gets to know about one packet.
 struct Query {
-    ops: &'static dyn Strategy,
+    strat: Strat,
     daddr: u32,
     /// The uplink the connection's mark names, 0 if none.
     stored: u32,
@@ -113,19 +130,23 @@ impl Query {
     fn new(
         st: &NetState,
         skb: &SkBuff<'_>,
-        ops: &'static dyn Strategy,
+        strat: Strat,
         conn: Option<&NfConn<'_>>,
         allowed: NexthopMask,
     ) -> Self {
         let stored = conn.map_or(0, |c| st.mark.get(c.mark()));
         Query {
-            ops,
+            strat,
             daddr: skb.daddr(),
             stored,
             has_conn: conn.is_some(),
             pinned_reply: stored != 0 && conn.is_some_and(|c| c.is_reply()),
             allowed,
-            idle_timeout_s: st.knob(Knob::RouteIdleTimeout).max(1) as u32,
+            idle_timeout_s: if strat.needs.dest_table {
+                st.knob(Knob::RouteIdleTimeout).max(1) as u32
+            } else {
+                0
+            },
             bits: u64::from(skb.len()) * 8,
         }
     }
@@ -140,42 +161,48 @@ impl Query {
         wrr: &mut WrrCache,
         booking: &mut Booking,
     ) -> Option<Selection> {
-        let dests = a.dest_table();
         let mut first = SharedPick(&a.first_wrr);
-        booking.refresh(st.sample_epoch.load(Ordering::Acquire));
-        let mut load = BookedLoad {
-            uplinks: &st.uplinks,
-            booking,
-            interval_ms: st.knob(Knob::BwIntervalMs).max(1) as u32,
-            // Only strategies that read the load need the clock.
-            since_sample_ms: if self.ops.uses_load() {
-                now_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed))
-            } else {
-                0
-            },
+        let Strat { ops, needs } = self.strat;
+        let dests = if needs.dest_table {
+            a.dest_table()
+        } else {
+            DestTable::EMPTY
+        };
+        // Only strategies that read the load or the table need the clocks.
+        let load = if needs.load {
+            booking.refresh(
+                &st.uplinks,
+                st.sample_epoch.load(Ordering::Acquire),
+                st.knob(Knob::BwIntervalMs).max(1) as u32,
+                coarse_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed)),
+            )
+        } else {
+            booking.table()
         };
         let mut env = Env {
             daddr: self.daddr,
             wrr: wrr.for_route(route.key),
             first: &mut first,
             dests: &dests,
-            now_s: now_secs(),
+            now_s: if needs.dest_table { now_secs() } else { 0 },
             idle_timeout_s: self.idle_timeout_s,
             stored_uplink: self.stored,
             allowed: self.allowed,
             has_conn: self.has_conn,
-            load: &mut load,
+            load,
         };
         // A strategy that keeps connections on an uplink does this itself.
-        if self.pinned_reply && !self.ops.needs_conntrack() {
+        if self.pinned_reply && !needs.conntrack {
             if let Ok(sel) = recall(route, env.candidates(route), self.stored) {
                 c.inc(Counter::InboundReplies);
                 return Some(sel);
             }
         }
-        let sel = self.ops.select(route, &mut env)?;
-        let id = route.nexthops.get(sel.index)?.uplink;
-        self.ops.book(&mut env, id, self.bits);
+        let sel = ops.select(route, &mut env)?;
+        if needs.load {
+            let id = route.nexthops.get(sel.index)?.uplink;
+            ops.book(&mut env, id, self.bits);
+        }
         Some(sel)
     }
 }
@@ -255,6 +282,7 @@ fn steer_forwarded(
     c: &CpuCounters,
     local: &mut CpuLocal,
     skb: &mut SkBuff<'_>,
+    strat: Strat,
     conn: Option<&NfConn<'_>>,
 ) -> Pre {
     let (buf, looked_up) = local.routes.input(skb, &st.uplinks);
@@ -271,9 +299,8 @@ fn steer_forwarded(
     if policy != HASH_POLICY_L4 {
         return Pre::HashPolicy(policy);
     }
-    let ops = st.ops();
     let route = buf.route();
-    let q = Query::new(st, skb, ops, conn, !0);
+    let q = Query::new(st, skb, strat, conn, !0);
     if benchstub::stops_after(Stage::Query) {
         return Pre::Stub;
     }
@@ -285,7 +312,7 @@ fn steer_forwarded(
     }
     let entropy = skb.entropy();
     let (Some(hash), Some(nh)) = (
-        hashrange::skb_hash_for(route.nexthops, sel.index, entropy),
+        buf.steering_hash(sel.index, entropy),
         route.nexthops.get(sel.index),
     ) else {
         return Pre::NoUsable;
@@ -296,7 +323,7 @@ fn steer_forwarded(
         entropy,
         oif: nh.oif,
         uplink: nh.uplink,
-        remember: ops.needs_conntrack() && conn.is_some(),
+        remember: strat.needs.conntrack && conn.is_some(),
         new_session: sel.outcome.is_first_choice(),
     };
     Pre::Steered(sel, hash)
@@ -313,7 +340,7 @@ pub(crate) fn prerouting(st: &NetState, skb: &mut SkBuff<'_>) {
         skb.set_l4_hash(0);
         return;
     }
-    let needs_conntrack = st.ops().needs_conntrack();
+    let strat = Strat::of(st);
     let conn = skb.conn();
     let hash = a.cpu.with(|local, c| {
         // Whoever runs conntrack here (mpbal for session, or NAT rules),
@@ -325,8 +352,8 @@ pub(crate) fn prerouting(st: &NetState, skb: &mut SkBuff<'_>) {
             c.inc(Counter::Reentered);
             return None;
         };
-        let conn = conn.as_ref().filter(|c| needs_conntrack || c.is_reply());
-        let pre = steer_forwarded(st, a, c, local, skb, conn);
+        let conn = conn.as_ref().filter(|c| strat.needs.conntrack || c.is_reply());
+        let pre = steer_forwarded(st, a, c, local, skb, strat, conn);
         match pre {
             Pre::Stub => return Some(0),
             Pre::Steered(_, hash) if benchstub::stops_after(Stage::Hash) => return Some(hash),
@@ -394,8 +421,8 @@ pub(crate) fn local_out(st: &NetState, skb: &mut SkBuff<'_>) {
     let Some(a) = st.active.get(&rcu) else {
         return;
     };
-    let ops = st.ops();
-    let conn = skb.conn().filter(|c| ops.needs_conntrack() || c.is_reply());
+    let strat = Strat::of(st);
+    let conn = skb.conn().filter(|c| strat.needs.conntrack || c.is_reply());
     // The choice in one BH-off section; the reroute outside it (it may
     // look up xfrm policies), then the counters.
     let chosen = a.cpu.with(|local, c| {
@@ -418,11 +445,11 @@ pub(crate) fn local_out(st: &NetState, skb: &mut SkBuff<'_>) {
             }
             Local::Choose(mask, by_source) => (mask, by_source),
         };
-        let q = Query::new(st, skb, ops, conn.as_ref(), allowed);
+        let q = Query::new(st, skb, strat, conn.as_ref(), allowed);
         let sel = q.select(st, a, c, &route, &mut local.wrr, &mut local.booking);
         let chosen = sel.and_then(|sel| {
             let nh = *route.nexthops.get(sel.index)?;
-            let hash = hashrange::skb_hash_for(route.nexthops, sel.index, skb.entropy())?;
+            let hash = buf.steering_hash(sel.index, skb.entropy())?;
             Some((sel, nh, hash, by_source))
         });
         if chosen.is_none() {
@@ -459,7 +486,7 @@ pub(crate) fn local_out(st: &NetState, skb: &mut SkBuff<'_>) {
         if let Some(slot) = (out as usize).checked_sub(1) {
             c.add_uplink(slot, segs, len);
         }
-        if let Some(conn) = conn.as_ref().filter(|_| ops.needs_conntrack()) {
+        if let Some(conn) = conn.as_ref().filter(|_| strat.needs.conntrack) {
             store_uplink(st, c, conn, out, sel.outcome.is_first_choice());
         }
     });
@@ -480,7 +507,9 @@ pub(crate) fn postrouting(st: &NetState, skb: &mut SkBuff<'_>) {
         let Some(local) = local else {
             return;
         };
-        let note = core::mem::take(&mut local.steered);
+        // Consumed: a later packet at this address must not match it.
+        let note = local.steered;
+        local.steered.skb = 0;
         if note.skb != skb.id() || note.hash != f.hash {
             return;
         }

@@ -4,7 +4,8 @@
 
 use super::uplinks::Uplinks;
 use crate::mpbal_core::flowcache::{FlowCache, FlowKey};
-use crate::mpbal_core::nexthop::{Nexthop, Route, RouteKind, MAX_NEXTHOPS};
+use crate::mpbal_core::hashrange;
+use crate::mpbal_core::nexthop::{Nexthop, NexthopMask, Route, RouteKind, MAX_NEXTHOPS};
 use crate::sys::route::{
     FibLookup, FlowInputs, InputKey, RawNexthop, RouteFacts, NH_F_DEAD, NH_F_LINKDOWN,
 };
@@ -19,6 +20,10 @@ pub(crate) struct RouteBuf {
     key: usize,
     nexthops: [Nexthop; MAX_NEXTHOPS],
     len: usize,
+    /// `Route::eligible_of` the nexthops.
+    eligible: NexthopMask,
+    /// `hashrange::ranges` of the nexthops.
+    ranges: [(u32, u32); MAX_NEXTHOPS],
 }
 
 /// The kind of a route, of a lookup or of a FIB event.
@@ -34,6 +39,7 @@ impl RouteBuf {
     /// each nexthop's uplink id from `uplinks`.
     pub(crate) fn fill(&mut self, lookup: Option<&FibLookup<'_>>, uplinks: &Uplinks) {
         self.len = 0;
+        self.eligible = 0;
         let Some(l) = lookup else {
             self.kind = RouteKind::NONE;
             return;
@@ -56,6 +62,15 @@ impl RouteBuf {
             };
         }
         self.len = n;
+        self.eligible = Route::eligible_of(&self.nexthops[..n]);
+        self.ranges = hashrange::ranges(&self.nexthops[..n]);
+    }
+
+    /// `hashrange::skb_hash_for` nexthop `i` of this route, from the ranges
+    /// kept with it.
+    pub(crate) fn steering_hash(&self, i: usize, entropy: u32) -> Option<u32> {
+        let &(lo, hi) = self.ranges.get(i).filter(|_| i < self.len)?;
+        (lo <= hi).then(|| hashrange::skb_hash_in(lo, hi, entropy))
     }
 
     pub(crate) fn kind(&self) -> RouteKind {
@@ -66,14 +81,12 @@ impl RouteBuf {
     fn set_kind(&mut self, kind: RouteKind) {
         self.kind = kind;
         self.len = 0;
+        self.eligible = 0;
     }
 
     /// The route as the core sees it (no nexthops unless `EQUALIZE`).
     pub(crate) fn route(&self) -> Route<'_> {
-        Route {
-            key: self.key,
-            nexthops: &self.nexthops[..self.len],
-        }
+        Route::with_eligible(self.key, &self.nexthops[..self.len], self.eligible)
     }
 }
 

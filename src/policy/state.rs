@@ -20,7 +20,7 @@ use crate::mpbal_core::desttable::DestTable;
 use crate::mpbal_core::estimator::MAX_EWMA_LOG;
 use crate::mpbal_core::markfield::MarkField;
 use crate::mpbal_core::nexthop::{RouteKind, MAX_NEXTHOPS};
-use crate::mpbal_core::strategy::{Strategy, StrategyId};
+use crate::mpbal_core::strategy::StrategyId;
 use crate::mpbal_core::wrr::WrrCache;
 use crate::sys::fib::FibEvent;
 use crate::sys::log::{warn_ratelimited, Ipv4};
@@ -176,7 +176,8 @@ pub(crate) struct NetState {
     pub(crate) uplinks: Uplinks,
     /// Bumped by the worker after each estimator sample.
     pub(crate) sample_epoch: AtomicU32,
-    /// When the last sample was taken (`now_ms`).
+    /// When the last sample was taken (`coarse_ms`: the packet path reads
+    /// it against that cheaper clock).
     pub(crate) sample_ms: AtomicU64,
     /// Published by the worker while the hooks may run.
     pub(crate) active: RcuSlot<Active>,
@@ -240,11 +241,6 @@ impl NetState {
             .ok()
             .and_then(StrategyId::from_index)
             .unwrap_or(StrategyId::DEFAULT)
-    }
-
-    /// The current strategy's ops, read once.
-    pub(crate) fn ops(&self) -> &'static dyn Strategy {
-        self.strategy().ops()
     }
 
     /// An integer sysctl, read once.

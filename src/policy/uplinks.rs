@@ -16,8 +16,8 @@
 //! uplink with no lock. Slots change only under the route set's lock.
 
 use super::counters::MAX_UPLINKS;
-use crate::mpbal_core::estimator::booked_rate;
-use crate::mpbal_core::strategy::{LoadSource, UplinkLoad};
+use crate::mpbal_core::loadtable::LoadTable;
+use crate::mpbal_core::strategy::UplinkLoad;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::macros::Zeroable;
 
@@ -304,56 +304,46 @@ impl Uplinks {
     }
 }
 
-/// Bits this CPU steered to each uplink since the estimator's last sample
-/// (see `estimator::booked_rate`). Per CPU, so the bandwidth strategy shares
-/// no cache line between CPUs per packet; each CPU books only its own
-/// traffic, which is exact when a flow's packets stay on one CPU.
+/// This CPU's copy of the uplinks' load (`LoadTable`), made again when the
+/// estimator samples or an id changes hands. Per CPU, so the bandwidth
+/// strategy shares no cache line between CPUs per packet; each CPU books
+/// only its own traffic, which is exact when a flow's packets stay on one
+/// CPU.
 #[derive(Default, Zeroable)]
 pub(crate) struct Booking {
-    /// `NetState::sample_epoch` the bits were booked in.
+    /// `NetState::sample_epoch` and `Uplinks::gen` the copy was made in.
     epoch: u32,
-    bits: [u64; MAX_UPLINKS],
+    gen: u32,
+    table: LoadTable,
 }
 
 impl Booking {
-    /// Starts over when the estimator has sampled since.
-    pub(crate) fn refresh(&mut self, epoch: u32) {
-        if self.epoch != epoch {
-            *self = Booking {
-                epoch,
-                ..Booking::default()
-            };
+    /// The table for this packet: copied again if the estimator has sampled
+    /// or an id has changed hands since (what was booked starts over), with
+    /// the booking window of now.
+    pub(crate) fn refresh(
+        &mut self,
+        uplinks: &Uplinks,
+        epoch: u32,
+        interval_ms: u32,
+        since_sample_ms: u64,
+    ) -> &mut LoadTable {
+        let gen = uplinks.gen();
+        if self.epoch != epoch || self.gen != gen {
+            (self.epoch, self.gen) = (epoch, gen);
+            self.table.clear();
+            for id in 1..=MAX_UPLINKS as u32 {
+                if let Some(l) = uplinks.load_of(id) {
+                    self.table.set(id, l.rate_bps, l.capacity_bps);
+                }
+            }
         }
-    }
-}
-
-/// Uplink load as the bandwidth strategy sees it: the estimate plus what
-/// this CPU has steered since the estimate was made.
-pub(crate) struct BookedLoad<'a> {
-    pub(crate) uplinks: &'a Uplinks,
-    pub(crate) booking: &'a mut Booking,
-    pub(crate) interval_ms: u32,
-    pub(crate) since_sample_ms: u64,
-}
-
-impl LoadSource for BookedLoad<'_> {
-    fn load(&self, id: u32) -> Option<UplinkLoad> {
-        let mut load = self.uplinks.load_of(id)?;
-        let booked = index(id)
-            .and_then(|i| self.booking.bits.get(i))
-            .copied()
-            .unwrap_or(0);
-        load.rate_bps = load.rate_bps.saturating_add(booked_rate(
-            booked,
-            self.interval_ms,
-            self.since_sample_ms,
-        ));
-        Some(load)
+        self.table.set_window(interval_ms, since_sample_ms);
+        &mut self.table
     }
 
-    fn book(&mut self, id: u32, bits: u64) {
-        if let Some(b) = index(id).and_then(|i| self.booking.bits.get_mut(i)) {
-            *b = b.saturating_add(bits);
-        }
+    /// The table as it is, for strategies that do not read the load.
+    pub(crate) fn table(&mut self) -> &mut LoadTable {
+        &mut self.table
     }
 }

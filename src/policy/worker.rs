@@ -24,7 +24,7 @@ use super::state::{Active, Knob, NetState, HASH_POLICY_L4};
 use super::uplinks::Pins;
 use crate::mpbal_core::estimator::{RateEstimator, MAX_EWMA_LOG};
 use crate::sys::log::{info_ratelimited, warn_ratelimited};
-use crate::sys::net::now_ms;
+use crate::sys::net::{coarse_ms, now_ms};
 use crate::sys::params;
 use core::sync::atomic::Ordering;
 use kernel::alloc::{flags::GFP_KERNEL_ACCOUNT, KBox};
@@ -96,7 +96,7 @@ pub(crate) fn run(st: &NetState) {
         ws.est = None;
         st.routes.lock().shrink();
     }
-    reconcile_conntrack(st, &mut ws, active && st.ops().needs_conntrack());
+    reconcile_conntrack(st, &mut ws, active && st.strategy().needs().conntrack);
     reconcile_hash_policy(st, &mut ws, active);
     if !active {
         ws.degraded = false;
@@ -279,6 +279,6 @@ fn sample(st: &NetState, ws: &mut WorkerState, now: u64) {
         est.est[i].sample(now, tx_bytes, log);
         st.uplinks.set_load(id, est.est[i].rate_bps(), capacity, up);
     });
-    st.sample_ms.store(now, Ordering::Relaxed);
+    st.sample_ms.store(coarse_ms(), Ordering::Relaxed);
     st.sample_epoch.fetch_add(1, Ordering::AcqRel);
 }

@@ -165,6 +165,12 @@ pub(crate) fn now_secs() -> u32 {
     unsafe { bindings::mpbal_now_secs() }
 }
 
+/// Milliseconds at a tick's resolution (jiffies), cheap enough per packet.
+pub(crate) fn coarse_ms() -> u64 {
+    // SAFETY: reads jiffies; no preconditions.
+    unsafe { bindings::mpbal_coarse_ms() }
+}
+
 /// Monotonic milliseconds, for the estimator.
 pub(crate) fn now_ms() -> u64 {
     // SAFETY: reads the monotonic clock; no preconditions.

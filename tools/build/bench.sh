@@ -11,9 +11,11 @@
 #  2. wall: the same configurations on multi-threaded TCG with 2 vCPUs, in
 #     wall-clock guest time (moves about +-0.05 between runs).
 #  3. criterion: per-decision cost of each strategy in the core (host).
-#  Also under icount: scaling tables (flows, destinations, routes) and the
-#  memory mpbal's stats report per netns and per CPU.
-# BENCH_PARTS picks parts ("icount stages scale memory wall criterion"); BENCH_CONFIGS a
+#  Also under icount: scaling tables (flows, destinations, routes), the
+#  memory mpbal's stats report per netns and per CPU, and a per-symbol
+#  profile of one strategy against loaded (BENCH_PROFILE, default packet;
+#  a TCG plugin counting executed blocks, tools/bench/tbcount.c).
+# BENCH_PARTS picks parts ("icount stages scale memory wall profile criterion"); BENCH_CONFIGS a
 # subset of configurations (e.g. "loaded packet"); BENCH_ICOUNT_ROUNDS,
 # BENCH_ICOUNT_PACKETS, BENCH_ROUNDS, BENCH_PACKETS the run lengths;
 # BENCH_STAGES the stops of the stage table (e.g. "packet@query packet").
@@ -23,7 +25,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 out=$top/out/bench
 mkdir -p "$out"
-parts=" ${BENCH_PARTS:-icount stages scale memory wall criterion} "
+parts=" ${BENCH_PARTS:-icount stages scale memory wall profile criterion} "
 want() { [[ $parts == *" $1 "* ]]; }
 
 # The bench kernel (no lockdep, KASAN, kmemleak or refcount trackers).
@@ -203,8 +205,9 @@ if want scale; then
 	echo "== guest, deterministic: scaling (icount; ratio to stock, session to stock-ct, each with"
 	echo "   the same option; in brackets the share of packets whose route came from the cache)"
 	cfgs=""
-	for o in flows=16 flows=1024 flows=65536 dests=64 routes=64 routes=100; do
-		for c in stock stock-ct route packet session; do cfgs+=" $c+$o"; done
+	for o in flows=16 flows=1024 flows=65536 dests=64 routes=64 routes=100 \
+		nexthops=2 nexthops=8 nexthops=32; do
+		for c in stock stock-ct route packet session bandwidth; do cfgs+=" $c+$o"; done
 	done
 	bench_guest scale "$out/src/mpbal.ko" "${icount_args[@]}" -- \
 		1 "${BENCH_ICOUNT_PACKETS:-150000}" "$cfgs"
@@ -220,6 +223,26 @@ if want wall; then
 	bench_guest wall "$out/src/mpbal.ko" -- "${BENCH_ROUNDS:-7}" "${BENCH_PACKETS:-150000}" \
 		"${BENCH_CONFIGS:-}"
 	bench_table "$out/wall.bench" 0
+fi
+
+if want profile; then
+	prof=${BENCH_PROFILE:-packet}
+	echo
+	echo "== guest, deterministic: where the $prof strategy's instructions go (QEMU TCG plugin"
+	echo "   counting executed blocks, tools/bench/tbcount.c; icount runs of loaded and $prof,"
+	echo "   per symbol, the difference per forwarded packet)"
+	gcc -O2 -Wall -shared -fPIC -o "$out/libtbcount.so" tools/bench/tbcount.c
+	for c in loaded "$prof"; do
+		rm -f "$out/profile-$c.tbc"
+		bench_guest "profile-$c" "$out/src/mpbal.ko" "${icount_args[@]}" \
+			--plugin "$out/libtbcount.so,outfile=$out/profile-$c.tbc" -- \
+			1 "${BENCH_ICOUNT_PACKETS:-150000}" "$c" ksyms
+		[ -s "$out/profile-$c.tbc" ] || { echo "bench: no plugin output $out/profile-$c.tbc" >&2; exit 1; }
+	done
+	python3 tools/bench/tbprofile.py "$kbuild/System.map" "$out/profile-loaded.log" \
+		"$out/profile-loaded.tbc" "$out/profile-$prof.log" "$out/profile-$prof.tbc" "$prof"
+	echo "(each run's setup is in the difference too: mpbalctl, page faults and the like are the"
+	echo " [user] and small kernel lines; a block left early counts whole: within a few instructions)"
 fi
 
 want criterion || exit 0

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use mpbal_core::desttable::DestTable;
+use mpbal_core::loadtable::LoadTable;
 use mpbal_core::nexthop::{Nexthop, Route};
-use mpbal_core::strategy::{Env, LoadSource, StrategyId, UplinkLoad};
+use mpbal_core::strategy::{Env, StrategyId};
 use mpbal_core::wrr::WrrState;
 
 /// Entries of the route strategy's destination table.
@@ -19,17 +20,6 @@ const TABLE: usize = 1024;
 /// Hot destinations the route strategy keeps coming back to.
 const HOT: usize = TABLE / 2;
 const TIMEOUT_S: u32 = 300;
-
-/// Uplink loads indexed by ifindex, as the per-netns uplink table.
-struct Loads(Vec<UplinkLoad>);
-
-impl LoadSource for Loads {
-    fn book(&mut self, _oif: u32, _bits: u64) {}
-
-    fn load(&self, oif: u32) -> Option<UplinkLoad> {
-        self.0.get(oif as usize).copied()
-    }
-}
 
 /// `n` live nexthops on ifindexes 2.., weights 1..=4, with the upper bounds
 /// `fib_rebalance()` would set (computed here, not with the library helper,
@@ -56,15 +46,19 @@ fn nexthops(n: usize) -> Vec<Nexthop> {
 }
 
 /// Some uplinks loaded, some idle, some of unknown capacity, with ties.
-fn loads(n: usize) -> Loads {
-    let mut v = vec![UplinkLoad::default(); n + 2];
-    for (i, l) in v.iter_mut().enumerate().skip(2) {
-        *l = UplinkLoad {
-            rate_bps: [0, 250_000_000, 40_000_000, 0, 900_000_000][i % 5],
-            capacity_bps: [1_000_000_000, 0, 100_000_000, 1_000_000_000][i % 4],
-        };
+fn loads(n: usize) -> LoadTable {
+    let mut t = LoadTable::default();
+    // A window so long that bookings leave the loads as set.
+    t.set_window(1, u64::MAX);
+    for id in 2..n as u32 + 2 {
+        let i = id as usize;
+        t.set(
+            id,
+            [0, 250_000_000, 40_000_000, 0, 900_000_000][i % 5],
+            [1_000_000_000, 0, 100_000_000, 1_000_000_000][i % 4],
+        );
     }
-    Loads(v)
+    t
 }
 
 /// A well-mixed non-zero address for `x` (murmur3 finalizer).
@@ -92,10 +86,7 @@ fn decision(c: &mut Criterion) {
     for id in StrategyId::all() {
         for n in [2usize, 4, 16] {
             let nhs = nexthops(n);
-            let route = Route {
-                key: 0xffff_8881_0420_0c00,
-                nexthops: &nhs,
-            };
+            let route = Route::new(0xffff_8881_0420_0c00, &nhs);
             let mut load = loads(n);
             let mem: Vec<AtomicU64> = (0..TABLE).map(|_| AtomicU64::new(0)).collect();
             let table = DestTable::new(&mem);

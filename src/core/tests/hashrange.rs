@@ -5,7 +5,9 @@
 mod common;
 
 use common::{config, kernel_nexthops, reference_upper_bounds};
-use mpbal_core::hashrange::{range_of, select_by_hash, skb_hash_for, upper_bounds};
+use mpbal_core::hashrange::{
+    range_of, ranges, select_by_hash, skb_hash_for, skb_hash_in, upper_bounds,
+};
 use mpbal_core::nexthop::{Nexthop, Route};
 use proptest::prelude::*;
 
@@ -70,6 +72,21 @@ proptest! {
         }
     }
 
+    /// The one-pass `ranges()` a route copy keeps gives what `range_of()`
+    /// does for every nexthop, and `skb_hash_in()` on it what
+    /// `skb_hash_for()` does.
+    #[test]
+    fn ranges_match_range_of(pairs in weights_alive(), e in any::<u32>()) {
+        let nhs = nexthops_of(&pairs);
+        let all = ranges(&nhs);
+        for (i, &(lo, hi)) in all.iter().enumerate().take(nhs.len()) {
+            let want = range_of(&nhs, i);
+            prop_assert_eq!((lo <= hi).then_some((lo, hi)), want);
+            let got = (lo <= hi).then(|| skb_hash_in(lo, hi, e));
+            prop_assert_eq!(got, skb_hash_for(&nhs, i, e));
+        }
+    }
+
     /// Entropy 0 hits the low end of the range and `u32::MAX` the high end;
     /// in between the hash is the entropy scaled into the range, so flows
     /// spread over all of it.
@@ -131,7 +148,7 @@ proptest! {
                 nh.usable = false;
             }
         }
-        let route = Route { key: 1, nexthops: &nhs };
+        let route = Route::new(1, &nhs);
         let mask = route.usable_mask();
         for (i, nh) in nhs.iter().enumerate() {
             let expect = nh.usable && range_of(&nhs, i).is_some();
@@ -200,10 +217,7 @@ fn empty_range_gets_no_hash() {
     assert_eq!(skb_hash_for(&nhs, 1, 12345), None);
     assert_eq!(skb_hash_for(&nhs, 2, 12345), None);
     assert_eq!(skb_hash_for(&nhs, 4, 12345), None, "index past the end");
-    let route = Route {
-        key: 1,
-        nexthops: &nhs,
-    };
+    let route = Route::new(1, &nhs);
     assert_eq!(route.usable_mask(), 0b1001);
 }
 

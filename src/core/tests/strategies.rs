@@ -1,13 +1,14 @@
 //! The four strategies end to end through `StrategyId::ops()`, with a
-//! fixture `LoadSource`.
+//! fixture load table.
 
 mod common;
 
 use std::sync::atomic::AtomicU64;
 
-use common::{config, kernel_nexthops, Loads};
+use common::{config, kernel_nexthops, loads};
 use mpbal_core::desttable::DestTable;
 use mpbal_core::estimator::headroom;
+use mpbal_core::loadtable::{LoadTable, MAX_UPLINK_IDS};
 use mpbal_core::nexthop::{Nexthop, Route};
 use mpbal_core::strategy::{Env, Outcome, Rechoose, Selection, StrategyId};
 use mpbal_core::wrr::WrrState;
@@ -62,7 +63,7 @@ struct Harness {
     /// First choices of destinations and connections (shared in the kernel).
     first: WrrState,
     mem: Vec<AtomicU64>,
-    loads: Loads,
+    loads: LoadTable,
 }
 
 impl Harness {
@@ -71,7 +72,7 @@ impl Harness {
             wrr: WrrState::ZERO,
             first: WrrState::ZERO,
             mem: (0..table_slots).map(|_| AtomicU64::new(0)).collect(),
-            loads: Loads::default(),
+            loads: loads(),
         }
     }
 
@@ -102,10 +103,7 @@ fn route_of(spec: &[(u32, u32, bool)]) -> Vec<Nexthop> {
 }
 
 fn r(nhs: &[Nexthop]) -> Route<'_> {
-    Route {
-        key: 0xffff_8881_0000_0040,
-        nexthops: nhs,
-    }
+    Route::new(0xffff_8881_0000_0040, nhs)
 }
 
 /// The strategy named `name`.
@@ -484,7 +482,7 @@ fn route_racing_cpus_agree_on_a_destination() {
                 let (nhs, table, barrier) = (&nhs, &table, &barrier);
                 s.spawn(move || {
                     let route = r(nhs);
-                    let mut loads = Loads::default();
+                    let mut loads = loads();
                     let mut wrr = WrrState::ZERO;
                     let mut first = WrrState::ZERO;
                     // Different phases: CPU k would pick nexthop k first.
@@ -628,7 +626,7 @@ fn bandwidth_unknown_capacity_is_fastest_sibling() {
     assert_eq!(bw_pick(&mut h, &nhs), 1);
     // An uplink the load source does not track has no estimate: it counts
     // as full (zero headroom), so any tracked uplink with room wins.
-    h.loads.0.remove(&2);
+    h.loads.untrack(2);
     h.loads.set(3, 1, G);
     assert_eq!(bw_pick(&mut h, &nhs), 1);
 }
@@ -765,7 +763,7 @@ proptest! {
             }
         }
         let got = h.select(sid("bandwidth"), &route, Pkt::to(1));
-        let load = |i: usize| h.loads.0.get(&(2 + i as u32)).copied();
+        let load = |i: usize| h.loads.load(2 + i as u32);
         let fastest = (0..nhs.len())
             .filter(|&i| usable & (1 << i) != 0)
             .filter_map(|i| load(i).map(|l| l.capacity_bps))
@@ -853,8 +851,10 @@ fn only_the_bandwidth_strategy_books() {
         for i in 0..10 {
             h.select(id, &r(&nhs), Pkt::to(dest(i))).unwrap();
         }
-        let booked: u64 = h.loads.1.values().sum();
-        let expect = if id.ops().uses_load() {
+        let booked: u64 = (1..=MAX_UPLINK_IDS as u32)
+            .map(|id| h.loads.booked_bits(id))
+            .sum();
+        let expect = if id.ops().needs().load {
             10 * 1500 * 8
         } else {
             0

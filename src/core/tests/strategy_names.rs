@@ -30,17 +30,20 @@ fn sysctl_order() {
 #[test]
 fn needs_follow_the_strategy() {
     let needs = |name: &str| {
-        let ops = StrategyId::from_name(name.as_bytes()).unwrap().ops();
-        (
-            ops.needs_conntrack(),
-            ops.uses_load(),
-            ops.uses_dest_table(),
-        )
+        let n = StrategyId::from_name(name.as_bytes())
+            .unwrap()
+            .ops()
+            .needs();
+        (n.conntrack, n.load, n.dest_table)
     };
     assert_eq!(needs("route"), (false, false, true));
     assert_eq!(needs("packet"), (false, false, false));
     assert_eq!(needs("session"), (true, false, false));
     assert_eq!(needs("bandwidth"), (false, true, false));
+    // The table's copy is the strategy's own answer.
+    for id in StrategyId::all() {
+        assert_eq!(id.needs(), id.ops().needs(), "{}", id.name());
+    }
 }
 
 #[test]

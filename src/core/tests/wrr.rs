@@ -116,7 +116,7 @@ proptest! {
     #[test]
     fn every_window_of_w_picks_has_exact_counts((weights, mask) in weights_and_mask(), key in 1usize..) {
         let nhs = live_nexthops(&weights);
-        let route = Route { key, nexthops: &nhs };
+        let route = Route::new(key, &nhs);
         let (w, total, _) = masked(&nhs, mask);
         let total = total as usize;
         let seq = picks(&route, mask, 3 * total);
@@ -141,7 +141,7 @@ proptest! {
     #[test]
     fn unpicked_picks_leave_no_trace((weights, mask) in weights_and_mask(), undo in prop::collection::vec(any::<bool>(), 1..200)) {
         let nhs = live_nexthops(&weights);
-        let route = Route { key: 1, nexthops: &nhs };
+        let route = Route::new(1, &nhs);
         let (w, total, n) = masked(&nhs, mask);
         let mut st = WrrState::default();
         let mut kept = vec![0i64; w.len()];
@@ -183,7 +183,7 @@ proptest! {
     #[test]
     fn runs_are_bounded(weights in skewed_weights()) {
         let nhs = live_nexthops(&weights);
-        let route = Route { key: 7, nexthops: &nhs };
+        let route = Route::new(7, &nhs);
         let mask = (1 << weights.len()) - 1;
         let (w, total, n) = masked(&nhs, mask);
         let seq = picks(&route, mask, 2 * total as usize);
@@ -209,8 +209,8 @@ proptest! {
     #[test]
     fn route_key_change_restarts((weights, mask) in weights_and_mask(), before in 0usize..50, after in 1usize..50) {
         let nhs = live_nexthops(&weights);
-        let a = Route { key: 0x1000, nexthops: &nhs };
-        let b = Route { key: 0x2000, nexthops: &nhs };
+        let a = Route::new(0x1000, &nhs);
+        let b = Route::new(0x2000, &nhs);
         let mut st = WrrState::ZERO;
         for _ in 0..before {
             st.pick(&a, mask);
@@ -226,7 +226,7 @@ proptest! {
     #[test]
     fn mask_change_restarts((weights, mask) in weights_and_mask(), before in 0usize..50, after in 1usize..50) {
         let nhs = live_nexthops(&weights);
-        let route = Route { key: 3, nexthops: &nhs };
+        let route = Route::new(3, &nhs);
         let full: NexthopMask = (1 << weights.len()) - 1;
         let mut st = WrrState::ZERO;
         for _ in 0..before {
@@ -255,7 +255,7 @@ proptest! {
                 nh.usable = false;
             }
         }
-        let route = Route { key: 9, nexthops: &nhs };
+        let route = Route::new(9, &nhs);
         let mask = route.usable_mask();
         let mut st = WrrState::ZERO;
         for _ in 0..600 {
@@ -273,10 +273,7 @@ proptest! {
 
 fn check_prefix_error(weights: &[u32], mask: NexthopMask) -> Result<(), TestCaseError> {
     let nhs = live_nexthops(weights);
-    let route = Route {
-        key: 5,
-        nexthops: &nhs,
-    };
+    let route = Route::new(5, &nhs);
     let (w, total, n) = masked(&nhs, mask);
     // The sequence has period W, so one period covers every prefix.
     let seq = picks(&route, mask, total as usize);
@@ -299,10 +296,7 @@ fn check_prefix_error(weights: &[u32], mask: NexthopMask) -> Result<(), TestCase
 #[test]
 fn worst_known_under_service_is_attained() {
     let nhs = live_nexthops(&WORST_UNDER_SERVICE_16);
-    let route = Route {
-        key: 1,
-        nexthops: &nhs,
-    };
+    let route = Route::new(1, &nhs);
     let mask = (1 << 16) - 1;
     let (w, total, _) = masked(&nhs, mask);
     let seq = picks(&route, mask, total as usize);
@@ -316,10 +310,7 @@ fn worst_known_under_service_is_attained() {
 #[test]
 fn long_run_of_a_heavy_nexthop() {
     let nhs = live_nexthops(&[256, 1, 1]);
-    let route = Route {
-        key: 1,
-        nexthops: &nhs,
-    };
+    let route = Route::new(1, &nhs);
     let seq = picks(&route, 0b111, 2 * 258);
     let mut longest = 0;
     let mut run = 0;
@@ -337,10 +328,7 @@ fn long_run_of_a_heavy_nexthop() {
 #[test]
 fn weights_one_two_three() {
     let nhs = live_nexthops(&[1, 2, 3]);
-    let route = Route {
-        key: 1,
-        nexthops: &nhs,
-    };
+    let route = Route::new(1, &nhs);
     // current after adding: [1,2,3] -> 2; [2,4,0] -> 1; [3,0,3] -> 0 (ties
     // go to the lower index); [-2,2,6] -> 2; [-1,4,3] -> 1; [0,0,6] -> 2,
     // back to all zero: smooth, not 0,1,1,2,2,2.
@@ -353,20 +341,14 @@ fn weights_one_two_three() {
 #[test]
 fn empty_mask_picks_nothing() {
     let nhs = live_nexthops(&[1, 2, 3]);
-    let route = Route {
-        key: 1,
-        nexthops: &nhs,
-    };
+    let route = Route::new(1, &nhs);
     let mut st = WrrState::ZERO;
     assert_eq!(st.pick(&route, 0), None);
     // Bits past the end of the route select nothing either.
     assert_eq!(st.pick(&route, 1 << 3), None);
     assert_eq!(st.pick(&route, 0xffff_0000), None);
     // And an empty route.
-    let empty = Route {
-        key: 2,
-        nexthops: &[],
-    };
+    let empty = Route::new(2, &[]);
     assert_eq!(st.pick(&empty, 0xffff_ffff), None);
     // The state still works afterwards.
     assert!(st.pick(&route, 0b111).is_some());
@@ -375,10 +357,7 @@ fn empty_mask_picks_nothing() {
 #[test]
 fn single_candidate_always_picked() {
     let nhs = live_nexthops(&[5, 7, 9, 11]);
-    let route = Route {
-        key: 1,
-        nexthops: &nhs,
-    };
+    let route = Route::new(1, &nhs);
     let mut st = WrrState::ZERO;
     for _ in 0..100 {
         assert_eq!(st.pick(&route, 0b0100), Some(2));
@@ -388,10 +367,7 @@ fn single_candidate_always_picked() {
 #[test]
 fn default_equals_zero_state() {
     let nhs = live_nexthops(&[3, 1, 4, 1, 5]);
-    let route = Route {
-        key: 1,
-        nexthops: &nhs,
-    };
+    let route = Route::new(1, &nhs);
     let mut a = WrrState::default();
     let mut b = WrrState::ZERO;
     for _ in 0..50 {
@@ -404,26 +380,17 @@ fn route_key_zero_works() {
     // The zero state has key 0 and mask 0; a route with key 0 must still
     // rotate correctly.
     let nhs = live_nexthops(&[1, 1]);
-    let route = Route {
-        key: 0,
-        nexthops: &nhs,
-    };
+    let route = Route::new(0, &nhs);
     assert_eq!(picks(&route, 0b11, 4), [0, 1, 0, 1]);
 }
 
 #[test]
 fn weights_above_256_are_clamped() {
     let mut nhs = live_nexthops(&[256, 1]);
-    let route = Route {
-        key: 1,
-        nexthops: &nhs,
-    };
+    let route = Route::new(1, &nhs);
     let expected = picks(&route, 0b11, 600);
     nhs[0].weight = u32::MAX;
-    let route = Route {
-        key: 1,
-        nexthops: &nhs,
-    };
+    let route = Route::new(1, &nhs);
     assert_eq!(picks(&route, 0b11, 600), expected);
 }
 
@@ -449,10 +416,7 @@ fn many_random_vectors_error_below_two() {
 #[test]
 fn cache_keeps_one_state_per_route() {
     let nhs = live_nexthops(&[1, 2, 3]);
-    let a = Route {
-        key: 0xffff_8880_0000_1000,
-        nexthops: &nhs,
-    };
+    let a = Route::new(0xffff_8880_0000_1000, &nhs);
     let mut cache = WrrCache::default();
     let mut got = Vec::new();
     for _ in 0..12 {
@@ -460,10 +424,7 @@ fn cache_keeps_one_state_per_route() {
     }
     assert_eq!(got, picks(&a, 0b111, 12));
     // Routes in different slots do not disturb each other.
-    let b = Route {
-        key: a.key + 64,
-        nexthops: &nhs,
-    };
+    let b = Route::new(a.key + 64, &nhs);
     let mut interleaved = Vec::new();
     for _ in 0..12 {
         interleaved.push(cache.for_route(a.key).pick(&a, 0b111).unwrap());

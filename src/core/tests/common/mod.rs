@@ -3,10 +3,8 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-
+use mpbal_core::loadtable::LoadTable;
 use mpbal_core::nexthop::Nexthop;
-use mpbal_core::strategy::{LoadSource, UplinkLoad};
 use proptest::test_runner::{Config, RngSeed};
 
 /// Proptest configuration: `cases` cases, a fixed seed unless the
@@ -80,33 +78,14 @@ pub fn live_nexthops(weights: &[u32]) -> Vec<Nexthop> {
     kernel_nexthops(&spec)
 }
 
-/// A fixture [`LoadSource`]: a map from ifindex to load, and what was
-/// booked per ifindex.
-#[derive(Default, Clone, Debug)]
-pub struct Loads(pub HashMap<u32, UplinkLoad>, pub HashMap<u32, u64>);
-
-impl Loads {
-    /// Sets the load of `oif`.
-    pub fn set(&mut self, oif: u32, rate_bps: u64, capacity_bps: u64) -> &mut Self {
-        self.0.insert(
-            oif,
-            UplinkLoad {
-                rate_bps,
-                capacity_bps,
-            },
-        );
-        self
-    }
-}
-
-impl LoadSource for Loads {
-    fn load(&self, oif: u32) -> Option<UplinkLoad> {
-        self.0.get(&oif).copied()
-    }
-
-    fn book(&mut self, oif: u32, bits: u64) {
-        *self.1.entry(oif).or_default() += bits;
-    }
+/// The fixture loads: a [`LoadTable`] filled by hand (uplink ids are the
+/// tests' ifindexes). Bookings are kept apart from the load here, so a test
+/// sets exactly the load the strategy sees: the window (the time since the
+/// sample) is so long that what is booked adds nothing to the rate.
+pub fn loads() -> LoadTable {
+    let mut t = LoadTable::default();
+    t.set_window(1, u64::MAX);
+    t
 }
 
 /// A small deterministic PRNG (xorshift64*) for tests that want many
