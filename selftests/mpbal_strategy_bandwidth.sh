@@ -92,7 +92,8 @@ quiesce()
 # destinations over 64 ports.
 flood()
 {
-	bg_start "$1" 120 "$2" flowgen udp -d "$DST_ALL" -p 20000-20063 -n "$3" -s "$FLOOD_SIZE" -r "$FLOOD_PPS"
+	bg_start "$1" 120 "$2" flowgen udp -d "$DST_ALL" -p 20000-20063 -n "$3" -s "${4:-$FLOOD_SIZE}" \
+		-r "$FLOOD_PPS"
 }
 
 setup()
@@ -200,8 +201,10 @@ test_low_load()
 }
 
 # 3. Above the 10 Mbit links' capacity the 1 Mbit link gets traffic too:
-# both sources flood (32 Mbit/s) for ~6 s; the offered load is what the balancer
-# received from them (s1, s2 rx bytes).
+# both sources flood (8000-byte datagrams, 64 Mbit/s nominal) for ~6 s; the
+# offered load is what the balancer received from them (s1, s2 rx bytes).
+# Large datagrams keep it above the 21 Mbit/s the links carry even when a
+# slow guest sends at well under FLOOD_PPS (a CI run saw 630 of 1000 pps).
 test_overload()
 {
 	local t0 t1 offered ul tx u
@@ -209,8 +212,8 @@ test_overload()
 	bal_need_strategy bandwidth
 	bal_snap S0
 	t0=$(now_ms)
-	flood A "$NS_SRCA" 10000
-	flood B "$NS_SRCB" 10000
+	flood A "$NS_SRCA" 10000 8000
+	flood B "$NS_SRCB" 10000 8000
 	sleep 2
 	readings 4
 	sleep 1
