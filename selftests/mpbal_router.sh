@@ -130,7 +130,7 @@ test_uplink_ids()
 
 	# The mark of each flow, and the MACs its datagrams went to on up1.
 	while read -r k f; do
-		flow_id[$k]=$(mark_id "$f")
+		mark_id_of "flow_id[$k]" "$f"
 	done < <(bal conntrack -L -p udp 2>/dev/null | awk '{ dp = ""; m = 0;
 		for (i = 1; i <= NF; i++) { split($i, kv, "=");
 			if (kv[1] == "dport" && dp == "") dp = kv[2];

@@ -532,16 +532,28 @@ bal_ct_port()
 			if (s != "" && dp == p) print s ":" sp ">" d ":" dp, m, st }'
 }
 
+# mark_id_of VAR MARK: VAR = the uplink id the mark holds (0 for none).
+# Builtins only: a conntrack poll maps every entry's mark, and each fork
+# costs ~0.1 s on a TCG guest that is busy forwarding.
+mark_id_of()
+{
+	local _mask _shift=0
+
+	read -r _mask <"$MPBAL_PARAMS/ct_mark_mask"
+	_mask=$((_mask))
+	while [ $(((_mask >> _shift) & 1)) -eq 0 ] && [ "$_shift" -lt 32 ]; do
+		_shift=$((_shift + 1))
+	done
+	printf -v "$1" '%s' $((($2 & _mask) >> _shift))
+}
+
 # mark_id MARK: the uplink id the mark holds (0 for none).
 mark_id()
 {
-	local mask shift=0
+	local id
 
-	mask=$(($(cat "$MPBAL_PARAMS/ct_mark_mask")))
-	while [ $(((mask >> shift) & 1)) -eq 0 ] && [ "$shift" -lt 32 ]; do
-		shift=$((shift + 1))
-	done
-	echo $((($1 & mask) >> shift))
+	mark_id_of id "$1"
+	echo "$id"
 }
 
 # bal_uplink_ids: ID_DEV[id] = "DEV GW" of each uplink of the balancer, and
@@ -565,17 +577,33 @@ bal_uplink_ids()
 	done
 }
 
-# mark_dev MARK: the uplink device (up1..up3) whose id the mark holds, or
-# "id N" / "none". Reads the uplink ids (bal_uplink_ids) the first time.
+# mark_dev_of VAR MARK: VAR = the uplink device (up1..up3) whose id the
+# mark holds, or "id N" / "none", without forking (see mark_id_of). Reads
+# the uplink ids (bal_uplink_ids) the first time.
+mark_dev_of()
+{
+	local _id
+
+	mark_id_of _id "$2"
+	if [ "$_id" -eq 0 ]; then
+		printf -v "$1" none
+		return
+	fi
+	[ ${#ID_DEV[@]} -gt 0 ] || bal_uplink_ids
+	if [ -n "${ID_DEV[$_id]:-}" ]; then
+		printf -v "$1" '%s' "${ID_DEV[$_id]%% *}"
+	else
+		printf -v "$1" 'id %s' "$_id"
+	fi
+}
+
+# mark_dev MARK: mark_dev_of, printed.
 mark_dev()
 {
-	local id
+	local dev
 
-	id=$(mark_id "$1")
-	[ "$id" -eq 0 ] && { echo none; return; }
-	[ ${#ID_DEV[@]} -gt 0 ] || bal_uplink_ids
-	[ -n "${ID_DEV[$id]:-}" ] && { echo "${ID_DEV[$id]%% *}"; return; }
-	echo "id $id"
+	mark_dev_of dev "$1"
+	echo "$dev"
 }
 
 # conns_check TAG PORT N WEIGHTS: the N TCP connections to PORT each
@@ -606,7 +634,7 @@ conns_check()
 # entries), ST_BAD (on several routers) and ST_BADMARK (mark names another).
 _conns_per_uplink()
 {
-	local port=$1 out r k m
+	local port=$1 out r k m dev
 	local -A seen=() ctm=()
 
 	ST_NCONN=0 ST_ONE=0 ST_PER=(0 0 0) ST_NCT=0 ST_BAD="" ST_BADMARK=""
@@ -626,8 +654,8 @@ _conns_per_uplink()
 			ST_ONE=$((ST_ONE + 1))
 			r=${seen[$k]}
 			ST_PER[r - 1]=$((ST_PER[r - 1] + 1))
-			[ "$(mark_dev "${ctm[$k]:-0}")" = "up$r" ] ||
-				ST_BADMARK+=" $k:up$r/mark=$(mark_dev "${ctm[$k]:-0}")"
+			mark_dev_of dev "${ctm[$k]:-0}"
+			[ "$dev" = "up$r" ] || ST_BADMARK+=" $k:up$r/mark=$dev"
 			;;
 		*) ST_BAD+=" $k:${seen[$k]}" ;;
 		esac
