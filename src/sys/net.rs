@@ -159,14 +159,39 @@ impl<'a> NetDevice<'a> {
     }
 }
 
-/// Coarse clock in seconds (jiffies), for destination table stamps.
-pub(crate) fn now_secs() -> u32 {
-    // SAFETY: reads jiffies; no preconditions.
-    unsafe { bindings::mpbal_now_secs() }
+/// The tick rate `jiffies` counts in.
+const HZ: u64 = kernel::bindings::CONFIG_HZ as u64;
+
+/// `jiffies`, read in place as C code reads it, with no call: the packet
+/// path asks for the time. Only on 64-bit, where it is `jiffies_64`.
+#[cfg(target_pointer_width = "64")]
+fn jiffies() -> u64 {
+    // SAFETY: `jiffies` is the kernel's exported tick counter, an aligned
+    // word written only by the timer tick. A volatile read, as its C
+    // declaration makes every read, of an aligned word is atomic on 64-bit.
+    let j = unsafe { core::ptr::read_volatile(core::ptr::addr_of!(kernel::bindings::jiffies)) };
+    j as u64
 }
 
-/// Milliseconds at a tick's resolution (jiffies), cheap enough per packet.
+/// Coarse clock in seconds (jiffies), for destination table stamps.
+pub(crate) fn now_secs() -> u32 {
+    #[cfg(target_pointer_width = "64")]
+    return (jiffies() / HZ) as u32;
+    #[cfg(not(target_pointer_width = "64"))]
+    // SAFETY: reads jiffies; no preconditions.
+    unsafe {
+        bindings::mpbal_now_secs()
+    }
+}
+
+/// Milliseconds at a tick's resolution (jiffies), cheap enough per packet:
+/// `jiffies64_to_msecs()` (kernel/time/time.c, 6.12) for a tick rate that
+/// divides 1000, as x86's 100, 250 and 1000 do; a call otherwise.
 pub(crate) fn coarse_ms() -> u64 {
+    #[cfg(target_pointer_width = "64")]
+    if 1000 % HZ == 0 {
+        return jiffies() * (1000 / HZ);
+    }
     // SAFETY: reads jiffies; no preconditions.
     unsafe { bindings::mpbal_coarse_ms() }
 }
