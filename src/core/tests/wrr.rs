@@ -36,7 +36,7 @@ mod common;
 
 use common::{config, live_nexthops, Rng};
 use mpbal_core::nexthop::{Nexthop, NexthopMask, Route};
-use mpbal_core::wrr::{WrrCache, WrrState};
+use mpbal_core::wrr::{WrrCache, WrrState, SIG_LAPS, WRR_PERIOD_MAX};
 use proptest::prelude::*;
 
 /// Weights for which the under-service reaches 1.7066 with 16 nexthops
@@ -269,6 +269,110 @@ proptest! {
             }
         }
     }
+}
+
+/// Smooth WRR the plain way, one pass per pick: what `WrrState` must
+/// match whether it scans or replays a recorded period.
+struct Reference {
+    current: Vec<i64>,
+}
+
+impl Reference {
+    fn new(n: usize) -> Self {
+        Reference {
+            current: vec![0; n],
+        }
+    }
+
+    fn pick(&mut self, w: &[i64]) -> usize {
+        let total: i64 = w.iter().sum();
+        let mut best = usize::MAX;
+        for (i, &wi) in w.iter().enumerate() {
+            if wi == 0 {
+                continue;
+            }
+            self.current[i] += wi;
+            if best == usize::MAX || self.current[i] > self.current[best] {
+                best = i;
+            }
+        }
+        self.current[best] -= total;
+        best
+    }
+
+    fn unpick(&mut self, w: &[i64], i: usize) {
+        let total: i64 = w.iter().sum();
+        for (c, &wi) in self.current.iter_mut().zip(w) {
+            *c -= wi;
+        }
+        self.current[i] += total;
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// Recording and replaying a period is invisible: many periods of
+    /// picks, with picks given back at any point (which ends the replay),
+    /// equal the plain algorithm's.
+    #[test]
+    fn replay_matches_plain_wrr(
+        weights in prop::collection::vec(1u32..=4, 1..=16),
+        ops in prop::collection::vec(0u8..16, 1..400),
+    ) {
+        let nhs = live_nexthops(&weights);
+        let route = Route::new(0x40, &nhs);
+        let mask = (1 << weights.len()) - 1;
+        let (w, _, _) = masked(&nhs, mask);
+        let mut st = WrrState::ZERO;
+        let mut plain = Reference::new(w.len());
+        for (t, op) in ops.into_iter().enumerate() {
+            let got = st.pick(&route, mask).unwrap();
+            prop_assert_eq!(got, plain.pick(&w), "pick {}", t);
+            // Rarely give it back, as a CPU that lost a race does.
+            if op == 0 {
+                st.unpick(&route, mask, got);
+                plain.unpick(&w, got);
+            }
+        }
+    }
+}
+
+/// A freed `fib_info` whose address comes back with other weights (same
+/// key, same mask): the replay notices within `SIG_LAPS` periods and
+/// follows the new weights.
+#[test]
+fn reused_route_key_with_other_weights_starts_over() {
+    let old = live_nexthops(&[1, 3]);
+    let new = live_nexthops(&[3, 1]);
+    let mut st = WrrState::ZERO;
+    for _ in 0..10 {
+        st.pick(&Route::new(0x80, &old), 0b11);
+    }
+    let route = Route::new(0x80, &new);
+    let laps = 4 * usize::from(SIG_LAPS);
+    let seq: Vec<usize> = (0..laps + 40)
+        .map(|_| st.pick(&route, 0b11).unwrap())
+        .collect();
+    // At most SIG_LAPS old periods (of 4 picks) go by; from then on every
+    // window of 4 picks holds the new weights exactly.
+    for win in seq[laps..].windows(4) {
+        assert_eq!(win.iter().filter(|&&i| i == 0).count(), 3, "{seq:?}");
+    }
+}
+
+/// Weights summing to more than a period can hold keep scanning, and stay
+/// exact.
+#[test]
+fn long_period_keeps_scanning() {
+    let weights = [WRR_PERIOD_MAX as u32, 1];
+    let nhs = live_nexthops(&weights);
+    let route = Route::new(1, &nhs);
+    let (w, total, _) = masked(&nhs, 0b11);
+    let mut plain = Reference::new(2);
+    let seq = picks(&route, 0b11, 3 * total as usize);
+    let expect: Vec<usize> = (0..seq.len()).map(|_| plain.pick(&w)).collect();
+    assert_eq!(seq, expect);
 }
 
 fn check_prefix_error(weights: &[u32], mask: NexthopMask) -> Result<(), TestCaseError> {
