@@ -113,22 +113,24 @@ shape_uplinks()
 # _ct_ready PORT N: all N connections to PORT are past the handshake
 # (in any later state: one alone on an uplink can finish within 3 s,
 # before the slow poll sees it) and at least one on up3 is still
-# ESTABLISHED; CT_SNAP holds what bal_ct_port printed.
+# ESTABLISHED. Fills failover's on3 (those on up3) and est (how many are
+# ESTABLISHED) from this poll.
 _ct_ready()
 {
-	local k m st dev up=0 on3=0
+	local k m st dev up=0
 
-	CT_SNAP=$(bal_ct_port "$1")
+	on3=() est=0
 	while read -r k m st; do
 		case $st in
 		"" | SYN_SENT | SYN_RECV) continue ;;
 		esac
 		up=$((up + 1))
 		[ "$st" = ESTABLISHED ] || continue
+		est=$((est + 1))
 		mark_dev_of dev "$m"
-		[ "$dev" = up3 ] && on3=$((on3 + 1))
-	done <<<"$CT_SNAP"
-	[ "$up" -ge "$2" ] && [ "$on3" -gt 0 ]
+		[ "$dev" = up3 ] && on3[$k]=$st
+	done <<<"$(bal_ct_port "$1")"
+	[ "$up" -ge "$2" ] && [ "${#on3[@]}" -gt 0 ]
 }
 
 # _on3_moved PORT: every connection in failover's on3 has a conntrack
@@ -166,7 +168,7 @@ _on3_moved()
 # connection must complete.
 failover()
 {
-	local tag=$1 port=$2 ra rb k m st dev dr t0 t1 mv est=0
+	local tag=$1 port=$2 ra rb dr t0 t1 mv est=0
 	local -A on3=()
 
 	shift 2
@@ -178,13 +180,6 @@ failover()
 	wait_until 20 _ct_ready "$port" 12
 	"$@"
 	dr=$?
-	while read -r k m st; do
-		[ -n "$k" ] || continue
-		[ "$st" = ESTABLISHED ] || continue
-		est=$((est + 1))
-		mark_dev_of dev "$m"
-		[ "$dev" = up3 ] && on3[$k]=$st
-	done <<<"$CT_SNAP"
 	log_info "$tag: at $(($(now_ms) - t0)) ms, $est connections established, ${#on3[@]} of them on up3"
 	[ "$dr" -eq 0 ] && [ "${#on3[@]}" -gt 0 ]
 	log_test $? "session $tag: up3 out of service under ${#on3[@]} established connections"
