@@ -74,6 +74,18 @@ impl RouteKind {
 /// Bit set of nexthop indexes (bit `i` = nexthop `i`).
 pub type NexthopMask = u32;
 
+/// Bit set of uplink ids (bit `id - 1` = uplink `id`, ids 1 to 32).
+pub type UplinkMask = u32;
+
+/// The bit of uplink `id` in an [`UplinkMask`]; 0 for id 0 (untracked) and
+/// ids above 32.
+pub fn uplink_bit(id: u32) -> UplinkMask {
+    match id {
+        1..=32 => 1 << (id - 1),
+        _ => 0,
+    }
+}
+
 /// The indexes of a mask's set bits, lowest first, each below
 /// [`MAX_NEXTHOPS`] (higher bits wrap: pass masks of a route's nexthops).
 pub struct Members(pub NexthopMask);
@@ -109,7 +121,16 @@ pub struct Route<'a> {
     pub nexthops: &'a [Nexthop],
     /// [`Route::eligible_of`] the nexthops: made once per route copy, not
     /// per packet.
-    eligible: NexthopMask,
+    eligible: Eligible,
+}
+
+/// The nexthops a strategy may choose at all, as nexthop indexes and as
+/// the uplinks they are. All-zero: none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(MODULE, derive(::kernel::macros::Zeroable))]
+pub struct Eligible {
+    nexthops: NexthopMask,
+    uplinks: UplinkMask,
 }
 
 impl<'a> Route<'a> {
@@ -124,7 +145,7 @@ impl<'a> Route<'a> {
 
     /// The same, with `eligible` computed earlier by
     /// [`Route::eligible_of`] for exactly these nexthops.
-    pub fn with_eligible(key: usize, nexthops: &'a [Nexthop], eligible: NexthopMask) -> Self {
+    pub fn with_eligible(key: usize, nexthops: &'a [Nexthop], eligible: Eligible) -> Self {
         Route {
             key,
             nexthops,
@@ -133,18 +154,51 @@ impl<'a> Route<'a> {
     }
 
     /// Nexthops a strategy may choose at all: usable and tracked.
-    pub fn eligible_of(nexthops: &[Nexthop]) -> NexthopMask {
+    pub fn eligible_of(nexthops: &[Nexthop]) -> Eligible {
         let r = Route {
             key: 0,
             nexthops,
-            eligible: 0,
+            eligible: Eligible::default(),
         };
-        r.usable_mask() & r.tracked_mask()
+        let mask = r.usable_mask() & r.tracked_mask();
+        Eligible {
+            nexthops: mask,
+            uplinks: r.uplinks_of(mask),
+        }
     }
 
     /// [`Route::usable_mask`] and [`Route::tracked_mask`] together.
     pub fn eligible(&self) -> NexthopMask {
-        self.eligible
+        self.eligible.nexthops
+    }
+
+    /// The uplinks of [`Route::eligible`].
+    pub fn eligible_uplinks(&self) -> UplinkMask {
+        self.eligible.uplinks
+    }
+
+    /// The uplinks the nexthops of `mask` are.
+    pub fn uplinks_of(&self, mask: NexthopMask) -> UplinkMask {
+        if mask == self.eligible.nexthops {
+            return self.eligible.uplinks;
+        }
+        let mut uplinks = 0;
+        for i in Members(mask & route_bits(self)) {
+            uplinks |= self.nexthops.get(i).map_or(0, |nh| uplink_bit(nh.uplink));
+        }
+        uplinks
+    }
+
+    /// The first nexthop of `mask` that is uplink `id`.
+    pub fn nexthop_of(&self, mask: NexthopMask, id: u32) -> Option<usize> {
+        // An uplink is one nexthop of a route, bar duplicates: look for
+        // the id alone, then check the mask.
+        let i = self.find_uplink(id)?;
+        if mask & (1 << (i % MAX_NEXTHOPS)) != 0 {
+            return Some(i);
+        }
+        Members(mask & route_bits(self))
+            .find(|&i| self.nexthops.get(i).is_some_and(|nh| nh.uplink == id))
     }
 
     /// Index of the nexthop that is uplink `id`.

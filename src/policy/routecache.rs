@@ -5,7 +5,7 @@
 use super::uplinks::Uplinks;
 use crate::mpbal_core::flowcache::{FlowCache, FlowKey};
 use crate::mpbal_core::hashrange;
-use crate::mpbal_core::nexthop::{Nexthop, NexthopMask, Route, RouteKind, MAX_NEXTHOPS};
+use crate::mpbal_core::nexthop::{Eligible, Nexthop, Route, RouteKind, MAX_NEXTHOPS};
 use crate::sys::route::{
     FibLookup, FlowInputs, InputKey, RawNexthop, RouteFacts, NH_F_DEAD, NH_F_LINKDOWN,
 };
@@ -21,7 +21,7 @@ pub(crate) struct RouteBuf {
     nexthops: [Nexthop; MAX_NEXTHOPS],
     len: usize,
     /// `Route::eligible_of` the nexthops.
-    eligible: NexthopMask,
+    eligible: Eligible,
     /// `hashrange::ranges` of the nexthops.
     ranges: [(u32, u32); MAX_NEXTHOPS],
 }
@@ -39,7 +39,7 @@ impl RouteBuf {
     /// each nexthop's uplink id from `uplinks`.
     pub(crate) fn fill(&mut self, lookup: Option<&FibLookup<'_>>, uplinks: &Uplinks) {
         self.len = 0;
-        self.eligible = 0;
+        self.eligible = Eligible::default();
         let Some(l) = lookup else {
             self.kind = RouteKind::NONE;
             return;
@@ -81,7 +81,7 @@ impl RouteBuf {
     fn set_kind(&mut self, kind: RouteKind) {
         self.kind = kind;
         self.len = 0;
-        self.eligible = 0;
+        self.eligible = Eligible::default();
     }
 
     /// The route as the core sees it (no nexthops unless `EQUALIZE`).

@@ -70,3 +70,121 @@ fn bookings_saturate() {
     assert_eq!(t.booked_bits(1), u64::MAX);
     assert_eq!(t.load(1).unwrap().rate_bps, u64::MAX);
 }
+
+mod order {
+    use super::*;
+    use mpbal_core::estimator::headroom;
+    use proptest::prelude::*;
+
+    /// What `best` must return, worked out from `load()` alone: the most
+    /// headroom among `want` (unknown capacities as the fastest known, an
+    /// id the table does not track as zero headroom).
+    fn best_room(t: &LoadTable, want: u32) -> Option<i64> {
+        let ids = 1..=MAX_UPLINK_IDS as u32;
+        let fastest = ids
+            .clone()
+            .filter_map(|id| t.load(id))
+            .map(|l| l.capacity_bps)
+            .max()
+            .unwrap_or(0);
+        ids.filter(|id| want & (1 << (id - 1)) != 0)
+            .map(|id| match t.load(id) {
+                None => 0,
+                Some(l) if l.capacity_bps == 0 => headroom(fastest, l.rate_bps),
+                Some(l) => headroom(l.capacity_bps, l.rate_bps),
+            })
+            .max()
+    }
+
+    fn room(t: &LoadTable, id: u32) -> i64 {
+        let fastest = (1..=MAX_UPLINK_IDS as u32)
+            .filter_map(|id| t.load(id))
+            .map(|l| l.capacity_bps)
+            .max()
+            .unwrap_or(0);
+        t.load(id).map_or(0, |l| {
+            let cap = if l.capacity_bps == 0 {
+                fastest
+            } else {
+                l.capacity_bps
+            };
+            headroom(cap, l.rate_bps)
+        })
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Set(u32, u64, u64),
+        Untrack(u32),
+        Book(u32, u64),
+        Window(u32, u64),
+        Best(u32),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let id = 1u32..=8;
+        prop_oneof![
+            1 => (id.clone(), 0u64..=200 * M, prop_oneof![Just(0u64), 1u64..=100 * M])
+                .prop_map(|(i, r, c)| Op::Set(i, r, c)),
+            1 => id.clone().prop_map(Op::Untrack),
+            4 => (id, 0u64..=2 * M).prop_map(|(i, b)| Op::Book(i, b)),
+            1 => (1u32..=2000, 0u64..=5000).prop_map(|(i, s)| Op::Window(i, s)),
+            4 => (1u32..=0xff).prop_map(Op::Best),
+        ]
+    }
+
+    proptest! {
+        /// Whatever was set, booked or untracked, `best` names an uplink
+        /// of `want` with the most headroom, and every order change a
+        /// booking makes keeps it so.
+        #[test]
+        fn best_has_the_most_headroom(ops in prop::collection::vec(op(), 1..200)) {
+            let mut t = LoadTable::default();
+            t.set_window(1000, 0);
+            for op in ops {
+                match op {
+                    Op::Set(id, r, c) => { t.set(id, r, c); }
+                    Op::Untrack(id) => t.untrack(id),
+                    Op::Book(id, b) => t.book(id, b),
+                    Op::Window(i, s) => t.set_window(i, s),
+                    Op::Best(want) => {
+                        let got = t.best(want);
+                        match (best_room(&t, want), got) {
+                            (None, None) => {}
+                            (Some(b), Some(id)) => {
+                                prop_assert!(want & (1 << (id - 1)) != 0, "{} not in {:#x}", id, want);
+                                prop_assert_eq!(room(&t, id), b, "id {}", id);
+                            }
+                            (b, g) => prop_assert!(false, "best {:?}, got {:?}", b, g),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn equal_uplinks_take_turns_when_booked() {
+        let mut t = LoadTable::default();
+        t.set_window(1000, 0);
+        for id in 1..=4 {
+            t.set(id, 0, 100 * M);
+        }
+        let mut seq = Vec::new();
+        for _ in 0..12 {
+            let id = t.best(0b1111).unwrap();
+            t.book(id, 12_000);
+            seq.push(id);
+        }
+        assert_eq!(seq, [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]);
+        // Only the wanted ones.
+        let id = t.best(0b1010).unwrap();
+        assert_eq!(id, 2);
+        assert_eq!(t.best(0), None);
+        // An untracked uplink counts as full: it loses to room, wins over
+        // an overload.
+        t.set(1, 200 * M, 100 * M);
+        assert_eq!(t.best(0b1_0001), Some(5));
+        assert_eq!(t.best(0b1_0010), Some(2));
+    }
+}

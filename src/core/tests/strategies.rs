@@ -612,7 +612,7 @@ fn bandwidth_picks_most_headroom() {
 }
 
 #[test]
-fn bandwidth_unknown_capacity_is_fastest_sibling() {
+fn bandwidth_unknown_capacity_is_fastest_known() {
     let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
     let mut h = Harness::new(0);
     // Unknown capacity taken as 1G: 800M headroom beats 700M and 100M.
@@ -629,6 +629,14 @@ fn bandwidth_unknown_capacity_is_fastest_sibling() {
     h.loads.untrack(2);
     h.loads.set(3, 1, G);
     assert_eq!(bw_pick(&mut h, &nhs), 1);
+    // The fastest known uplink need not be on the route: a 10G uplink of
+    // another route makes the unknown one 10G here too.
+    h.loads
+        .set(2, 400 * M, 0)
+        .set(3, 300 * M, G)
+        .set(4, 0, 100 * M);
+    h.loads.set(9, 0, 10 * G);
+    assert_eq!(bw_pick(&mut h, &nhs), 0);
 }
 
 #[test]
@@ -645,26 +653,48 @@ fn bandwidth_all_unknown_takes_least_loaded() {
 }
 
 #[test]
-fn bandwidth_ties_rotate_by_weight() {
+fn bandwidth_ties_take_turns() {
+    // The fixture's window is so long that bookings add no rate: the three
+    // uplinks stay tied, and the one chosen least recently goes next,
+    // whatever the weights.
     let nhs = route_of(&[(2, 1, true), (3, 2, true), (4, 3, true)]);
     let mut h = Harness::new(0);
     h.loads.set(2, 0, G).set(3, 0, G).set(4, 0, G);
-    let mut count = [0; 3];
-    let mut seq = Vec::new();
-    for _ in 0..600 {
-        let i = bw_pick(&mut h, &nhs);
-        count[i] += 1;
-        seq.push(i);
+    let seq: Vec<usize> = (0..600).map(|_| bw_pick(&mut h, &nhs)).collect();
+    for (n, w) in seq.chunks(3).enumerate() {
+        assert_eq!(w, [0, 1, 2], "round {n}");
     }
-    assert_eq!(count, [100, 200, 300]);
-    assert_prefix_within_one(&seq, &[1, 2, 3]);
-    // Only the tied ones rotate.
+    // Only the tied ones take turns.
     h.loads.set(3, 5 * M, G);
     let mut count = [0; 3];
     for _ in 0..400 {
         count[bw_pick(&mut h, &nhs)] += 1;
     }
-    assert_eq!(count, [100, 0, 300]);
+    assert_eq!(count, [200, 0, 200]);
+}
+
+#[test]
+fn bandwidth_bookings_fill_uplinks_by_headroom() {
+    // Idle 10 and 30 Mbit/s uplinks, 1500-byte packets booked over a 1 s
+    // window (12 kbit/s each): the 30 Mbit/s one takes every packet until
+    // its headroom is down to the other's, then they alternate.
+    let nhs = route_of(&[(2, 1, true), (3, 1, true)]);
+    let mut h = Harness::new(0);
+    h.loads.set(2, 0, 10 * M).set(3, 0, 30 * M);
+    h.loads.set_window(1000, 0);
+    let first: Vec<usize> = (0..1667).map(|_| bw_pick(&mut h, &nhs)).collect();
+    assert!(first.iter().all(|&i| i == 1), "{:?}", &first[..10]);
+    let mut count = [0; 2];
+    for _ in 0..1000 {
+        count[bw_pick(&mut h, &nhs)] += 1;
+    }
+    assert_eq!(count, [500, 500]);
+    // Headroom is what counts, so the shares after the first packets are
+    // equal in bits, and the whole run is within one packet of 1:3 of
+    // capacity until the slower one's headroom is gone.
+    let booked = |id| h.loads.booked_bits(id);
+    assert_eq!(booked(2) + booked(3), 2667 * 1500 * 8);
+    assert_eq!(booked(3) - booked(2), 1667 * 1500 * 8);
 }
 
 #[test]
@@ -745,8 +775,8 @@ proptest! {
     }
 
     /// The bandwidth strategy's choice has the largest headroom among the
-    /// usable nexthops, unknown capacities taken as the fastest usable
-    /// sibling's.
+    /// usable nexthops, unknown capacities taken as the fastest known
+    /// uplink's.
     #[test]
     fn bandwidth_choice_has_max_headroom(
         spec in route_spec(),
@@ -764,8 +794,7 @@ proptest! {
         }
         let got = h.select(sid("bandwidth"), &route, Pkt::to(1));
         let load = |i: usize| h.loads.load(2 + i as u32);
-        let fastest = (0..nhs.len())
-            .filter(|&i| usable & (1 << i) != 0)
+        let fastest = (0..loads.len())
             .filter_map(|i| load(i).map(|l| l.capacity_bps))
             .max()
             .unwrap_or(0);
