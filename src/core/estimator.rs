@@ -77,6 +77,21 @@ pub fn headroom(capacity_bps: u64, rate_bps: u64) -> i64 {
 /// the last sample. Booking what has been sent since lets packets fill the
 /// uplinks in order of headroom, the thesis's intent at sub-interval scale.
 pub fn booked_rate(bits: u64, interval_ms: u32, since_sample_ms: u64) -> u64 {
-    let window = u64::from(interval_ms).max(since_sample_ms).max(1);
-    bits.saturating_mul(1000) / window
+    bits.saturating_mul(1000) / booking_window_ms(interval_ms, since_sample_ms)
+}
+
+/// Longest window bookings are spread over, ms: above the largest
+/// `bw_interval_ms` (60 s), and small enough that a headroom times it stays
+/// within 64 bits for any uplink below 2^47 bit/s.
+pub const MAX_BOOKING_WINDOW_MS: u64 = 1 << 16;
+
+/// The window of [`booked_rate`]: the sampling interval, or the time since
+/// the sample if that is longer, at most [`MAX_BOOKING_WINDOW_MS`].
+pub fn booking_window_ms(interval_ms: u32, since_sample_ms: u64) -> u64 {
+    // Not `clamp`: the compiler then sees a divisor that is never 0, and
+    // emits no panic path for `booked_rate`.
+    match u64::from(interval_ms).max(since_sample_ms) {
+        0 => 1,
+        w => w.min(MAX_BOOKING_WINDOW_MS),
+    }
 }

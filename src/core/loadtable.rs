@@ -1,27 +1,48 @@
 //! What the bandwidth strategy reads of the uplinks, by uplink id: the
-//! capacity, and the estimated rate plus the rate of what was sent since the
-//! estimate (`estimator::booked_rate`), and the uplinks ordered by the
-//! headroom that leaves.
+//! capacity, the estimated rate and the bits sent since the estimate, and
+//! which uplink has the most headroom left.
 //!
 //! The kernel keeps one table per CPU, copied from the netns's uplink table
 //! at each estimator sample, so a packet reads plain arrays and shares no
 //! cache line with other CPUs; tests fill one by hand.
 //!
-//! The order is what makes a choice cost the same at 2 or 16 nexthops: a
-//! choice takes the first uplink of the order that the route may use, and a
-//! booking changes only the booked uplink's headroom, so it moves that one
-//! uplink to its new place (a step or two, as bookings are small). A new
-//! sample or capacity sorts again, once per sample and CPU.
+//! Headroom is kept as what an uplink can still take in the booking window
+//! (`estimator::booking_window_ms`), in thousandths of a bit:
+//! `(capacity - estimate) * window_ms - 1000 * booked_bits`. Ordering uplinks
+//! by it is ordering them exactly by `capacity - (estimate + booked rate)`,
+//! without a division per packet: a booking subtracts its bits.
+//!
+//! The uplinks sit at the leaves of a tournament tree: each inner node holds
+//! the better of its two children (more headroom; if equal, booked less
+//! recently), so the root is the best uplink. A booking changes only the
+//! booked uplink's headroom and plays the matches on its path to the root
+//! again: a choice and a booking cost O(log uplinks), however many nexthops
+//! the route has and however many of them tie. A sample, a capacity, a
+//! change of uplinks or of the window rebuilds the tree, once per sample
+//! and CPU.
 
-use super::estimator::{booked_rate, headroom};
+use super::estimator::{booked_rate, booking_window_ms, headroom};
 use super::nexthop::UplinkMask;
 use super::strategy::UplinkLoad;
 
 /// Uplink ids a table holds (1 to this): as many as a netns tracks.
 pub const MAX_UPLINK_IDS: usize = 32;
 
+/// Leaves of the tree at most: one per uplink id.
+const LEAVES: usize = MAX_UPLINK_IDS;
+
+/// The slot of "no uplink" in the tree: its headroom is below any uplink's.
+const NONE: u8 = MAX_UPLINK_IDS as u8;
+
+/// Keeps an index below `2 * LEAVES`, the length of the arrays indexed by
+/// slot or tree node.
+const MASK: usize = 2 * LEAVES - 1;
+
+/// Headroom of [`NONE`]; an uplink's is always above it.
+const NO_ROOM: i64 = i64::MIN;
+
 /// Loads of uplinks 1 to [`MAX_UPLINK_IDS`]; all-zero is the empty table.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 #[cfg_attr(MODULE, derive(::kernel::macros::Zeroable))]
 pub struct LoadTable {
     /// Bit `id - 1`: the uplink is tracked.
@@ -29,27 +50,51 @@ pub struct LoadTable {
     capacity_bps: [u64; MAX_UPLINK_IDS],
     /// The estimate at the last sample.
     estimate_bps: [u64; MAX_UPLINK_IDS],
-    /// The estimate plus the rate of what was booked since, as of the last
-    /// booking of that uplink.
-    rate_bps: [u64; MAX_UPLINK_IDS],
     /// Bits booked since the estimate.
     bits: [u64; MAX_UPLINK_IDS],
-    /// Headroom: capacity (or, if unknown, `fastest`) minus `rate_bps`.
-    room: [i64; MAX_UPLINK_IDS],
-    /// The tracked slots, most headroom first; among equal headroom, the
-    /// one booked least recently first.
-    order: [u8; MAX_UPLINK_IDS],
-    /// Slots in `order`.
-    len: u8,
-    /// The largest known capacity: what an uplink of unknown capacity is
-    /// measured against.
-    fastest_bps: u64,
-    /// `room`, `order` and `fastest_bps` are out of date (a sample, a
-    /// capacity or the set of uplinks changed): the next choice sorts again.
+    /// Headroom over the window in thousandths of a bit, by slot
+    /// (`id - 1`), and [`NONE`]'s; sized so a mask keeps indexes in range.
+    room: [i64; 2 * LEAVES],
+    /// When each uplink was last booked (`clock` then), for ties.
+    booked_at: [u32; 2 * LEAVES],
+    /// Bookings so far (wrapping: ties compare it modulo 2^32).
+    clock: u32,
+    /// The tournament tree of slots: `tree[1]` is the root, `tree[n]` the
+    /// winner of `tree[2n]` and `tree[2n + 1]`, and the `leaves` leaves
+    /// from `tree[leaves]` on hold their slot or [`NONE`].
+    tree: [u8; 2 * LEAVES],
+    /// Leaves in use: a power of two above the highest tracked slot.
+    leaves: u8,
+    /// `room` and `tree` are out of date (a sample, a capacity, the set of
+    /// uplinks or the window changed): the next choice rebuilds them.
     stale: bool,
-    /// `bw_interval_ms` and the time since the estimate, for booking.
+    /// `bw_interval_ms` and the time since the estimate: the booking
+    /// window is the larger (see `estimator::booked_rate`).
     interval_ms: u32,
     since_sample_ms: u64,
+    /// The window `room` was computed for, ms.
+    window_ms: u64,
+}
+
+impl Default for LoadTable {
+    /// The empty table (all-zero, as the kernel's per-CPU copies start).
+    fn default() -> Self {
+        LoadTable {
+            tracked: 0,
+            capacity_bps: [0; MAX_UPLINK_IDS],
+            estimate_bps: [0; MAX_UPLINK_IDS],
+            bits: [0; MAX_UPLINK_IDS],
+            room: [0; 2 * LEAVES],
+            booked_at: [0; 2 * LEAVES],
+            clock: 0,
+            tree: [0; 2 * LEAVES],
+            leaves: 0,
+            stale: false,
+            interval_ms: 0,
+            since_sample_ms: 0,
+            window_ms: 0,
+        }
+    }
 }
 
 fn slot(id: u32) -> Option<usize> {
@@ -71,8 +116,7 @@ impl LoadTable {
     pub fn clear(&mut self) {
         self.tracked = 0;
         self.bits = [0; MAX_UPLINK_IDS];
-        self.len = 0;
-        self.stale = false;
+        self.stale = true;
     }
 
     /// Uplink `id` is tracked with this estimate and capacity (0: unknown),
@@ -82,7 +126,6 @@ impl LoadTable {
             self.tracked |= 1 << i;
             self.capacity_bps[i] = capacity_bps;
             self.estimate_bps[i] = rate_bps;
-            self.rate_bps[i] = rate_bps;
             self.bits[i] = 0;
             self.stale = true;
         }
@@ -98,35 +141,39 @@ impl LoadTable {
     }
 
     /// The sampling interval and the time since the last sample: what the
-    /// next bookings are spread over.
+    /// bookings are spread over.
+    #[inline]
     pub fn set_window(&mut self, interval_ms: u32, since_sample_ms: u64) {
         self.interval_ms = interval_ms;
         self.since_sample_ms = since_sample_ms;
     }
 
-    /// Load of uplink `id`; `None` if it is not tracked.
-    #[inline]
+    /// Load of uplink `id`, the booked bits spread over the window as a
+    /// rate; `None` if it is not tracked.
     pub fn load(&self, id: u32) -> Option<UplinkLoad> {
         let i = slot(id)?;
+        let booked = booked_rate(self.bits[i], self.interval_ms, self.since_sample_ms);
         (self.tracked & (1 << i) != 0).then(|| UplinkLoad {
-            rate_bps: self.rate_bps[i],
+            rate_bps: self.estimate_bps[i].saturating_add(booked),
             capacity_bps: self.capacity_bps[i],
         })
     }
 
-    /// Accounts `bits` sent to uplink `id` since the estimate. When the next
-    /// sample is late, an uplink not booked since keeps the booked rate of
-    /// its last booking (the window it was spread over then).
+    /// Accounts `bits` sent to uplink `id` since the estimate.
+    #[inline]
     pub fn book(&mut self, id: u32, bits: u64) {
         let Some(i) = slot(id) else {
             return;
         };
         self.bits[i] = self.bits[i].saturating_add(bits);
-        let booked = booked_rate(self.bits[i], self.interval_ms, self.since_sample_ms);
-        self.rate_bps[i] = self.estimate_bps[i].saturating_add(booked);
-        if self.tracked & (1 << i) != 0 && !self.stale {
-            self.room[i] = self.room_of(i);
-            self.reorder(i);
+        // Never booked is 0, older than any booking.
+        self.clock = self.clock.wrapping_add(1);
+        self.booked_at[i] = self.clock;
+        let used = i64::try_from(bits).unwrap_or(i64::MAX).saturating_mul(1000);
+        // Above NO_ROOM, so no uplink ever ties with NONE.
+        self.room[i] = self.room[i].saturating_sub(used).max(NO_ROOM + 1);
+        if !self.stale && self.tracked & (1 << i) != 0 {
+            self.replay(i);
         }
     }
 
@@ -141,80 +188,85 @@ impl LoadTable {
     /// in `want` the table does not track has no estimate and counts as
     /// full (zero headroom). Among equal headroom, the uplink booked least
     /// recently wins, so equal uplinks take turns.
+    #[inline]
     pub fn best(&mut self, want: UplinkMask) -> Option<u32> {
-        if self.stale {
-            self.sort();
+        if self.stale || self.window_ms != booking_window_ms(self.interval_ms, self.since_sample_ms)
+        {
+            self.rebuild();
         }
-        let len = usize::from(self.len).min(MAX_UPLINK_IDS);
-        let found = self.order[..len]
-            .iter()
-            .map(|&s| usize::from(s) % MAX_UPLINK_IDS)
-            .find(|&s| want & (1 << s) != 0);
+        let mine = want & self.tracked;
+        // The route may use every tracked uplink (one route, none dead):
+        // the root. Otherwise the matches are played again among `mine`.
+        let found = if mine == self.tracked && mine != 0 {
+            self.tree[1]
+        } else {
+            slots(mine).fold(NONE, |a, s| self.winner(a, s as u8))
+        };
         let untracked = want & !self.tracked;
-        match found {
-            Some(s) if untracked == 0 || self.room[s] >= 0 => Some(s as u32 + 1),
+        match usize::from(found) {
+            s if s < MAX_UPLINK_IDS && (untracked == 0 || self.room[s] >= 0) => Some(s as u32 + 1),
             _ if untracked != 0 => Some(untracked.trailing_zeros() + 1),
             _ => None,
         }
     }
 
-    fn room_of(&self, i: usize) -> i64 {
-        let cap = match self.capacity_bps[i] {
-            0 => self.fastest_bps,
-            c => c,
-        };
-        headroom(cap, self.rate_bps[i])
+    /// The better of two slots (or [`NONE`]s): more headroom, or as much
+    /// and booked less recently; `a` if they are equal in both.
+    #[inline]
+    fn winner(&self, a: u8, b: u8) -> u8 {
+        let (x, y) = (usize::from(a) & MASK, usize::from(b) & MASK);
+        let (rx, ry) = (self.room[x], self.room[y]);
+        if ry > rx || (ry == rx && (self.booked_at[y].wrapping_sub(self.booked_at[x]) as i32) < 0) {
+            b
+        } else {
+            a
+        }
     }
 
-    /// Recomputes every headroom and sorts the order (insertion sort: at
-    /// most [`MAX_UPLINK_IDS`] slots, once per sample).
-    fn sort(&mut self) {
-        self.fastest_bps = slots(self.tracked)
+    /// Recomputes every headroom for the current window, and the whole tree.
+    fn rebuild(&mut self) {
+        let window = booking_window_ms(self.interval_ms, self.since_sample_ms);
+        let fastest = slots(self.tracked)
             .map(|i| self.capacity_bps[i])
             .max()
             .unwrap_or(0);
-        let mut len = 0;
         for i in slots(self.tracked) {
-            self.room[i] = self.room_of(i);
-            // Ties keep id order (lowest first).
-            let mut p = len;
-            while p > 0 && self.room[usize::from(self.order[p - 1]) % MAX_UPLINK_IDS] < self.room[i]
-            {
-                self.order[p] = self.order[p - 1];
-                p -= 1;
-            }
-            self.order[p] = i as u8;
-            len += 1;
+            let cap = match self.capacity_bps[i] {
+                0 => fastest,
+                c => c,
+            };
+            // In i128 nothing overflows (64-bit factors); the result
+            // saturates, above NO_ROOM.
+            let room = i128::from(headroom(cap, self.estimate_bps[i])) * i128::from(window)
+                - i128::from(self.bits[i]) * 1000;
+            self.room[i] = room.clamp(i128::from(NO_ROOM + 1), i128::from(i64::MAX)) as i64;
         }
-        self.len = len as u8;
+        self.room[usize::from(NONE)] = NO_ROOM;
+        let top = (UplinkMask::BITS - self.tracked.leading_zeros()) as usize;
+        let leaves = top.next_power_of_two().clamp(2, LEAVES);
+        for s in 0..leaves {
+            let tracked = self.tracked & (1 << s) != 0;
+            self.tree[leaves + s] = if tracked { s as u8 } else { NONE };
+        }
+        for n in (1..leaves).rev() {
+            self.tree[n] = self.winner(self.tree[2 * n], self.tree[2 * n + 1]);
+        }
+        self.leaves = leaves as u8;
+        self.window_ms = window;
         self.stale = false;
     }
 
-    /// Moves slot `i`, whose headroom just changed, to its place in the
-    /// order: behind every slot with as much headroom, ahead of those with
-    /// less.
-    fn reorder(&mut self, i: usize) {
-        let len = usize::from(self.len).min(MAX_UPLINK_IDS);
-        let order = &mut self.order[..len];
-        // The booked uplink was most likely the one just chosen, the first.
-        let at = |p: usize| order.get(p).is_some_and(|&s| usize::from(s) == i);
-        let Some(mut p) = (if at(0) {
-            Some(0)
-        } else {
-            (1..len).find(|&p| at(p))
-        }) else {
-            return;
-        };
-        let room = self.room[i];
-        let room_at = |s: u8| self.room[usize::from(s) % MAX_UPLINK_IDS];
-        while p + 1 < len && room_at(order[p + 1]) >= room {
-            order[p] = order[p + 1];
-            p += 1;
+    /// Plays the matches on the path from slot `i`'s leaf to the root again,
+    /// after its headroom changed.
+    #[inline]
+    fn replay(&mut self, i: usize) {
+        // leaves <= LEAVES and i < LEAVES, so every n is below 2 * LEAVES:
+        // the masks change nothing but keep the path panic-free.
+        let mut n = (usize::from(self.leaves) + i) / 2;
+        while n >= 1 {
+            self.tree[n & MASK] =
+                self.winner(self.tree[(2 * n) & MASK], self.tree[(2 * n + 1) & MASK]);
+            n /= 2;
         }
-        while p > 0 && room_at(order[p - 1]) < room {
-            order[p] = order[p - 1];
-            p -= 1;
-        }
-        order[p] = i as u8;
     }
 }

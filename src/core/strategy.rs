@@ -1,6 +1,6 @@
 //! The strategy ops table, selected by name like the IPVS schedulers
 //! (`struct ip_vs_scheduler`): one strategy per `strategy_*.rs` file, each
-//! owning its name, what kernel state it needs, its choice and its booking.
+//! owning its name, what kernel state it needs and its choice.
 
 use super::desttable::DestTable;
 use super::loadtable::LoadTable;
@@ -25,11 +25,6 @@ pub trait Strategy: Sync {
     /// Chooses a nexthop, or `None` to leave the packet to stock ECMP (no
     /// usable nexthop).
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection>;
-
-    /// Called after [`Strategy::select`] chose uplink `id` for a packet of
-    /// `bits`, if [`Needs::load`], so a strategy can account for what it
-    /// sent before the next estimator sample.
-    fn book(&self, _env: &mut Env<'_>, _id: u32, _bits: u64) {}
 }
 
 /// What a strategy needs of the kernel, as data: the packet path asks once
@@ -168,6 +163,9 @@ pub struct Env<'a> {
     pub has_conn: bool,
     /// Uplink load for the bandwidth strategy (this CPU's copy).
     pub load: &'a mut LoadTable,
+    /// The packet's size in bits: a strategy that reads the load books it
+    /// against the uplink it chooses, so it counts until the next sample.
+    pub bits: u64,
 }
 
 /// Why a remembered uplink was not used.

@@ -37,19 +37,18 @@ impl Strategy for BandwidthStrategy {
         Self::NEEDS
     }
 
+    /// The choice is booked at once: until the next sample, what was sent
+    /// counts as load, so packets fill the uplinks in order of headroom
+    /// instead of all going to the one that had the most at the last
+    /// sample.
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = env.candidates(route) & route_bits(route);
         let id = env.load.best(route.uplinks_of(usable))?;
+        let index = route.nexthop_of(usable, id)?;
+        env.load.book(id, env.bits);
         Some(Selection {
-            index: route.nexthop_of(usable, id)?,
+            index,
             outcome: Outcome::PerPacket,
         })
-    }
-
-    /// Until the next sample, what was sent counts as load, so packets fill
-    /// the uplinks in order of headroom instead of all going to the one that
-    /// had the most at the last sample.
-    fn book(&self, env: &mut Env<'_>, id: u32, bits: u64) {
-        env.load.book(id, bits);
     }
 }

@@ -190,6 +190,7 @@ impl Query {
             allowed: self.allowed,
             has_conn: self.has_conn,
             load,
+            bits: self.bits,
         };
         // A strategy that keeps connections on an uplink does this itself.
         if self.pinned_reply && !needs.conntrack {
@@ -198,12 +199,7 @@ impl Query {
                 return Some(sel);
             }
         }
-        let sel = ops.select(route, &mut env)?;
-        if needs.load {
-            let id = route.nexthops.get(sel.index)?.uplink;
-            ops.book(&mut env, id, self.bits);
-        }
-        Some(sel)
+        ops.select(route, &mut env)
     }
 }
 

@@ -89,11 +89,9 @@ impl Harness {
             allowed: p.allowed,
             has_conn: p.has_conn,
             load: &mut self.loads,
+            bits: 1500 * 8,
         };
-        let sel = id.ops().select(route, &mut env)?;
-        id.ops()
-            .book(&mut env, route.nexthops[sel.index].uplink, 1500 * 8);
-        Some(sel)
+        id.ops().select(route, &mut env)
     }
 }
 
@@ -503,6 +501,7 @@ fn route_racing_cpus_agree_on_a_destination() {
                                 allowed: !0,
                                 has_conn: true,
                                 load: &mut loads,
+                                bits: 0,
                             };
                             sid("route").ops().select(&route, &mut env).unwrap().index
                         })
