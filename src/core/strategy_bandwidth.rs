@@ -8,11 +8,11 @@
 //! candidate (see `Env::candidates`), so none gets an unknown, unbounded
 //! headroom.
 //!
-//! The load table keeps the uplinks ordered by headroom, and books what each
-//! packet sends, so the choice is the first uplink of that order the route
-//! may use: its cost does not grow with the nexthops. Ties (say, idle
-//! uplinks of equal capacity) go to the uplink chosen least recently, so
-//! such uplinks take turns.
+//! The load table keeps the uplinks in a tournament tree by headroom and
+//! books what each packet sends, so the choice is the tree's winner among
+//! the uplinks the route may use: its cost does not grow with the nexthops.
+//! Ties (say, idle uplinks of equal capacity) go to the uplink chosen least
+//! recently, so such uplinks take turns.
 
 use super::nexthop::{route_bits, Route};
 use super::strategy::{Env, Needs, Outcome, Selection, Strategy};
