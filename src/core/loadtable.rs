@@ -13,8 +13,8 @@
 //! without a division per packet: a booking subtracts its bits.
 //!
 //! The uplinks sit at the leaves of a tournament tree: each inner node holds
-//! the better of its two children (more headroom; if equal, booked less
-//! recently), so the root is the best uplink. A booking changes only the
+//! the better of its two children (more headroom; if equal, the lower id),
+//! so the root is the best uplink. A booking changes only the
 //! booked uplink's headroom and plays the matches on its path to the root
 //! again: a choice and a booking cost O(log uplinks), however many nexthops
 //! the route has and however many of them tie. A sample, a capacity, a
@@ -55,10 +55,6 @@ pub struct LoadTable {
     /// Headroom over the window in thousandths of a bit, by slot
     /// (`id - 1`), and [`NONE`]'s; sized so a mask keeps indexes in range.
     room: [i64; 2 * LEAVES],
-    /// When each uplink was last booked (`clock` then), for ties.
-    booked_at: [u32; 2 * LEAVES],
-    /// Bookings so far (wrapping: ties compare it modulo 2^32).
-    clock: u32,
     /// The tournament tree of slots: `tree[1]` is the root, `tree[n]` the
     /// winner of `tree[2n]` and `tree[2n + 1]`, and the `leaves` leaves
     /// from `tree[leaves]` on hold their slot or [`NONE`].
@@ -85,8 +81,6 @@ impl Default for LoadTable {
             estimate_bps: [0; MAX_UPLINK_IDS],
             bits: [0; MAX_UPLINK_IDS],
             room: [0; 2 * LEAVES],
-            booked_at: [0; 2 * LEAVES],
-            clock: 0,
             tree: [0; 2 * LEAVES],
             leaves: 0,
             stale: false,
@@ -144,6 +138,9 @@ impl LoadTable {
     /// bookings are spread over.
     #[inline]
     pub fn set_window(&mut self, interval_ms: u32, since_sample_ms: u64) {
+        if interval_ms != self.interval_ms {
+            self.stale = true;
+        }
         self.interval_ms = interval_ms;
         self.since_sample_ms = since_sample_ms;
     }
@@ -166,10 +163,8 @@ impl LoadTable {
             return;
         };
         self.bits[i] = self.bits[i].saturating_add(bits);
-        // Never booked is 0, older than any booking.
-        self.clock = self.clock.wrapping_add(1);
-        self.booked_at[i] = self.clock;
-        let used = i64::try_from(bits).unwrap_or(i64::MAX).saturating_mul(1000);
+        // A packet is far below 2^40 bits: no overflow, and no check for one.
+        let used = bits.min(1 << 40) as i64 * 1000;
         // Above NO_ROOM, so no uplink ever ties with NONE.
         self.room[i] = self.room[i].saturating_sub(used).max(NO_ROOM + 1);
         if !self.stale && self.tracked & (1 << i) != 0 {
@@ -186,11 +181,15 @@ impl LoadTable {
     /// none. An uplink whose capacity is unknown counts as fast as the
     /// fastest known one; with none known, the least loaded wins. An uplink
     /// in `want` the table does not track has no estimate and counts as
-    /// full (zero headroom). Among equal headroom, the uplink booked least
-    /// recently wins, so equal uplinks take turns.
+    /// full (zero headroom). Among equal headroom the lower id wins; as the
+    /// winner is booked, it falls behind the others, so equal uplinks take
+    /// turns.
     #[inline]
     pub fn best(&mut self, want: UplinkMask) -> Option<u32> {
-        if self.stale || self.window_ms != booking_window_ms(self.interval_ms, self.since_sample_ms)
+        // Until the sample is late, the window is the interval.
+        let late = self.since_sample_ms > u64::from(self.interval_ms);
+        if self.stale
+            || late && self.window_ms != booking_window_ms(self.interval_ms, self.since_sample_ms)
         {
             self.rebuild();
         }
@@ -210,13 +209,11 @@ impl LoadTable {
         }
     }
 
-    /// The better of two slots (or [`NONE`]s): more headroom, or as much
-    /// and booked less recently; `a` if they are equal in both.
+    /// The better of two slots (or [`NONE`]s): more headroom; `a` if equal.
     #[inline]
     fn winner(&self, a: u8, b: u8) -> u8 {
         let (x, y) = (usize::from(a) & MASK, usize::from(b) & MASK);
-        let (rx, ry) = (self.room[x], self.room[y]);
-        if ry > rx || (ry == rx && (self.booked_at[y].wrapping_sub(self.booked_at[x]) as i32) < 0) {
+        if self.room[y] > self.room[x] {
             b
         } else {
             a

@@ -11,10 +11,10 @@
 //! The load table keeps the uplinks in a tournament tree by headroom and
 //! books what each packet sends, so the choice is the tree's winner among
 //! the uplinks the route may use: its cost does not grow with the nexthops.
-//! Ties (say, idle uplinks of equal capacity) go to the uplink chosen least
-//! recently, so such uplinks take turns.
+//! Ties (say, idle uplinks of equal capacity) go to the lower id; booking
+//! then puts the chosen one behind the others, so such uplinks take turns.
 
-use super::nexthop::{route_bits, Route};
+use super::nexthop::Route;
 use super::strategy::{Env, Needs, Outcome, Selection, Strategy};
 
 /// The bandwidth-usage strategy.
@@ -42,7 +42,7 @@ impl Strategy for BandwidthStrategy {
     /// instead of all going to the one that had the most at the last
     /// sample.
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
-        let usable = env.candidates(route) & route_bits(route);
+        let usable = env.candidates(route);
         let id = env.load.best(route.uplinks_of(usable))?;
         let index = route.nexthop_of(usable, id)?;
         env.load.book(id, env.bits);

@@ -173,8 +173,11 @@ impl Query {
             booking.refresh(
                 &st.uplinks,
                 st.sample_epoch.load(Ordering::Acquire),
-                st.knob(Knob::BwIntervalMs).max(1) as u32,
-                coarse_ms().saturating_sub(st.sample_ms.load(Ordering::Relaxed)),
+                coarse_ms(),
+                || {
+                    let interval = st.knob(Knob::BwIntervalMs).max(1) as u32;
+                    (interval, st.sample_ms.load(Ordering::Relaxed))
+                },
             )
         } else {
             booking.table()

@@ -314,23 +314,28 @@ pub(crate) struct Booking {
     /// `NetState::sample_epoch` and `Uplinks::gen` the copy was made in.
     epoch: u32,
     gen: u32,
+    /// `bw_interval_ms` and `NetState::sample_ms` as of the copy.
+    interval_ms: u32,
+    sample_ms: u64,
     table: LoadTable,
 }
 
 impl Booking {
-    /// The table for this packet: copied again if the estimator has sampled
-    /// or an id has changed hands since (what was booked starts over), with
-    /// the booking window of now.
+    /// The table for this packet at `now_ms`: copied again if the estimator
+    /// has sampled or an id has changed hands since (what was booked starts
+    /// over). `sample` gives `bw_interval_ms` and the sample's time, read
+    /// only for a new copy.
     pub(crate) fn refresh(
         &mut self,
         uplinks: &Uplinks,
         epoch: u32,
-        interval_ms: u32,
-        since_sample_ms: u64,
+        now_ms: u64,
+        sample: impl FnOnce() -> (u32, u64),
     ) -> &mut LoadTable {
         let gen = uplinks.gen();
         if self.epoch != epoch || self.gen != gen {
             (self.epoch, self.gen) = (epoch, gen);
+            (self.interval_ms, self.sample_ms) = sample();
             self.table.clear();
             for id in 1..=MAX_UPLINKS as u32 {
                 if let Some(l) = uplinks.load_of(id) {
@@ -338,7 +343,8 @@ impl Booking {
                 }
             }
         }
-        self.table.set_window(interval_ms, since_sample_ms);
+        let since = now_ms.saturating_sub(self.sample_ms);
+        self.table.set_window(self.interval_ms, since);
         &mut self.table
     }
 
