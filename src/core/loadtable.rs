@@ -41,6 +41,11 @@ const MASK: usize = 2 * LEAVES - 1;
 /// Headroom of [`NONE`]; an uplink's is always above it.
 const NO_ROOM: i64 = i64::MIN;
 
+/// Bound of an uplink's headroom either way, so a booking needs no
+/// overflow check: 2^62 thousandths of a bit is 2^52 bits (a window of
+/// 65.5 s at 69 Tbit/s).
+const ROOM_MAX: i64 = 1 << 62;
+
 /// Loads of uplinks 1 to [`MAX_UPLINK_IDS`]; all-zero is the empty table.
 #[derive(Clone, Debug)]
 #[cfg_attr(MODULE, derive(::kernel::macros::Zeroable))]
@@ -157,17 +162,34 @@ impl LoadTable {
     }
 
     /// Accounts `bits` sent to uplink `id` since the estimate.
-    #[inline]
     pub fn book(&mut self, id: u32, bits: u64) {
-        let Some(i) = slot(id) else {
-            return;
-        };
+        if let Some(i) = slot(id) {
+            let fresh = !self.stale;
+            self.charge(i, bits, fresh);
+        }
+    }
+
+    /// [`LoadTable::best`] among `want`, booked `bits` at once: what the
+    /// bandwidth strategy does for each packet, in one pass.
+    #[inline]
+    pub fn take(&mut self, want: UplinkMask, bits: u64) -> Option<u32> {
+        let id = self.best(want)?;
+        // best() left the tree up to date.
+        self.charge((id as usize - 1) % MAX_UPLINK_IDS, bits, true);
+        Some(id)
+    }
+
+    /// Books `bits` to slot `i`; `fresh`: the tree is up to date, so the
+    /// matches on the slot's path are replayed (else the next choice
+    /// rebuilds).
+    #[inline]
+    fn charge(&mut self, i: usize, bits: u64, fresh: bool) {
         self.bits[i] = self.bits[i].saturating_add(bits);
-        // A packet is far below 2^40 bits: no overflow, and no check for one.
+        // A packet is far below 2^40 bits, and a headroom never below
+        // -ROOM_MAX, so this cannot overflow.
         let used = bits.min(1 << 40) as i64 * 1000;
-        // Above NO_ROOM, so no uplink ever ties with NONE.
-        self.room[i] = self.room[i].saturating_sub(used).max(NO_ROOM + 1);
-        if !self.stale && self.tracked & (1 << i) != 0 {
+        self.room[i] = (self.room[i] - used).max(-ROOM_MAX);
+        if fresh && self.tracked & (1 << i) != 0 {
             self.replay(i);
         }
     }
@@ -232,11 +254,11 @@ impl LoadTable {
                 0 => fastest,
                 c => c,
             };
-            // In i128 nothing overflows (64-bit factors); the result
-            // saturates, above NO_ROOM.
+            // In i128 nothing overflows (64-bit factors); the result is
+            // kept within ROOM_MAX either way.
             let room = i128::from(headroom(cap, self.estimate_bps[i])) * i128::from(window)
                 - i128::from(self.bits[i]) * 1000;
-            self.room[i] = room.clamp(i128::from(NO_ROOM + 1), i128::from(i64::MAX)) as i64;
+            self.room[i] = room.clamp(-i128::from(ROOM_MAX), i128::from(ROOM_MAX)) as i64;
         }
         self.room[usize::from(NONE)] = NO_ROOM;
         let top = (UplinkMask::BITS - self.tracked.leading_zeros()) as usize;

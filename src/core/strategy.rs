@@ -101,6 +101,20 @@ impl StrategyId {
         self.entry().ops
     }
 
+    /// `self.ops().select(route, env)`, dispatched by a `match` rather than
+    /// through the vtable, so the packet path can inline the choice.
+    /// The arms follow the order of the table (a test checks each against
+    /// `ops()`).
+    #[inline]
+    pub fn select(self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
+        match self.0 {
+            0 => RouteStrategy.select(route, env),
+            1 => PacketStrategy.select(route, env),
+            2 => SessionStrategy.select(route, env),
+            _ => BandwidthStrategy.select(route, env),
+        }
+    }
+
     /// `self.ops().needs()`, without the call.
     pub fn needs(self) -> Needs {
         self.entry().needs

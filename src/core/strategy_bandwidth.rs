@@ -43,11 +43,9 @@ impl Strategy for BandwidthStrategy {
     /// sample.
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = env.candidates(route);
-        let id = env.load.best(route.uplinks_of(usable))?;
-        let index = route.nexthop_of(usable, id)?;
-        env.load.book(id, env.bits);
+        let id = env.load.take(route.uplinks_of(usable), env.bits)?;
         Some(Selection {
-            index,
+            index: route.nexthop_of(usable, id)?,
             outcome: Outcome::PerPacket,
         })
     }

@@ -21,7 +21,7 @@ use super::state::{Active, Knob, NetState, HASH_POLICY_L4};
 use super::uplinks::Booking;
 use crate::mpbal_core::desttable::DestTable;
 use crate::mpbal_core::nexthop::{NexthopMask, Route, RouteKind};
-use crate::mpbal_core::strategy::{recall, Env, Needs, Outcome, Rechoose, Selection, Strategy};
+use crate::mpbal_core::strategy::{recall, Env, Needs, Outcome, Rechoose, Selection, StrategyId};
 use crate::mpbal_core::wrr::{Pick, WrrCache};
 use crate::sys::log::warn_ratelimited;
 use crate::sys::net::{coarse_ms, now_secs};
@@ -96,7 +96,7 @@ fn is_equalize(c: &CpuCounters, kind: RouteKind, seen: Counter) -> bool {
 /// The netns's strategy for one packet, and what it needs (asked once).
 #[derive(Clone, Copy)]
 struct Strat {
-    ops: &'static dyn Strategy,
+    id: StrategyId,
     needs: Needs,
 }
 
@@ -104,7 +104,7 @@ impl Strat {
     fn of(st: &NetState) -> Self {
         let id = st.strategy();
         Strat {
-            ops: id.ops(),
+            id,
             needs: id.needs(),
         }
     }
@@ -162,7 +162,7 @@ impl Query {
         booking: &mut Booking,
     ) -> Option<Selection> {
         let mut first = SharedPick(&a.first_wrr);
-        let Strat { ops, needs } = self.strat;
+        let Strat { id, needs } = self.strat;
         let dests = if needs.dest_table {
             a.dest_table()
         } else {
@@ -202,7 +202,7 @@ impl Query {
                 return Some(sel);
             }
         }
-        ops.select(route, &mut env)
+        id.select(route, &mut env)
     }
 }
 

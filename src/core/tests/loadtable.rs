@@ -118,6 +118,7 @@ mod order {
         Book(u32, u64),
         Window(u32, u64),
         Best(u32),
+        Take(u32, u64),
     }
 
     /// Small rates and bookings of the same order, so that bookings
@@ -131,6 +132,7 @@ mod order {
             6 => (id, 0u64..=5_000).prop_map(|(i, b)| Op::Book(i, b)),
             1 => (1u32..=2000, 0u64..=5000).prop_map(|(i, s)| Op::Window(i, s)),
             6 => (1u32..=0xff).prop_map(Op::Best),
+            6 => (1u32..=0xff, 0u64..=5_000).prop_map(|(w, b)| Op::Take(w, b)),
         ]
     }
 
@@ -145,7 +147,7 @@ mod order {
             t.set_window(1000, 0);
             m.window_ms = booking_window_ms(1000, 0);
             for op in ops {
-                match op {
+                match op.clone() {
                     Op::Set(id, r, c) => {
                         t.set(id, r, c);
                         m.uplinks[id as usize] = Some((r, c, 0));
@@ -164,13 +166,20 @@ mod order {
                         t.set_window(i, s);
                         m.window_ms = booking_window_ms(i, s);
                     }
-                    Op::Best(want) => {
-                        let got = t.best(want);
+                    Op::Best(want) | Op::Take(want, _) => {
+                        let got = match op {
+                            Op::Take(_, bits) => t.take(want, bits),
+                            _ => t.best(want),
+                        };
                         match (m.best_room(want), got) {
                             (None, None) => {}
                             (Some(b), Some(id)) => {
                                 prop_assert!(want & (1 << (id - 1)) != 0, "{} not in {:#x}", id, want);
                                 prop_assert_eq!(m.room(id), b, "id {}", id);
+                                // take() books what it chose.
+                                if let (Op::Take(_, bits), Some(u)) = (&op, &mut m.uplinks[id as usize]) {
+                                    u.2 += bits;
+                                }
                             }
                             (b, g) => prop_assert!(false, "best {:?}, got {:?}", b, g),
                         }

@@ -890,3 +890,39 @@ fn only_the_bandwidth_strategy_books() {
         assert_eq!(booked, expect, "{}", id.name());
     }
 }
+
+/// `StrategyId::select` dispatches by index: each arm must be the
+/// strategy the table holds at that index.
+#[test]
+fn static_dispatch_matches_the_table() {
+    let nhs = route_of(&[(2, 1, true), (3, 2, true), (4, 3, true)]);
+    for id in StrategyId::all() {
+        let (mut a, mut b) = (Harness::new(64), Harness::new(64));
+        for h in [&mut a, &mut b] {
+            h.loads
+                .set(2, 10 * M, 100 * M)
+                .set(3, 0, 10 * M)
+                .set(4, 5 * M, G);
+        }
+        for i in 0..40 {
+            let p = Pkt::to(dest(i % 7)).stored(2 + i % 4);
+            let by_table = a.select(id, &r(&nhs), p);
+            let dests = DestTable::new(&b.mem);
+            let mut env = Env {
+                daddr: p.daddr,
+                wrr: &mut b.wrr,
+                first: &mut b.first,
+                dests: &dests,
+                now_s: p.now_s,
+                idle_timeout_s: TIMEOUT,
+                stored_uplink: p.stored_uplink,
+                allowed: p.allowed,
+                has_conn: p.has_conn,
+                load: &mut b.loads,
+                bits: 1500 * 8,
+            };
+            let by_match = id.select(&r(&nhs), &mut env);
+            assert_eq!(by_match, by_table, "{} packet {i}", id.name());
+        }
+    }
+}
