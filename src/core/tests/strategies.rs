@@ -77,6 +77,16 @@ impl Harness {
     }
 
     fn select(&mut self, id: StrategyId, route: &Route<'_>, p: Pkt) -> Option<Selection> {
+        self.select_by(route, p, |route, env| id.ops().select(route, env))
+    }
+
+    /// One packet through `choose`, on this harness's state.
+    fn select_by(
+        &mut self,
+        route: &Route<'_>,
+        p: Pkt,
+        choose: impl FnOnce(&Route<'_>, &mut Env<'_>) -> Option<Selection>,
+    ) -> Option<Selection> {
         let dests = DestTable::new(&self.mem);
         let mut env = Env {
             daddr: p.daddr,
@@ -91,7 +101,7 @@ impl Harness {
             load: &mut self.loads,
             bits: 1500 * 8,
         };
-        id.ops().select(route, &mut env)
+        choose(route, &mut env)
     }
 }
 
@@ -907,21 +917,7 @@ fn static_dispatch_matches_the_table() {
         for i in 0..40 {
             let p = Pkt::to(dest(i % 7)).stored(2 + i % 4);
             let by_table = a.select(id, &r(&nhs), p);
-            let dests = DestTable::new(&b.mem);
-            let mut env = Env {
-                daddr: p.daddr,
-                wrr: &mut b.wrr,
-                first: &mut b.first,
-                dests: &dests,
-                now_s: p.now_s,
-                idle_timeout_s: TIMEOUT,
-                stored_uplink: p.stored_uplink,
-                allowed: p.allowed,
-                has_conn: p.has_conn,
-                load: &mut b.loads,
-                bits: 1500 * 8,
-            };
-            let by_match = id.select(&r(&nhs), &mut env);
+            let by_match = b.select_by(&r(&nhs), p, |route, env| id.select(route, env));
             assert_eq!(by_match, by_table, "{} packet {i}", id.name());
         }
     }
