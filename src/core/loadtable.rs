@@ -60,6 +60,10 @@ pub struct LoadTable {
     /// Headroom over the window in thousandths of a bit, by slot
     /// (`id - 1`), and [`NONE`]'s; sized so a mask keeps indexes in range.
     room: [i64; 2 * LEAVES],
+    /// Per slot, the nexthop index the uplink had on the route it was last
+    /// chosen for: where [`LoadTable::nexthop_hint`] tells the strategy to
+    /// look first, so finding the chosen uplink's nexthop is O(1) too.
+    hint: [u8; MAX_UPLINK_IDS],
     /// The tournament tree of slots: `tree[1]` is the root, `tree[n]` the
     /// winner of `tree[2n]` and `tree[2n + 1]`, and the `leaves` leaves
     /// from `tree[leaves]` on hold their slot or [`NONE`].
@@ -86,6 +90,7 @@ impl Default for LoadTable {
             estimate_bps: [0; MAX_UPLINK_IDS],
             bits: [0; MAX_UPLINK_IDS],
             room: [0; 2 * LEAVES],
+            hint: [0; MAX_UPLINK_IDS],
             tree: [0; 2 * LEAVES],
             leaves: 0,
             stale: false,
@@ -191,6 +196,20 @@ impl LoadTable {
         self.room[i] = (self.room[i] - used).max(-ROOM_MAX);
         if fresh && self.tracked & (1 << i) != 0 {
             self.replay(i);
+        }
+    }
+
+    /// Where uplink `id`'s nexthop was last found (a guess to check).
+    #[inline]
+    pub fn nexthop_hint(&self, id: u32) -> usize {
+        slot(id).map_or(0, |i| usize::from(self.hint[i]))
+    }
+
+    /// Uplink `id` was found at nexthop `index`.
+    #[inline]
+    pub fn set_nexthop_hint(&mut self, id: u32, index: usize) {
+        if let Some(i) = slot(id) {
+            self.hint[i] = index as u8;
         }
     }
 

@@ -44,8 +44,17 @@ impl Strategy for BandwidthStrategy {
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = env.candidates(route);
         let id = env.load.take(route.uplinks_of(usable), env.bits)?;
+        let hint = env.load.nexthop_hint(id);
+        let index = match route.nexthops.get(hint) {
+            Some(nh) if nh.uplink == id && usable & (1 << (hint % 32)) != 0 => hint,
+            _ => {
+                let index = route.nexthop_of(usable, id)?;
+                env.load.set_nexthop_hint(id, index);
+                index
+            }
+        };
         Some(Selection {
-            index: route.nexthop_of(usable, id)?,
+            index,
             outcome: Outcome::PerPacket,
         })
     }

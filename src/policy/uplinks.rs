@@ -314,9 +314,11 @@ pub(crate) struct Booking {
     /// `NetState::sample_epoch` and `Uplinks::gen` the copy was made in.
     epoch: u32,
     gen: u32,
-    /// `bw_interval_ms` and `NetState::sample_ms` as of the copy.
+    /// `bw_interval_ms` and `NetState::sample_ms` as of the copy, and
+    /// when the next sample is due: until then the window is the interval.
     interval_ms: u32,
     sample_ms: u64,
+    due_ms: u64,
     table: LoadTable,
 }
 
@@ -336,15 +338,20 @@ impl Booking {
         if self.epoch != epoch || self.gen != gen {
             (self.epoch, self.gen) = (epoch, gen);
             (self.interval_ms, self.sample_ms) = sample();
+            self.due_ms = self.sample_ms.saturating_add(self.interval_ms.into());
             self.table.clear();
             for id in 1..=MAX_UPLINKS as u32 {
                 if let Some(l) = uplinks.load_of(id) {
                     self.table.set(id, l.rate_bps, l.capacity_bps);
                 }
             }
+            self.table.set_window(self.interval_ms, 0);
         }
-        let since = now_ms.saturating_sub(self.sample_ms);
-        self.table.set_window(self.interval_ms, since);
+        // Only a late sample stretches the window.
+        if now_ms > self.due_ms {
+            self.table
+                .set_window(self.interval_ms, now_ms.saturating_sub(self.sample_ms));
+        }
         &mut self.table
     }
 

@@ -1,5 +1,6 @@
-//! Per-decision cost of each strategy through `StrategyId::ops().select()`
-//! (bandwidth's includes booking the packet), with 2, 4 and 16 nexthops.
+//! Per-decision cost of each strategy through `StrategyId::select()`, the
+//! kernel's dispatch (bandwidth's includes booking the packet), with 2, 4
+//! and 16 nexthops.
 //!
 //! `cargo bench --bench decision -- --noplot` prints one line per case,
 //! `decision/<strategy>/<nexthops>  time: [low mid high]`.
@@ -120,7 +121,7 @@ fn decision(c: &mut Criterion) {
                     // A 1500-byte packet.
                     bits: 12_000,
                 };
-                id.ops().select(black_box(&route), &mut env)
+                id.select(black_box(&route), &mut env)
             };
             // Warm up the destination table.
             for _ in 0..4 * TABLE {
