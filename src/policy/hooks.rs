@@ -122,7 +122,8 @@ struct Query {
     pinned_reply: bool,
     allowed: NexthopMask,
     idle_timeout_s: u32,
-    /// Packet size in bits, booked against the chosen uplink (bandwidth).
+    /// Packet size in bits, booked against the chosen uplink (strategies
+    /// that read the load; 0 for the others).
     bits: u64,
 }
 
@@ -147,7 +148,11 @@ impl Query {
             } else {
                 0
             },
-            bits: u64::from(skb.len()) * 8,
+            bits: if strat.needs.load {
+                u64::from(skb.len()) * 8
+            } else {
+                0
+            },
         }
     }
 
