@@ -148,11 +148,12 @@ impl LoadTable {
     /// bookings are spread over.
     #[inline]
     pub fn set_window(&mut self, interval_ms: u32, since_sample_ms: u64) {
-        if interval_ms != self.interval_ms {
-            self.stale = true;
-        }
         self.interval_ms = interval_ms;
         self.since_sample_ms = since_sample_ms;
+        // A new window rebuilds at the next choice.
+        if booking_window_ms(interval_ms, since_sample_ms) != self.window_ms {
+            self.stale = true;
+        }
     }
 
     /// Load of uplink `id`, the booked bits spread over the window as a
@@ -227,21 +228,17 @@ impl LoadTable {
     /// turns.
     #[inline]
     pub fn best(&mut self, want: UplinkMask) -> Option<u32> {
-        // Until the sample is late, the window is the interval.
-        let late = self.since_sample_ms > u64::from(self.interval_ms);
-        if self.stale
-            || late && self.window_ms != booking_window_ms(self.interval_ms, self.since_sample_ms)
-        {
+        if self.stale {
             self.rebuild();
         }
-        let mine = want & self.tracked;
         // The route may use every tracked uplink (one route, none dead):
-        // the root. Otherwise the matches are played again among `mine`.
-        let found = if mine == self.tracked && mine != 0 {
-            self.tree[1]
-        } else {
-            slots(mine).fold(NONE, |a, s| self.winner(a, s as u8))
-        };
+        // the root, a tracked uplink once anything is tracked.
+        if want == self.tracked && want != 0 {
+            return Some(u32::from(self.tree[1] % NONE) + 1);
+        }
+        let mine = want & self.tracked;
+        // Otherwise the matches are played again among `mine`.
+        let found = slots(mine).fold(NONE, |a, s| self.winner(a, s as u8));
         let untracked = want & !self.tracked;
         match usize::from(found) {
             s if s < MAX_UPLINK_IDS && (untracked == 0 || self.room[s] >= 0) => Some(s as u32 + 1),
