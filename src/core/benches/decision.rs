@@ -1,6 +1,8 @@
-//! Per-decision cost of each strategy through `StrategyId::select()`, the
-//! kernel's dispatch (bandwidth's includes booking the packet), with 2, 4
-//! and 16 nexthops.
+//! Per-decision cost of each strategy through `StrategyId::ops().select()`
+//! (bandwidth's includes booking the packet), with 2, 4 and 16 nexthops.
+//! The kernel dispatches with `StrategyId::select()`, a `match` it can
+//! inline; here that would inline all four strategies into one closure and
+//! measure its register pressure rather than each strategy.
 //!
 //! `cargo bench --bench decision -- --noplot` prints one line per case,
 //! `decision/<strategy>/<nexthops>  time: [low mid high]`.
@@ -121,7 +123,7 @@ fn decision(c: &mut Criterion) {
                     // A 1500-byte packet.
                     bits: 12_000,
                 };
-                id.select(black_box(&route), &mut env)
+                id.ops().select(black_box(&route), &mut env)
             };
             // Warm up the destination table.
             for _ in 0..4 * TABLE {
