@@ -172,11 +172,6 @@ impl<'a> Route<'a> {
         self.eligible.nexthops
     }
 
-    /// The uplinks of [`Route::eligible`].
-    pub fn eligible_uplinks(&self) -> UplinkMask {
-        self.eligible.uplinks
-    }
-
     /// The uplinks the nexthops of `mask` are.
     pub fn uplinks_of(&self, mask: NexthopMask) -> UplinkMask {
         if mask == self.eligible.nexthops {
@@ -189,16 +184,17 @@ impl<'a> Route<'a> {
         uplinks
     }
 
-    /// The first nexthop of `mask` that is uplink `id`.
-    pub fn nexthop_of(&self, mask: NexthopMask, id: u32) -> Option<usize> {
-        // An uplink is one nexthop of a route, bar duplicates: look for
-        // the id alone, then check the mask.
-        let i = self.find_uplink(id)?;
-        if mask & (1 << (i % MAX_NEXTHOPS)) != 0 {
-            return Some(i);
+    /// A nexthop of `mask` that is uplink `id`: `guess` if it is one (where
+    /// the uplink was found before), else the first.
+    pub fn nexthop_of(&self, mask: NexthopMask, id: u32, guess: usize) -> Option<usize> {
+        let is_it = |i: usize| {
+            mask & (1 << (i % MAX_NEXTHOPS)) != 0
+                && self.nexthops.get(i).is_some_and(|nh| nh.uplink == id)
+        };
+        if is_it(guess) {
+            return Some(guess);
         }
-        Members(mask & route_bits(self))
-            .find(|&i| self.nexthops.get(i).is_some_and(|nh| nh.uplink == id))
+        Members(mask & route_bits(self)).find(|&i| is_it(i))
     }
 
     /// Index of the nexthop that is uplink `id`.

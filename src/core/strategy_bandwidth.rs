@@ -45,14 +45,10 @@ impl Strategy for BandwidthStrategy {
         let usable = env.candidates(route);
         let id = env.load.take(route.uplinks_of(usable), env.bits)?;
         let hint = env.load.nexthop_hint(id);
-        let index = match route.nexthops.get(hint) {
-            Some(nh) if nh.uplink == id && usable & (1 << (hint % 32)) != 0 => hint,
-            _ => {
-                let index = route.nexthop_of(usable, id)?;
-                env.load.set_nexthop_hint(id, index);
-                index
-            }
-        };
+        let index = route.nexthop_of(usable, id, hint)?;
+        if index != hint {
+            env.load.set_nexthop_hint(id, index);
+        }
         Some(Selection {
             index,
             outcome: Outcome::PerPacket,
