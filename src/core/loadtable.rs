@@ -12,6 +12,12 @@
 //! by it is ordering them exactly by `capacity - (estimate + booked rate)`,
 //! without a division per packet: a booking subtracts its bits.
 //!
+//! The headroom strategy orders uplinks by the *share* of their capacity
+//! left instead: the same quantity scaled by `2^SHARE_SHIFT / capacity`, so a
+//! booking subtracts `bits * cost` with a per-uplink cost computed at the
+//! sample (again no division per packet). The table is built for one key at
+//! a time; asking for the other rebuilds it.
+//!
 //! The uplinks sit at the leaves of a tournament tree: each inner node holds
 //! the better of its two children (more headroom; if equal, the lower id),
 //! so the root is the best uplink. A booking changes only the
@@ -21,8 +27,8 @@
 //! change of uplinks or of the window rebuilds the tree, once per sample
 //! and CPU.
 
-use super::estimator::{booked_rate, booking_window_ms, headroom};
-use super::nexthop::UplinkMask;
+use super::estimator::{booked_rate, booking_window_ms, headroom, MAX_BOOKING_WINDOW_MS};
+use super::nexthop::{NexthopMask, Route, UplinkMask};
 use super::strategy::UplinkLoad;
 
 /// Uplink ids a table holds (1 to this): as many as a netns tracks.
@@ -37,6 +43,18 @@ const NONE: u8 = MAX_UPLINK_IDS as u8;
 /// Keeps an index below `2 * LEAVES`, the length of the arrays indexed by
 /// slot or tree node.
 const MASK: usize = 2 * LEAVES - 1;
+
+/// Fixed-point scale of a share of capacity: a share of 1 over a window of
+/// `w` ms is `w << SHARE_SHIFT`, at most 2^56 for the longest window.
+const SHARE_SHIFT: u32 = 40;
+
+/// A booked bit's cost in the bandwidth key (thousandths of a bit).
+const BIT_COST: i64 = 1000;
+
+/// What `room` and `tree` were built for.
+const STALE: u8 = 0;
+const BUILT_BITS: u8 = 1;
+const BUILT_SHARE: u8 = 2;
 
 /// Headroom of [`NONE`]; an uplink's is always above it.
 const NO_ROOM: i64 = i64::MIN;
@@ -60,6 +78,9 @@ pub struct LoadTable {
     /// Headroom over the window in thousandths of a bit, by slot
     /// (`id - 1`), and [`NONE`]'s; sized so a mask keeps indexes in range.
     room: [i64; 2 * LEAVES],
+    /// Per slot, what a booked bit takes off `room`: [`BIT_COST`] for the
+    /// bandwidth key, scaled by the capacity for the share key.
+    cost: [i64; MAX_UPLINK_IDS],
     /// Per slot, the nexthop index the uplink had on the route it was last
     /// chosen for: where [`LoadTable::nexthop_hint`] tells the strategy to
     /// look first, so finding the chosen uplink's nexthop is O(1) too.
@@ -70,9 +91,10 @@ pub struct LoadTable {
     tree: [u8; 2 * LEAVES],
     /// Leaves in use: a power of two above the highest tracked slot.
     leaves: u8,
-    /// `room` and `tree` are out of date (a sample, a capacity, the set of
-    /// uplinks or the window changed): the next choice rebuilds them.
-    stale: bool,
+    /// The key `room` and `tree` hold ([`BUILT_BITS`] or [`BUILT_SHARE`]),
+    /// or [`STALE`]: a sample, a capacity, the set of uplinks or the window
+    /// changed, and the next choice rebuilds them.
+    built: u8,
     /// `bw_interval_ms` and the time since the estimate: the booking
     /// window is the larger (see `estimator::booked_rate`).
     interval_ms: u32,
@@ -90,15 +112,41 @@ impl Default for LoadTable {
             estimate_bps: [0; MAX_UPLINK_IDS],
             bits: [0; MAX_UPLINK_IDS],
             room: [0; 2 * LEAVES],
+            cost: [0; MAX_UPLINK_IDS],
             hint: [0; MAX_UPLINK_IDS],
             tree: [0; 2 * LEAVES],
             leaves: 0,
-            stale: false,
+            built: STALE,
             interval_ms: 0,
             since_sample_ms: 0,
             window_ms: 0,
         }
     }
+}
+
+/// The share key of an uplink of capacity `cap` (not 0) and estimate `est`
+/// after `bits` booked over `window` ms, and the cost of a booked bit:
+/// `((cap - est) * window - 1000 * bits) * 2^SHARE_SHIFT / cap`, computed
+/// as `window * share - bits * cost` in 64 bits (the kernel has no 128-bit
+/// division). The share keeps 23 bits of the capacity, and an estimate
+/// above twice the capacity counts as twice (a share of -1).
+fn share_room(cap: u64, est: u64, window: u64, bits: u64) -> (i64, i64) {
+    let shift = (u64::BITS - cap.leading_zeros()).saturating_sub(23);
+    // 1 <= c < 2^23 and e <= 2c: |c - e| << SHARE_SHIFT stays below 2^63.
+    let c = (cap >> shift).max(1);
+    let e = (est >> shift).min(2 * c);
+    let (free, used) = (c.saturating_sub(e), e.saturating_sub(c));
+    let frac = |x: u64| ((x << SHARE_SHIFT).checked_div(c).unwrap_or(0)) as i64;
+    let share = frac(free) - frac(used);
+    let cost = ((BIT_COST as u64) << SHARE_SHIFT)
+        .checked_div(cap)
+        .unwrap_or(0)
+        .max(1) as i64;
+    // |share| <= 2^40 and window <= 2^16: no overflow before the booking.
+    let room = share
+        .saturating_mul(window.min(MAX_BOOKING_WINDOW_MS) as i64)
+        .saturating_sub((bits.min(1 << 40) as i64).saturating_mul(cost));
+    (room.clamp(-ROOM_MAX, ROOM_MAX), cost)
 }
 
 fn slot(id: u32) -> Option<usize> {
@@ -120,7 +168,7 @@ impl LoadTable {
     pub fn clear(&mut self) {
         self.tracked = 0;
         self.bits = [0; MAX_UPLINK_IDS];
-        self.stale = true;
+        self.built = STALE;
     }
 
     /// Uplink `id` is tracked with this estimate and capacity (0: unknown),
@@ -131,7 +179,7 @@ impl LoadTable {
             self.capacity_bps[i] = capacity_bps;
             self.estimate_bps[i] = rate_bps;
             self.bits[i] = 0;
-            self.stale = true;
+            self.built = STALE;
         }
         self
     }
@@ -140,7 +188,7 @@ impl LoadTable {
     pub fn untrack(&mut self, id: u32) {
         if let Some(i) = slot(id) {
             self.tracked &= !(1 << i);
-            self.stale = true;
+            self.built = STALE;
         }
     }
 
@@ -152,7 +200,7 @@ impl LoadTable {
         self.since_sample_ms = since_sample_ms;
         // A new window rebuilds at the next choice.
         if booking_window_ms(interval_ms, since_sample_ms) != self.window_ms {
-            self.stale = true;
+            self.built = STALE;
         }
     }
 
@@ -170,8 +218,12 @@ impl LoadTable {
     /// Accounts `bits` sent to uplink `id` since the estimate.
     pub fn book(&mut self, id: u32, bits: u64) {
         if let Some(i) = slot(id) {
-            let fresh = !self.stale;
-            self.charge(i, bits, fresh);
+            match self.built {
+                BUILT_BITS => self.charge::<false>(i, bits, true),
+                BUILT_SHARE => self.charge::<true>(i, bits, true),
+                // The rebuild counts the bits.
+                _ => self.charge::<false>(i, bits, false),
+            }
         }
     }
 
@@ -179,23 +231,44 @@ impl LoadTable {
     /// bandwidth strategy does for each packet, in one pass.
     #[inline]
     pub fn take(&mut self, want: UplinkMask, bits: u64) -> Option<u32> {
-        let id = self.best(want)?;
-        // best() left the tree up to date.
-        self.charge((id as usize - 1) % MAX_UPLINK_IDS, bits, true);
+        self.take_by::<false>(want, bits)
+    }
+
+    /// [`LoadTable::best_share`] among `want`, booked `bits` at once: what
+    /// the headroom strategy does for each packet.
+    #[inline]
+    pub fn take_share(&mut self, want: UplinkMask, bits: u64) -> Option<u32> {
+        self.take_by::<true>(want, bits)
+    }
+
+    #[inline]
+    fn take_by<const SHARE: bool>(&mut self, want: UplinkMask, bits: u64) -> Option<u32> {
+        let id = self.best_by::<SHARE>(want)?;
+        // best_by() left the tree up to date, for this key.
+        self.charge::<SHARE>((id as usize - 1) % MAX_UPLINK_IDS, bits, true);
         Some(id)
     }
 
-    /// Books `bits` to slot `i`; `fresh`: the tree is up to date, so the
-    /// matches on the slot's path are replayed (else the next choice
-    /// rebuilds).
+    /// Books `bits` to slot `i`; `fresh`: the tree is up to date for key
+    /// `SHARE`, so the matches on the slot's path are replayed (else the
+    /// next choice rebuilds).
     #[inline]
-    fn charge(&mut self, i: usize, bits: u64, fresh: bool) {
+    fn charge<const SHARE: bool>(&mut self, i: usize, bits: u64, fresh: bool) {
         self.bits[i] = self.bits[i].saturating_add(bits);
+        if !fresh {
+            return;
+        }
         // A packet is far below 2^40 bits, and a headroom never below
-        // -ROOM_MAX, so this cannot overflow.
-        let used = bits.min(1 << 40) as i64 * 1000;
-        self.room[i] = (self.room[i] - used).max(-ROOM_MAX);
-        if fresh && self.tracked & (1 << i) != 0 {
+        // -ROOM_MAX: with the constant cost this cannot overflow; a share's
+        // cost may be large (a slow uplink), so it saturates.
+        let bits = bits.min(1 << 40) as i64;
+        self.room[i] = if SHARE {
+            let used = bits.saturating_mul(self.cost[i]);
+            self.room[i].saturating_sub(used).max(-ROOM_MAX)
+        } else {
+            (self.room[i] - bits * BIT_COST).max(-ROOM_MAX)
+        };
+        if self.tracked & (1 << i) != 0 {
             self.replay(i);
         }
     }
@@ -214,6 +287,18 @@ impl LoadTable {
         }
     }
 
+    /// The nexthop of `mask` on `route` that is uplink `id`, looked for
+    /// where it was found last (and remembered for next time).
+    #[inline]
+    pub fn nexthop_in(&mut self, route: &Route<'_>, mask: NexthopMask, id: u32) -> Option<usize> {
+        let hint = self.nexthop_hint(id);
+        let index = route.nexthop_of(mask, id, hint)?;
+        if index != hint {
+            self.set_nexthop_hint(id, index);
+        }
+        Some(index)
+    }
+
     /// Bits booked to uplink `id` since the estimate.
     pub fn booked_bits(&self, id: u32) -> u64 {
         slot(id).map_or(0, |i| self.bits[i])
@@ -228,8 +313,24 @@ impl LoadTable {
     /// turns.
     #[inline]
     pub fn best(&mut self, want: UplinkMask) -> Option<u32> {
-        if self.stale {
-            self.rebuild();
+        self.best_by::<false>(want)
+    }
+
+    /// The uplink among `want` with the largest share of its capacity left,
+    /// the headroom strategy's key: `(capacity - load) / capacity`, with
+    /// the load including what was booked. Unknown capacities, ties and
+    /// untracked uplinks as in [`LoadTable::best`]; with no capacity known
+    /// at all, the least loaded wins.
+    #[inline]
+    pub fn best_share(&mut self, want: UplinkMask) -> Option<u32> {
+        self.best_by::<true>(want)
+    }
+
+    #[inline]
+    fn best_by<const SHARE: bool>(&mut self, want: UplinkMask) -> Option<u32> {
+        let key = if SHARE { BUILT_SHARE } else { BUILT_BITS };
+        if self.built != key {
+            self.rebuild(SHARE);
         }
         // The route may use every tracked uplink (one route, none dead):
         // the root, a tracked uplink once anything is tracked.
@@ -258,8 +359,9 @@ impl LoadTable {
         }
     }
 
-    /// Recomputes every headroom for the current window, and the whole tree.
-    fn rebuild(&mut self) {
+    /// Recomputes every headroom for the current window and key, and the
+    /// whole tree.
+    fn rebuild(&mut self, share: bool) {
         let window = booking_window_ms(self.interval_ms, self.since_sample_ms);
         let fastest = slots(self.tracked)
             .map(|i| self.capacity_bps[i])
@@ -270,11 +372,20 @@ impl LoadTable {
                 0 => fastest,
                 c => c,
             };
-            // In i128 nothing overflows (64-bit factors); the result is
-            // kept within ROOM_MAX either way.
-            let room = i128::from(headroom(cap, self.estimate_bps[i])) * i128::from(window)
-                - i128::from(self.bits[i]) * 1000;
-            self.room[i] = room.clamp(-i128::from(ROOM_MAX), i128::from(ROOM_MAX)) as i64;
+            // With no capacity known at all, shares are meaningless: the
+            // least loaded wins, as for the bandwidth key.
+            let (room, cost) = if share && cap != 0 {
+                share_room(cap, self.estimate_bps[i], window, self.bits[i])
+            } else {
+                // In i128 nothing overflows (64-bit factors); the result
+                // is kept within ROOM_MAX either way.
+                let room = i128::from(headroom(cap, self.estimate_bps[i])) * i128::from(window)
+                    - i128::from(self.bits[i]) * i128::from(BIT_COST);
+                let room = room.clamp(-i128::from(ROOM_MAX), i128::from(ROOM_MAX)) as i64;
+                (room, BIT_COST)
+            };
+            self.room[i] = room;
+            self.cost[i] = cost;
         }
         self.room[usize::from(NONE)] = NO_ROOM;
         let top = (UplinkMask::BITS - self.tracked.leading_zeros()) as usize;
@@ -288,7 +399,7 @@ impl LoadTable {
         }
         self.leaves = leaves as u8;
         self.window_ms = window;
-        self.stale = false;
+        self.built = if share { BUILT_SHARE } else { BUILT_BITS };
     }
 
     /// Plays the matches on the path from slot `i`'s leaf to the root again,

@@ -44,11 +44,7 @@ impl Strategy for BandwidthStrategy {
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = env.candidates(route);
         let id = env.load.take(route.uplinks_of(usable), env.bits)?;
-        let hint = env.load.nexthop_hint(id);
-        let index = route.nexthop_of(usable, id, hint)?;
-        if index != hint {
-            env.load.set_nexthop_hint(id, index);
-        }
+        let index = env.load.nexthop_in(route, usable, id)?;
         Some(Selection {
             index,
             outcome: Outcome::PerPacket,
