@@ -400,6 +400,7 @@ u32 mpbal_dev_speed_mbps(struct net_device *dev);
 
 u32 mpbal_now_secs(void);
 u64 mpbal_now_ms(void);
+u64 mpbal_now_us(void);
 u64 mpbal_coarse_ms(void);	/* jiffies, in ms: a tick's resolution */
 
 void mpbal_rcu_read_lock(void);

@@ -2,8 +2,8 @@
 
 //! mpbal: outgoing traffic balancing over multipath routes flagged
 //! `equalize`, with the four strategies of "Channel balancing strategies to
-//! optimize uplink utilization" (route, packet, session, bandwidth), on an
-//! unpatched Linux 6.12.
+//! optimize uplink utilization" (route, packet, session, bandwidth) and two
+//! more (headroom, flowlet), on an unpatched Linux 6.12.
 //!
 //! Layers, each using only those below it:
 //! - `policy` (src/policy): what mpbal decides; no `unsafe`;

@@ -25,12 +25,15 @@
 pub mod desttable;
 pub mod estimator;
 pub mod flowcache;
+pub mod flowlettable;
 pub mod hashrange;
 pub mod loadtable;
 pub mod markfield;
 pub mod nexthop;
 pub mod strategy;
 pub mod strategy_bandwidth;
+pub mod strategy_flowlet;
+pub mod strategy_headroom;
 pub mod strategy_packet;
 pub mod strategy_route;
 pub mod strategy_session;

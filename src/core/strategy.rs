@@ -3,9 +3,12 @@
 //! owning its name, what kernel state it needs and its choice.
 
 use super::desttable::DestTable;
+use super::flowlettable::FlowletTable;
 use super::loadtable::LoadTable;
 use super::nexthop::{NexthopMask, Route};
 use super::strategy_bandwidth::BandwidthStrategy;
+use super::strategy_flowlet::FlowletStrategy;
+use super::strategy_headroom::HeadroomStrategy;
 use super::strategy_packet::PacketStrategy;
 use super::strategy_route::RouteStrategy;
 use super::strategy_session::SessionStrategy;
@@ -39,6 +42,9 @@ pub struct Needs {
     pub load: bool,
     /// It keeps destinations in [`Env::dests`], stamped with [`Env::now_s`].
     pub dest_table: bool,
+    /// It keeps flows in [`Env::flowlets`]: the hook then reads the flow
+    /// hash, the microsecond clock and `flowlet_gap_us`.
+    pub flowlets: bool,
 }
 
 impl Needs {
@@ -47,6 +53,7 @@ impl Needs {
         conntrack: false,
         load: false,
         dest_table: false,
+        flowlets: false,
     };
 }
 
@@ -58,7 +65,7 @@ struct Entry {
 }
 
 /// Every strategy, in id order: `net.mpbal.strategy` is stored as the index.
-static STRATEGIES: [Entry; 4] = [
+static STRATEGIES: [Entry; 6] = [
     Entry {
         ops: &RouteStrategy,
         needs: RouteStrategy::NEEDS,
@@ -74,6 +81,14 @@ static STRATEGIES: [Entry; 4] = [
     Entry {
         ops: &BandwidthStrategy,
         needs: BandwidthStrategy::NEEDS,
+    },
+    Entry {
+        ops: &HeadroomStrategy,
+        needs: HeadroomStrategy::NEEDS,
+    },
+    Entry {
+        ops: &FlowletStrategy,
+        needs: FlowletStrategy::NEEDS,
     },
 ];
 
@@ -111,7 +126,9 @@ impl StrategyId {
             0 => RouteStrategy.select(route, env),
             1 => PacketStrategy.select(route, env),
             2 => SessionStrategy.select(route, env),
-            _ => BandwidthStrategy.select(route, env),
+            3 => BandwidthStrategy.select(route, env),
+            4 => HeadroomStrategy.select(route, env),
+            _ => FlowletStrategy.select(route, env),
         }
     }
 
@@ -180,6 +197,14 @@ pub struct Env<'a> {
     /// The packet's size in bits: a strategy that reads the load books it
     /// against the uplink it chooses, so it counts until the next sample.
     pub bits: u64,
+    /// The packet's flow hash (flowlet strategy; 0 for the others).
+    pub flow: u32,
+    /// Microsecond clock, for the flowlet table.
+    pub now_us: u64,
+    /// `net.mpbal.flowlet_gap_us`.
+    pub flowlet_gap_us: u64,
+    /// The per-flow table (flowlet strategy).
+    pub flowlets: &'a FlowletTable<'a>,
 }
 
 /// Why a remembered uplink was not used.

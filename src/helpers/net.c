@@ -63,6 +63,7 @@ u32 mpbal_dev_speed_mbps(struct net_device *dev)
 
 u32 mpbal_now_secs(void) { return (u32)(jiffies / HZ); }
 u64 mpbal_now_ms(void) { return ktime_get_ns() / NSEC_PER_MSEC; }
+u64 mpbal_now_us(void) { return ktime_get_ns() / NSEC_PER_USEC; }
 u64 mpbal_coarse_ms(void) { return jiffies64_to_msecs(get_jiffies_64()); }
 
 void mpbal_log_ratelimited(bool warn, const char *msg, size_t len)

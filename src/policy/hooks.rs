@@ -20,11 +20,12 @@ use super::routecache::{RouteBuf, RouteCache};
 use super::state::{Active, Knob, NetState, HASH_POLICY_L4};
 use super::uplinks::Booking;
 use crate::mpbal_core::desttable::DestTable;
+use crate::mpbal_core::flowlettable::FlowletTable;
 use crate::mpbal_core::nexthop::{NexthopMask, Route, RouteKind};
 use crate::mpbal_core::strategy::{recall, Env, Needs, Outcome, Rechoose, Selection, StrategyId};
 use crate::mpbal_core::wrr::{Pick, WrrCache};
 use crate::sys::log::warn_ratelimited;
-use crate::sys::net::{coarse_ms, now_secs};
+use crate::sys::net::{coarse_ms, now_secs, now_us};
 use crate::sys::skb::{NfConn, SkBuff};
 use core::sync::atomic::Ordering;
 use kernel::macros::Zeroable;
@@ -125,12 +126,14 @@ struct Query {
     /// Packet size in bits, booked against the chosen uplink (strategies
     /// that read the load; 0 for the others).
     bits: u64,
+    /// The flow hash, for strategies that keep flows (0 for the others).
+    flow: u32,
 }
 
 impl Query {
     fn new(
         st: &NetState,
-        skb: &SkBuff<'_>,
+        skb: &mut SkBuff<'_>,
         strat: Strat,
         conn: Option<&NfConn<'_>>,
         allowed: NexthopMask,
@@ -153,6 +156,11 @@ impl Query {
             } else {
                 0
             },
+            flow: if strat.needs.flowlets {
+                skb.entropy()
+            } else {
+                0
+            },
         }
     }
 
@@ -172,6 +180,12 @@ impl Query {
             a.dest_table()
         } else {
             DestTable::EMPTY
+        };
+        let (flowlets, now_us, gap_us) = if needs.flowlets {
+            let gap = st.knob(Knob::FlowletGapUs).max(1) as u64;
+            (a.flowlet_table(), now_us(), gap)
+        } else {
+            (FlowletTable::EMPTY, 0, 0)
         };
         // Only strategies that read the load or the table need the clocks.
         let load = if needs.load {
@@ -199,6 +213,10 @@ impl Query {
             has_conn: self.has_conn,
             load,
             bits: self.bits,
+            flow: self.flow,
+            now_us,
+            flowlet_gap_us: gap_us,
+            flowlets: &flowlets,
         };
         // A strategy that keeps connections on an uplink does this itself.
         if self.pinned_reply && !needs.conntrack {
@@ -314,7 +332,12 @@ fn steer_forwarded(
     if benchstub::stops_after(Stage::Strategy) {
         return Pre::Stub;
     }
-    let entropy = skb.entropy();
+    // Strategies that keep flows hashed the packet already.
+    let entropy = if strat.needs.flowlets {
+        q.flow
+    } else {
+        skb.entropy()
+    };
     let (Some(hash), Some(nh)) = (
         buf.steering_hash(sel.index, entropy),
         route.nexthops.get(sel.index),

@@ -18,6 +18,7 @@ use super::uplinks::{Pins, Uplinks};
 use super::worker::{self, WorkerState};
 use crate::mpbal_core::desttable::DestTable;
 use crate::mpbal_core::estimator::MAX_EWMA_LOG;
+use crate::mpbal_core::flowlettable::FlowletTable;
 use crate::mpbal_core::markfield::MarkField;
 use crate::mpbal_core::nexthop::{RouteKind, MAX_NEXTHOPS};
 use crate::mpbal_core::strategy::StrategyId;
@@ -59,10 +60,11 @@ pub(crate) enum Knob {
     RouteIdleTimeout,
     BwIntervalMs,
     BwEwmaLog,
+    FlowletGapUs,
 }
 
 /// Names, defaults and bounds (Documentation/sysctl.rst).
-static KNOBS: [IntKnob; 3] = [
+static KNOBS: [IntKnob; 4] = [
     // Seconds a destination keeps its uplink while idle (route strategy).
     IntKnob {
         name: c"route_idle_timeout",
@@ -84,7 +86,19 @@ static KNOBS: [IntKnob; 3] = [
         min: 0,
         max: MAX_EWMA_LOG as i32,
     },
+    // A pause that ends a flowlet (flowlet strategy): above the spread of
+    // path delays of typical uplinks (tens of ms), so a flow that moves
+    // after it does not overtake its own packets.
+    IntKnob {
+        name: c"flowlet_gap_us",
+        default: 50_000,
+        min: 100,
+        max: 10_000_000,
+    },
 ];
+
+/// Entries of the flowlet strategy's flow table (32 KiB per active netns).
+pub(crate) const FLOWLET_TABLE_SIZE: usize = 4096;
 
 /// What the packet path needs while the netns has equalize routes.
 #[pin_data]
@@ -94,6 +108,8 @@ pub(crate) struct Active {
     pub(crate) cpu: PerCpuPair<CpuLocal, CpuCounters>,
     /// The route strategy's destination table (lock-free).
     dests: KVVec<AtomicU64>,
+    /// The flowlet strategy's flow table (lock-free).
+    flows: KVVec<AtomicU64>,
     /// WRR for first choices of destinations and connections, shared so
     /// that their spread follows the weights exactly. Taken only for a first
     /// choice, always with BH disabled (inside `cpu.with`).
@@ -101,7 +117,7 @@ pub(crate) struct Active {
     pub(crate) first_wrr: SpinLock<WrrCache>,
 }
 
-fn alloc_dests(n: usize) -> Result<KVVec<AtomicU64>> {
+fn alloc_table(n: usize) -> Result<KVVec<AtomicU64>> {
     let mut v = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
     for _ in 0..n {
         v.push(AtomicU64::new(0), GFP_KERNEL_ACCOUNT)?;
@@ -113,7 +129,8 @@ impl Active {
     fn new(table_size: usize) -> impl PinInit<Self, Error> {
         try_pin_init!(Active {
             cpu: PerCpuPair::new()?,
-            dests: alloc_dests(table_size)?,
+            dests: alloc_table(table_size)?,
+            flows: alloc_table(FLOWLET_TABLE_SIZE)?,
             first_wrr <- new_spinlock!(WrrCache::default(), "mpbal_first_wrr"),
         }? Error)
     }
@@ -130,12 +147,17 @@ impl Active {
         DestTable::new(&self.dests)
     }
 
+    pub(crate) fn flowlet_table(&self) -> FlowletTable<'_> {
+        FlowletTable::new(&self.flows)
+    }
+
     /// Bytes of one CPU's copy of the hooks' state and counters.
     pub(crate) const PERCPU_BYTES: usize = PerCpuPair::<CpuLocal, CpuCounters>::COPY_SIZE;
 
-    /// Bytes besides the per-CPU copies: this struct and the table.
+    /// Bytes besides the per-CPU copies: this struct and the tables.
     pub(crate) fn shared_bytes(&self) -> usize {
-        core::mem::size_of::<Self>() + self.dests.len() * core::mem::size_of::<AtomicU64>()
+        core::mem::size_of::<Self>()
+            + (self.dests.len() + self.flows.len()) * core::mem::size_of::<AtomicU64>()
     }
 
     /// Sum of a counter over all CPUs.
@@ -365,6 +387,7 @@ impl NetState {
         if let Some(a) = self.active.get(&rcu) {
             for &id in &ids[..n] {
                 a.dest_table().flush_uplink(id);
+                a.flowlet_table().flush_uplink(id);
             }
         }
     }

@@ -2,8 +2,9 @@
 //! Documentation/sysctl.rst; mpbalctl parses them generically).
 
 use super::counters::Counter;
-use super::state::{Active, Knob, NetState};
+use super::state::{Active, Knob, NetState, FLOWLET_TABLE_SIZE};
 use crate::sys::log::Ipv4;
+use crate::sys::net::now_us;
 use crate::sys::rcu::RcuGuard;
 use crate::sys::{params, percpu};
 use core::fmt::{self, Write};
@@ -58,6 +59,14 @@ pub(crate) fn show_stats(st: &NetState, m: &mut impl Write) -> fmt::Result {
     });
     writeln!(m, "dest_entries {}", entries)?;
     writeln!(m, "dest_capacity {}", capacity)?;
+    // Flows inside a flowlet now (flowlet strategy), of the table's size.
+    let gap = st.knob(Knob::FlowletGapUs).max(1) as u64;
+    let (flows, flow_capacity) = active.map_or((0, FLOWLET_TABLE_SIZE), |a| {
+        let f = a.flowlet_table();
+        (f.live_entries(now_us(), gap), f.capacity())
+    });
+    writeln!(m, "flowlet_entries {}", flows)?;
+    writeln!(m, "flowlet_capacity {}", flow_capacity)?;
     // What the netns costs: always, and while it balances (per CPU, and
     // the rest). Connections cost nothing: their uplink is in ct->mark.
     writeln!(m, "memory_netns_bytes {}", core::mem::size_of::<NetState>())?;

@@ -196,6 +196,12 @@ pub(crate) fn coarse_ms() -> u64 {
     unsafe { bindings::mpbal_coarse_ms() }
 }
 
+/// Monotonic microseconds, for the flowlet table.
+pub(crate) fn now_us() -> u64 {
+    // SAFETY: reads the monotonic clock; no preconditions.
+    unsafe { bindings::mpbal_now_us() }
+}
+
 /// Monotonic milliseconds, for the estimator.
 pub(crate) fn now_ms() -> u64 {
     // SAFETY: reads the monotonic clock; no preconditions.

@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicU64;
 use common::{config, kernel_nexthops, loads};
 use mpbal_core::desttable::DestTable;
 use mpbal_core::estimator::headroom;
+use mpbal_core::flowlettable::FlowletTable;
 use mpbal_core::loadtable::{LoadTable, MAX_UPLINK_IDS};
 use mpbal_core::nexthop::{Nexthop, Route};
 use mpbal_core::strategy::{Env, Outcome, Rechoose, Selection, StrategyId};
@@ -15,6 +16,8 @@ use mpbal_core::wrr::WrrState;
 use proptest::prelude::*;
 
 const TIMEOUT: u32 = 300;
+/// The flowlet gap of the fixture, us.
+const GAP_US: u64 = 50_000;
 
 /// Per-packet inputs besides the route.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +27,8 @@ struct Pkt {
     stored_uplink: u32,
     has_conn: bool,
     allowed: u32,
+    flow: u32,
+    now_us: u64,
 }
 
 impl Pkt {
@@ -34,6 +39,15 @@ impl Pkt {
             stored_uplink: 0,
             has_conn: true,
             allowed: !0,
+            flow: 0,
+            now_us: 1_000_000,
+        }
+    }
+    fn flow(self, flow: u32, now_us: u64) -> Self {
+        Pkt {
+            flow,
+            now_us,
+            ..self
         }
     }
     fn allowed(self, allowed: u32) -> Self {
@@ -63,6 +77,8 @@ struct Harness {
     /// First choices of destinations and connections (shared in the kernel).
     first: WrrState,
     mem: Vec<AtomicU64>,
+    /// The flowlet table (shared in the kernel).
+    flows: Vec<AtomicU64>,
     loads: LoadTable,
 }
 
@@ -72,6 +88,7 @@ impl Harness {
             wrr: WrrState::ZERO,
             first: WrrState::ZERO,
             mem: (0..table_slots).map(|_| AtomicU64::new(0)).collect(),
+            flows: (0..table_slots).map(|_| AtomicU64::new(0)).collect(),
             loads: loads(),
         }
     }
@@ -88,6 +105,7 @@ impl Harness {
         choose: impl FnOnce(&Route<'_>, &mut Env<'_>) -> Option<Selection>,
     ) -> Option<Selection> {
         let dests = DestTable::new(&self.mem);
+        let flowlets = FlowletTable::new(&self.flows);
         let mut env = Env {
             daddr: p.daddr,
             wrr: &mut self.wrr,
@@ -100,6 +118,10 @@ impl Harness {
             has_conn: p.has_conn,
             load: &mut self.loads,
             bits: 1500 * 8,
+            flow: p.flow,
+            now_us: p.now_us,
+            flowlet_gap_us: GAP_US,
+            flowlets: &flowlets,
         };
         choose(route, &mut env)
     }
@@ -512,6 +534,10 @@ fn route_racing_cpus_agree_on_a_destination() {
                                 has_conn: true,
                                 load: &mut loads,
                                 bits: 0,
+                                flow: 0,
+                                now_us: 0,
+                                flowlet_gap_us: 0,
+                                flowlets: &FlowletTable::EMPTY,
                             };
                             sid("route").ops().select(&route, &mut env).unwrap().index
                         })
@@ -720,6 +746,197 @@ fn bandwidth_never_picks_unusable_even_if_idle() {
     }
 }
 
+// -------------------------------------------------------------- headroom
+
+fn pick_of(h: &mut Harness, name: &str, nhs: &[Nexthop], p: Pkt) -> usize {
+    h.select(sid(name), &r(nhs), p).unwrap().index
+}
+
+#[test]
+fn headroom_uses_the_slow_uplink_that_bandwidth_leaves_idle() {
+    // The thesis's uplinks: 1, 10 and 10 Mbit/s, half loaded except the
+    // slow one (40%). Bandwidth sees 5 Mbit/s spare on the fast ones and
+    // 0.6 on the slow one; headroom sees 60% against 50%.
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
+    let mut h = Harness::new(0);
+    h.loads
+        .set(2, 400_000, M)
+        .set(3, 5 * M, 10 * M)
+        .set(4, 5 * M, 10 * M);
+    assert_eq!(pick_of(&mut h, "headroom", &nhs, Pkt::to(1)), 0);
+    let mut b = Harness::new(0);
+    b.loads
+        .set(2, 400_000, M)
+        .set(3, 5 * M, 10 * M)
+        .set(4, 5 * M, 10 * M);
+    assert_eq!(pick_of(&mut b, "bandwidth", &nhs, Pkt::to(1)), 1);
+}
+
+#[test]
+fn headroom_splits_by_capacity_idle_and_saturated() {
+    // Booked over a 1 s window, 1500-byte packets: whether the uplinks are
+    // idle or running at capacity, packets split 1:10:10 (within one).
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
+    for load in [0, 1] {
+        let mut h = Harness::new(0);
+        h.loads
+            .set(2, load * M, M)
+            .set(3, load * 10 * M, 10 * M)
+            .set(4, load * 10 * M, 10 * M);
+        h.loads.set_window(1000, 0);
+        let mut count = [0usize; 3];
+        for n in 1..=2100 {
+            count[pick_of(&mut h, "headroom", &nhs, Pkt::to(1))] += 1;
+            for (i, cap) in [1, 10, 10].into_iter().enumerate() {
+                let ideal = n as f64 * cap as f64 / 21.0;
+                assert!(
+                    (count[i] as f64 - ideal).abs() <= 1.0,
+                    "load {load}, after {n}: {count:?}"
+                );
+            }
+        }
+        assert_eq!(count, [100, 1000, 1000]);
+    }
+}
+
+#[test]
+fn headroom_unknown_capacities() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true)]);
+    let mut h = Harness::new(0);
+    // Unknown capacity: as fast as the fastest known (10M): 90% free
+    // against 50%.
+    h.loads.set(2, M, 0).set(3, 5 * M, 10 * M);
+    assert_eq!(pick_of(&mut h, "headroom", &nhs, Pkt::to(1)), 0);
+    // None known: the least loaded.
+    h.loads.set(2, 3 * M, 0).set(3, 2 * M, 0);
+    assert_eq!(pick_of(&mut h, "headroom", &nhs, Pkt::to(1)), 1);
+}
+
+#[test]
+fn bandwidth_and_headroom_share_one_table() {
+    // Switching strategy switches the table's key; bookings made under one
+    // count for the other.
+    let nhs = route_of(&[(2, 1, true), (3, 1, true)]);
+    let mut h = Harness::new(0);
+    h.loads.set(2, 0, M).set(3, 0, 10 * M);
+    h.loads.set_window(1000, 0);
+    // Bandwidth: the 10M uplink until its spare bit/s fall to 1M.
+    assert_eq!(pick_of(&mut h, "bandwidth", &nhs, Pkt::to(1)), 1);
+    // Headroom: both are nearly idle; the 1M one has 100% left.
+    assert_eq!(pick_of(&mut h, "headroom", &nhs, Pkt::to(1)), 0);
+    // 9.1 Mbit booked on the 10M uplink leaves it 9%, 0.9 Mbit/s: the 1M
+    // one (97.6% and 0.976 Mbit/s after two packets) wins under both.
+    h.loads.book(3, 9_100_000 - 12_000);
+    assert_eq!(pick_of(&mut h, "headroom", &nhs, Pkt::to(1)), 0);
+    assert_eq!(pick_of(&mut h, "bandwidth", &nhs, Pkt::to(1)), 0);
+    assert_eq!(h.loads.booked_bits(2), 3 * 12_000);
+    assert_eq!(h.loads.booked_bits(3), 9_100_000);
+}
+
+// --------------------------------------------------------------- flowlet
+
+#[test]
+fn flowlet_keeps_a_flow_within_the_gap() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
+    let mut h = Harness::new(64);
+    h.loads
+        .set(2, 0, 10 * M)
+        .set(3, 0, 10 * M)
+        .set(4, 0, 10 * M);
+    h.loads.set_window(1000, 0);
+    // Packets 1 ms apart: one flowlet, one uplink, though booking it makes
+    // the others more attractive.
+    let first = h
+        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, 0))
+        .unwrap();
+    assert_eq!(first.outcome, Outcome::New);
+    for t in 1..200u64 {
+        let s = h
+            .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, t * 1000))
+            .unwrap();
+        assert_eq!(
+            (s.index, s.outcome),
+            (first.index, Outcome::Remembered),
+            "at {t} ms"
+        );
+    }
+    // Its packets were booked: after 200 packets a new flow avoids it.
+    let other = pick_of(&mut h, "flowlet", &nhs, Pkt::to(1).flow(8, 200_000));
+    assert_ne!(other, first.index);
+    assert_eq!(h.loads.booked_bits(nhs[first.index].uplink), 200 * 12_000);
+}
+
+#[test]
+fn flowlet_may_move_after_a_gap() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true)]);
+    let mut h = Harness::new(64);
+    h.loads.set(2, 0, 10 * M).set(3, 0, 10 * M);
+    h.loads.set_window(1000, 0);
+    let a = pick_of(&mut h, "flowlet", &nhs, Pkt::to(1).flow(7, 0));
+    // Just under the gap: same flowlet.
+    let s = h
+        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, GAP_US - 1))
+        .unwrap();
+    assert_eq!((s.index, s.outcome), (a, Outcome::Remembered));
+    // The other uplink has more room now (two packets booked on this one);
+    // after a pause of exactly the gap the flow is free to take it.
+    let s = h
+        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, 2 * GAP_US - 1))
+        .unwrap();
+    assert_eq!(s.outcome, Outcome::New);
+    assert_ne!(s.index, a);
+}
+
+#[test]
+fn flowlet_new_flowlets_split_by_capacity() {
+    // Every packet a new flow: the choice is headroom's, 1:10:10.
+    let nhs = route_of(&[(2, 1, true), (3, 1, true), (4, 1, true)]);
+    let mut h = Harness::new(4096);
+    h.loads
+        .set(2, M, M)
+        .set(3, 10 * M, 10 * M)
+        .set(4, 10 * M, 10 * M);
+    h.loads.set_window(1000, 0);
+    let mut count = [0usize; 3];
+    for f in 0..2100u32 {
+        count[pick_of(&mut h, "flowlet", &nhs, Pkt::to(1).flow(f, 0))] += 1;
+    }
+    assert_eq!(count, [100, 1000, 1000]);
+}
+
+#[test]
+fn flowlet_leaves_a_dead_uplink_at_once() {
+    let mut nhs = route_of(&[(2, 1, true), (3, 1, true)]);
+    let mut h = Harness::new(64);
+    h.loads.set(2, 0, 10 * M).set(3, 0, 10 * M);
+    let a = pick_of(&mut h, "flowlet", &nhs, Pkt::to(1).flow(7, 0));
+    nhs[a].usable = false;
+    let s = h
+        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, 10))
+        .unwrap();
+    assert_eq!(s.outcome, Outcome::Rechosen(Rechoose::StoredDead));
+    assert_ne!(s.index, a);
+    // And stays on its new uplink.
+    nhs[a].usable = true;
+    let again = pick_of(&mut h, "flowlet", &nhs, Pkt::to(1).flow(7, 20));
+    assert_eq!(again, s.index);
+}
+
+#[test]
+fn flowlet_without_a_table_chooses_per_packet() {
+    let nhs = route_of(&[(2, 1, true), (3, 1, true)]);
+    let mut h = Harness::new(0);
+    h.loads.set(2, 0, 10 * M).set(3, 0, 10 * M);
+    let seq: Vec<Outcome> = (0..4)
+        .map(|t| {
+            h.select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, t))
+                .unwrap()
+                .outcome
+        })
+        .collect();
+    assert_eq!(seq, [Outcome::New; 4]);
+}
+
 // ------------------------------------------------------------ properties
 
 /// `(oif, weight, alive, linkdown)` of 1..=16 nexthops with distinct oifs.
@@ -771,7 +988,7 @@ proptest! {
                 h.loads.set(2 + i as u32, rate, cap);
             }
             for &(d, stored, t, conn) in &pkts {
-                let p = Pkt { daddr: dest(d), now_s: 1000 + t, stored_uplink: stored, has_conn: conn, allowed: !0 };
+                let p = Pkt { daddr: dest(d), now_s: 1000 + t, stored_uplink: stored, has_conn: conn, allowed: !0, flow: d, now_us: u64::from(t) * 10_000 };
                 match h.select(id, &route, p) {
                     None => prop_assert_eq!(usable, 0, "{:?} gave up", id),
                     Some(s) => {
@@ -818,6 +1035,47 @@ proptest! {
             (Some(b), Some(s)) => {
                 prop_assert_eq!(room(s.index), b);
                 prop_assert!(usable & (1 << s.index) != 0);
+            }
+            (b, s) => prop_assert!(false, "best {:?}, got {:?}", b, s),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// The headroom strategy's choice has the largest unused share of
+    /// capacity among the usable nexthops (nothing booked yet), compared
+    /// exactly as fractions.
+    #[test]
+    fn headroom_choice_has_max_share(
+        spec in route_spec(),
+        loads in prop::collection::vec((0u64..=2 * G, 1u64..=10 * G), 16),
+    ) {
+        let nhs = build(&spec);
+        let route = r(&nhs);
+        let usable = route.usable_mask();
+        let mut h = Harness::new(0);
+        for (i, &(rate, cap)) in loads.iter().enumerate() {
+            h.loads.set(2 + i as u32, rate, cap);
+        }
+        let got = h.select(sid("headroom"), &route, Pkt::to(1));
+        // (capacity - rate) / capacity, as a pair to cross-multiply.
+        let share = |i: usize| {
+            let (rate, cap) = loads[i];
+            (i128::from(cap) - i128::from(rate), i128::from(cap))
+        };
+        let best = (0..nhs.len()).filter(|&i| usable & (1 << i) != 0).max_by(|&a, &b| {
+            let ((na, da), (nb, db)) = (share(a), share(b));
+            (na * db).cmp(&(nb * da))
+        });
+        match (best, got) {
+            (None, None) => {}
+            (Some(b), Some(s)) => {
+                let ((nb, db), (ns, ds)) = (share(b), share(s.index));
+                // Equal up to the table's fixed point (2^-40 of a share).
+                let diff = (nb * ds - ns * db).abs();
+                prop_assert!(diff * (1 << 40) <= db * ds * 2, "best {} got {}", b, s.index);
             }
             (b, s) => prop_assert!(false, "best {:?}, got {:?}", b, s),
         }

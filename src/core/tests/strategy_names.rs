@@ -16,14 +16,24 @@ fn every_name_round_trips() {
             "as echo writes it"
         );
     }
-    assert_eq!(StrategyId::from_index(4), None);
+    assert_eq!(StrategyId::from_index(6), None);
     assert_eq!(StrategyId::from_index(u8::MAX), None);
 }
 
 #[test]
 fn sysctl_order() {
     let names: Vec<&str> = StrategyId::all().map(|s| s.name()).collect();
-    assert_eq!(names, ["route", "packet", "session", "bandwidth"]);
+    assert_eq!(
+        names,
+        [
+            "route",
+            "packet",
+            "session",
+            "bandwidth",
+            "headroom",
+            "flowlet"
+        ]
+    );
     assert_eq!(StrategyId::DEFAULT.name(), "session");
 }
 
@@ -34,12 +44,14 @@ fn needs_follow_the_strategy() {
             .unwrap()
             .ops()
             .needs();
-        (n.conntrack, n.load, n.dest_table)
+        (n.conntrack, n.load, n.dest_table, n.flowlets)
     };
-    assert_eq!(needs("route"), (false, false, true));
-    assert_eq!(needs("packet"), (false, false, false));
-    assert_eq!(needs("session"), (true, false, false));
-    assert_eq!(needs("bandwidth"), (false, true, false));
+    assert_eq!(needs("route"), (false, false, true, false));
+    assert_eq!(needs("packet"), (false, false, false, false));
+    assert_eq!(needs("session"), (true, false, false, false));
+    assert_eq!(needs("bandwidth"), (false, true, false, false));
+    assert_eq!(needs("headroom"), (false, true, false, false));
+    assert_eq!(needs("flowlet"), (false, true, false, true));
     // The table's copy is the strategy's own answer.
     for id in StrategyId::all() {
         assert_eq!(id.needs(), id.ops().needs(), "{}", id.name());

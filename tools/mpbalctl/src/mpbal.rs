@@ -294,7 +294,9 @@ mod tests {
         }
         let e = check_strategy("fastest").unwrap_err();
         assert_eq!(e.exit_code(), 2);
-        assert!(e.message().contains("route, packet, session, bandwidth"));
+        assert!(e
+            .message()
+            .contains("route, packet, session, bandwidth, headroom, flowlet"));
         assert!(check_strategy("Session").is_err());
     }
 

@@ -1,0 +1,60 @@
+//! `flowlet`: per flowlet, the burst of a flow's packets closer together
+//! than `flowlet_gap_us` (what FLARE and LetFlow do in switch hardware).
+//!
+//! A flow keeps its uplink while it keeps sending. After a pause longer than
+//! the gap, its earlier packets have left every uplink's queue and path (if
+//! the gap exceeds the difference in path delay), so the next packet may
+//! take another uplink without arriving ahead of them: it takes the uplink
+//! with the largest share of capacity unused, as `headroom` does. Bulk
+//! transfers thus move off an uplink whose queue slows them down, with no
+//! reordering, and short flows spread by capacity.
+//!
+//! Every packet is booked against its uplink's load, so headroom choices
+//! see what the flowlets already send. The flow table is shared by the CPUs
+//! of the netns (lock-free); a remembered uplink that is dead, link-down or
+//! no longer a nexthop starts a new flowlet at once.
+
+use super::nexthop::Route;
+use super::strategy::{recall, Env, Needs, Outcome, Selection, Strategy};
+
+/// The flowlet strategy.
+pub struct FlowletStrategy;
+
+impl FlowletStrategy {
+    /// What it needs (see [`Strategy::needs`]).
+    pub const NEEDS: Needs = Needs {
+        load: true,
+        flowlets: true,
+        ..Needs::NOTHING
+    };
+}
+
+impl Strategy for FlowletStrategy {
+    fn name(&self) -> &'static str {
+        "flowlet"
+    }
+
+    fn needs(&self) -> Needs {
+        Self::NEEDS
+    }
+
+    fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
+        let usable = env.candidates(route);
+        let (flow, now) = (env.flow, env.now_us);
+        let mut outcome = Outcome::New;
+        if let Some(id) = env.flowlets.lookup(flow, now, env.flowlet_gap_us) {
+            match recall(route, usable, id) {
+                Ok(sel) => {
+                    env.load.book(id, env.bits);
+                    env.flowlets.touch(flow, id, now);
+                    return Some(sel);
+                }
+                Err(rechosen) => outcome = rechosen,
+            }
+        }
+        let id = env.load.take_share(route.uplinks_of(usable), env.bits)?;
+        let index = env.load.nexthop_in(route, usable, id)?;
+        env.flowlets.touch(flow, id, now);
+        Some(Selection { index, outcome })
+    }
+}
