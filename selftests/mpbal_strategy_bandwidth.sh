@@ -40,7 +40,6 @@ ALL_TESTS="
 
 mpbal_init ip tc nft jq flowgen mpbalctl timeout
 
-TBF_BPS=(1000000 10000000 10000000)	# testbed.sh TB_SHAPE_RATES
 SIZE=1200				# UDP payload bytes of paced traffic
 FLOOD_SIZE=4000				# ... of floods (MTU 9000)
 FLOOD_PPS=500				# per source: 2 x 16 Mbit/s
@@ -72,22 +71,6 @@ readings()
 	done
 }
 
-_rates_low()
-{
-	local dev rate ok=0
-
-	while read -r dev rate; do
-		[ "$rate" -lt 100000 ] || ok=1
-	done <<<"$(bal mpbalctl -j link show | jq -r '.[] | "\(.dev) \(.rate_bps)"')"
-	return $ok
-}
-
-# quiesce: wait (bounded) until every estimate is below 100 kbit/s.
-quiesce()
-{
-	wait_until 20 _rates_low
-}
-
 # flood VAR NS N: N datagrams of FLOOD_SIZE bytes at FLOOD_PPS to the four
 # destinations over 64 ports.
 flood()
@@ -98,41 +81,7 @@ flood()
 
 setup()
 {
-	local rc=0 err="" out caps i
-
-	mpbal_load strategy=packet || die "insmod $MPBAL_KO failed: $MPBAL_LOAD_ERR"
-	testbed_up --shape || die "testbed_up --shape failed"
-	routers_drop_udp 20000-29999 || die "nft sink on the routers"
-	testbed_jumbo || die "MTU 9000"
-	bal_eq_route 1 10 10 || die "equalize route"
-	bal sysctl -qw net.mpbal.bw_interval_ms=250 net.mpbal.bw_ewma_log=2
-	log_test $? "bandwidth: net.mpbal.bw_interval_ms=250 bw_ewma_log=2"
-	for i in 0 1 2; do
-		out=$(bal mpbalctl link set "up$((i + 1))" capacity "$((TBF_BPS[i] / 1000000))mbit" 2>&1) ||
-			{ rc=1; err+=" $out"; }
-	done
-	caps=$(bal mpbalctl -j link show | jq -r '[.[] | "\(.dev)=\(.capacity_bps)(\(.capacity_src))"] | join(" ")')
-	[ "$caps" = "up1=1000000(config) up2=10000000(config) up3=10000000(config)" ] || rc=1
-	log_test $rc "bandwidth: mpbalctl link set capacity 1mbit/10mbit/10mbit: $caps" "${err:-}"
-}
-
-# _saturated: every uplink's tbf dropped packets since the previous call.
-_SAT_PREV=()
-_saturated()
-{
-	local d now=() rc=0 i=0
-
-	read -r -a now <<<"$(tc -n "$NS_BAL" -s qdisc show | awk '
-		$1 == "qdisc" { dev = $5 }
-		/dropped/ { for (i = 1; i < NF; i++) if ($i == "(dropped") { v = $(i + 1); sub(",", "", v); drop[dev] = v } }
-		END { print drop["up1"] + 0, drop["up2"] + 0, drop["up3"] + 0 }')"
-	for d in "${now[@]}"; do
-		[ "$d" -gt "${_SAT_PREV[i]:--1}" ] || rc=1
-		i=$((i + 1))
-	done
-	_SAT_PREV=("${now[@]}")
-	sleep 0.5
-	return $rc
+	testbed_shaped_load bandwidth packet 1 10 10
 }
 
 # 1. Estimator under saturation: packet strategy 1:10:10, both sources
@@ -143,13 +92,13 @@ test_estimator()
 {
 	local t0 t1 rr rc i dev meas txb
 
-	_SAT_PREV=()
+	TBF_DROPS=()
 	bal_strategy packet
 	flood A "$NS_SRCA" 20000
 	flood B "$NS_SRCB" 20000
 	t0=$(now_ms)
-	_saturated
-	wait_until 30 _saturated
+	tbf_saturated
+	wait_until 30 tbf_saturated
 	log_test $? "bandwidth: flood saturates up1, up2 and up3 (every tbf dropping) after $(($(now_ms) - t0)) ms"
 	sleep 2
 	bal_snap S0
@@ -165,8 +114,8 @@ test_estimator()
 	for i in 0 1 2; do
 		dev=up$((i + 1))
 		meas=$((txb[i] * 8 * 1000 / (t1 - t0)))
-		log_info "saturated $dev: rate_bps mean ${RATE[$dev]:-?} (readings kbit/s: ${RLIST[$dev]:-}), link tx $meas bit/s, tbf ${TBF_BPS[i]}"
-		within_percent "${RATE[$dev]:-0}" "${TBF_BPS[i]}" 90 110 || rc=1
+		log_info "saturated $dev: rate_bps mean ${RATE[$dev]:-?} (readings kbit/s: ${RLIST[$dev]:-}), link tx $meas bit/s, tbf ${TB_SHAPE_BPS[i]}"
+		within_percent "${RATE[$dev]:-0}" "${TB_SHAPE_BPS[i]}" 90 110 || rc=1
 	done
 	log_test $rc "bandwidth: estimator under saturation within 10% of tbf: up1 ${RATE[up1]:-?} up2 ${RATE[up2]:-?} up3 ${RATE[up3]:-?} bit/s"
 }
@@ -176,7 +125,7 @@ test_low_load()
 {
 	local ra ul tx sent u t
 
-	quiesce
+	bal_quiesce
 	log_test $? "bandwidth: estimates back below 100 kbit/s when idle"
 	bal_strategy bandwidth
 	log_test $? "bandwidth: strategy set bandwidth"
@@ -241,7 +190,7 @@ headroom_pick()
 	local -a u
 
 	bal_need_strategy bandwidth
-	quiesce
+	bal_quiesce
 	bal ip route replace "$DST2_IP2/32" via "$gw" dev "$busy"
 	bg_start B 60 "$NS_SRCB" flowgen udp -d "$DST2_IP2" -p 23000-23063 -n 3600 -s "$SIZE" -r 625
 	bg_start A 60 "$NS_SRCA" flowgen udp -d "$DST1_IP1,$DST1_IP2,$DST2_IP1" -p 22000-22063 -n 600 -s "$SIZE" -r 100

@@ -181,6 +181,7 @@ test_numeric()
 	numeric route_idle_timeout 60 "1 3600 120" "0 3601"
 	numeric bw_interval_ms 1000 "100 60000 250" "99 60001"
 	numeric bw_ewma_log 3 "0 8 5" "9 -1"
+	numeric flowlet_gap_us 50000 "100 10000000 20000" "99 10000001"
 }
 
 # status_field FIELD: from a /proc/PID/status text on stdin.

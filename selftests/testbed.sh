@@ -39,13 +39,15 @@
 # one packet on the wire (per-packet balancing sees real packets).
 #
 # Testbed:   testbed_up, testbed_down, testbed_shape, testbed_jumbo (MTU
-#            9000 from the sources to the routers), testbed_nexthops W1 W2
+#            9000 from the sources to the routers), testbed_delay D1 D2 D3
+#            (netem on the paths via testa/b/c), testbed_nexthops W1 W2
 #            W3 (NEXTHOPS: the nexthop words over up1..up3),
 #            testbed_multipath_route [W1 W2 W3] (stock ECMP), dests_add (60
 #            more destinations, TB_EXTRA_DSTS), dst_servers PORT (flowgen
 #            TCP servers in dst1 and dst2).
 # Balancer:  bal CMD.. (runs in the balancer netns), bal_eq_route W1 W2 W3
 #            [PREFIX] (equalize route, waits until bal_hash_ready),
+#            bal_capacities B1 B2 B3 (configured capacities, checked),
 #            bal_strategy NAME (switch and check), bal_need_strategy NAME
 #            (switch only if another is set).
 # Snapshot:  bal_snap ARRAY: one process in the balancer reads
@@ -56,6 +58,11 @@
 #            s2. snap_d A B KEY: B[KEY] - A[KEY]; snap_d3 A B PREFIX
 #            [COLUMN]: the three uplinks' deltas "d1 d2 d3" (e.g. tx, or u
 #            packets). The one before/after helper of the suites.
+# Shaping:   tbf_saturated (every tbf dropping: a flood saturates them),
+#            bal_quiesce (every rate estimate back below 100 kbit/s).
+# TCP:       tcp_reorder NS: reordering events TCP detected in NS (the
+#            TcpExt TCPSACKReorder + TCPTSReorder + TCPRenoReorder sum);
+#            tcp_retrans NS: segments it retransmitted (Tcp RetransSegs).
 # Routers:   routers_acct_setup: an nft table on testa/testb/testc that
 #            counts what arrives from the balancer (iif eth0) per
 #            destination (set d) and per TCP 4-tuple (set t);
@@ -259,9 +266,90 @@ testbed_shape()
 	done
 }
 
+_rates_low()
+{
+	local dev rate ok=0
+
+	while read -r dev rate; do
+		[ "$rate" -lt 100000 ] || ok=1
+	done <<<"$(bal mpbalctl -j link show | jq -r '.[] | "\(.dev) \(.rate_bps)"')"
+	return $ok
+}
+
+# bal_quiesce: wait (bounded) until every uplink's rate estimate is below
+# 100 kbit/s.
+bal_quiesce()
+{
+	wait_until 20 _rates_low
+}
+
+# tbf_saturated: every uplink's tbf dropped packets since the previous call
+# (TBF_DROPS holds the counts; empty it to start over), then 0.5 s pause:
+# for wait_until while a flood runs.
+TBF_DROPS=()
+tbf_saturated()
+{
+	local d now=() rc=0 i=0
+
+	read -r -a now <<<"$(tc -n "$NS_BAL" -s qdisc show | awk '
+		$1 == "qdisc" { dev = $5 }
+		/dropped/ { for (i = 1; i < NF; i++) if ($i == "(dropped") { v = $(i + 1); sub(",", "", v); drop[dev] = v } }
+		END { print drop["up1"] + 0, drop["up2"] + 0, drop["up3"] + 0 }')"
+	for d in "${now[@]}"; do
+		[ "$d" -gt "${TBF_DROPS[i]:--1}" ] || rc=1
+		i=$((i + 1))
+	done
+	TBF_DROPS=("${now[@]}")
+	sleep 0.5
+	return $rc
+}
+
 testbed_down()
 {
 	ns_delete "${TB_NS[@]}"
+}
+
+# testbed_shaped_load TAG STRATEGY W1 W2 W3: the setup of the suites that
+# measure load: mpbal loaded with STRATEGY, the testbed shaped (--shape),
+# the routers dropping UDP to 20000-29999, MTU 9000 (testbed_jumbo), an
+# equalize route with weights W1..W3, the estimator sampling every 250 ms
+# with bw_ewma_log=2 and the tbf rates configured as capacities (two TEST
+# lines, tagged TAG).
+TB_SHAPE_BPS=(1000000 10000000 10000000)	# TB_SHAPE_RATES in bit/s
+testbed_shaped_load()
+{
+	local tag=$1
+
+	mpbal_load strategy="$2" || die "insmod $MPBAL_KO failed: $MPBAL_LOAD_ERR"
+	testbed_up --shape || die "testbed_up --shape failed"
+	routers_drop_udp 20000-29999 || die "nft sink on the routers"
+	testbed_jumbo || die "MTU 9000"
+	bal_eq_route "$3" "$4" "$5" || die "equalize route"
+	bal sysctl -qw net.mpbal.bw_interval_ms=250 net.mpbal.bw_ewma_log=2
+	log_test $? "$tag: net.mpbal.bw_interval_ms=250 bw_ewma_log=2"
+	bal_capacities "${TB_SHAPE_BPS[@]}"
+	log_test $? "$tag: mpbalctl link set capacity 1mbit/10mbit/10mbit: $BAL_CAPS"
+}
+
+# testbed_delay D1 D2 D3: netem adds D1, D2, D3 (e.g. 5ms) on the paths
+# through testa, testb, testc (the routers' egress towards dst1 and dst2),
+# so that the uplinks differ in delay as real ones do: a flow split over
+# them per packet arrives out of order. Replies are not delayed. Delays of
+# 0 remove the netem.
+testbed_delay()
+{
+	local d=("$1" "$2" "$3") i dev
+
+	for i in 0 1 2; do
+		for dev in eth1 eth2; do
+			if [ "${d[i]}" = 0 ]; then
+				tc -n "${TB_ROUTERS[i]}" qdisc del dev "$dev" root 2>/dev/null
+				continue
+			fi
+			tc -n "${TB_ROUTERS[i]}" qdisc replace dev "$dev" root netem \
+				delay "${d[i]}" limit 100000 || return 1
+		done
+	done
 }
 
 # testbed_jumbo: MTU 9000 on every link from the sources to the routers. A
@@ -349,6 +437,21 @@ bal_eq_route()
 	testbed_nexthops "$1" "$2" "$3"
 	bal mpbalctl route replace equalize "${4:-$DST_NET}" "${NEXTHOPS[@]}" || return 1
 	wait_until 5 bal_hash_ready
+}
+
+# bal_capacities B1 B2 B3: `mpbalctl link set upN capacity` to B1..B3 bit/s
+# (whole Mbit/s) and check that they took; BAL_CAPS reads them back.
+bal_capacities()
+{
+	local bps=("$@") want="" i out rc=0
+
+	for i in 0 1 2; do
+		out=$(bal mpbalctl link set "up$((i + 1))" capacity "$((bps[i] / 1000000))mbit" 2>&1) ||
+			{ rc=1; log_info "mpbalctl: $out"; }
+		want+="${want:+ }up$((i + 1))=${bps[i]}(config)"
+	done
+	BAL_CAPS=$(bal mpbalctl -j link show | jq -r '[.[] | "\(.dev)=\(.capacity_bps)(\(.capacity_src))"] | join(" ")')
+	[ "$rc" = 0 ] && [ "$BAL_CAPS" = "$want" ]
 }
 
 # bal_strategy NAME: switch the balancer's strategy (and check it took).
@@ -443,6 +546,34 @@ snap_d3()
 		out+=("$(snap_d "$a" "$b" "$p:$d$s")")
 	done
 	echo "${out[*]}"
+}
+
+##
+## TCP counters of a namespace (what nstat reads).
+##
+
+# _tcp_field NS FILE PREFIX NAME..: the sum of the NAMEd fields of the
+# PREFIX lines of /proc/net/FILE in NS (a header line, then a value line).
+_tcp_field()
+{
+	local ns=$1 file=$2 prefix=$3
+
+	shift 3
+	ip netns exec "$ns" cat "/proc/net/$file" | awk -v p="$prefix:" -v want="$*" '
+		BEGIN { n = split(want, w, " "); for (i = 1; i <= n; i++) keep[w[i]] = 1 }
+		$1 == p && !h { for (i = 2; i <= NF; i++) name[i] = $i; h = 1; next }
+		$1 == p && h { for (i = 2; i <= NF; i++) if (name[i] in keep) s += $i }
+		END { print s + 0 }'
+}
+
+tcp_reorder()
+{
+	_tcp_field "$1" netstat TcpExt TCPSACKReorder TCPTSReorder TCPRenoReorder
+}
+
+tcp_retrans()
+{
+	_tcp_field "$1" snmp Tcp RetransSegs
 }
 
 ##

@@ -1,0 +1,205 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The flowlet strategy on the thesis testbed (three uplinks, capacities
+# configured 10 Mbit each, equal weights):
+#  1. a flow whose packets are closer than net.mpbal.flowlet_gap_us keeps
+#     one uplink: 200 datagrams 5 ms apart with a 10 s gap reach exactly
+#     one router, and mpbal counts one new choice and 199 remembered;
+#  2. the same flow with a gap of 100 us (the minimum) starts a flowlet per
+#     packet, and the flowlets spread over the three uplinks;
+#  3. a pause longer than the gap moves the flow: two bursts 1 s apart
+#     with a 100 ms gap each reach one router, and the second goes to
+#     another uplink (the first one's load shows in its estimate);
+#  4. no reordering: with netem delays of 5, 20 and 40 ms on the paths, TCP
+#     transfers see reordering under the packet strategy (the test could
+#     fail) and at most 10 % of that under flowlet (default gap, 50 ms).
+#  5. bad gaps are refused and change nothing (mpbal_sysctl.sh checks the
+#     bounds; here the strategy keeps its flows across a failed write).
+# The routers count the datagrams per destination (nft); the destinations
+# answer them with ICMP port unreachable, which no test counts.
+# Runs in the guest:
+#
+#   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
+#       -- /selftests/mpbal_strategy_flowlet.sh
+set -u
+
+ALL_TESTS="
+	test_within_gap
+	test_tiny_gap_spreads
+	test_moves_after_gap
+	test_no_reordering
+"
+
+# shellcheck source=selftests/testbed.sh
+. "$(dirname "$0")/testbed.sh"
+
+mpbal_init ip tc nft jq flowgen mpbalctl timeout
+
+GAP=/proc/sys/net/mpbal/flowlet_gap_us
+PORT=7300
+
+setup()
+{
+	mpbal_load strategy=flowlet || die "insmod $MPBAL_KO failed: $MPBAL_LOAD_ERR"
+	testbed_up --no-offload || die "testbed_up failed"
+	routers_acct_setup || die "nft accounting on the routers"
+	dst_servers "$PORT" || die "TCP servers"
+	bal_eq_route 1 1 1 || die "equalize route"
+	bal sysctl -qw net.mpbal.bw_interval_ms=250 net.mpbal.bw_ewma_log=2
+	log_test $? "flowlet: net.mpbal.bw_interval_ms=250 bw_ewma_log=2"
+	bal_capacities 10000000 10000000 10000000
+	log_test $? "flowlet: capacities 10mbit each: $BAL_CAPS"
+	[ "$(bal cat "$GAP")" = 50000 ]
+	log_test $? "flowlet: flowlet_gap_us defaults to 50000"
+}
+
+# per_router DADDR: "n1 n2 n3", the datagrams to DADDR each router counted.
+per_router()
+{
+	routers_acct_dump | awk -v d="$1" '
+		$2 == "d" && $3 == d { n[$1] = $4 }
+		END { print n[1] + 0, n[2] + 0, n[3] + 0 }'
+}
+
+# burst DADDR SPORT N PPS: N datagrams of one flow (fixed source and
+# destination port) from srcA.
+burst()
+{
+	ip netns exec "$NS_SRCA" flowgen udp -d "$1" -p 20001 -S "$2" -n "$3" -s 1000 -r "$4" >/dev/null
+}
+
+# one_router "n1 n2 n3" N: exactly one router counted N, the others 0;
+# ONE_AT is its number (1-3).
+one_router()
+{
+	local c i nz=0
+
+	read -r -a c <<<"$1"
+	ONE_AT=0
+	for i in 0 1 2; do
+		[ "${c[i]}" -eq 0 ] && continue
+		nz=$((nz + 1))
+		[ "${c[i]}" -eq "$2" ] && ONE_AT=$((i + 1))
+	done
+	[ "$nz" -eq 1 ] && [ "$ONE_AT" -ne 0 ]
+}
+
+# 1. 10 s gap, 200 datagrams at 200/s (5 ms apart): one flowlet.
+test_within_gap()
+{
+	local c
+
+	bal_need_strategy flowlet
+	bal sysctl -qw net.mpbal.flowlet_gap_us=10000000
+	log_test $? "flowlet: flowlet_gap_us=10000000 accepted"
+	bal_snap S0
+	burst "$DST1_IP1" 40001 200 200
+	bal_snap S1
+	c=$(per_router "$DST1_IP1")
+	one_router "$c" 200
+	log_test $? "flowlet: 200 datagrams 5 ms apart, gap 10 s: one router (routers $c)"
+	[ "$(snap_d S0 S1 s:new_choices)" -eq 1 ] && [ "$(snap_d S0 S1 s:remembered)" -eq 199 ]
+	log_test $? "flowlet: one new choice, 199 remembered (new $(snap_d S0 S1 s:new_choices), remembered $(snap_d S0 S1 s:remembered))"
+	# A bad write changes nothing.
+	! bal sysctl -qw net.mpbal.flowlet_gap_us=50 2>/dev/null && [ "$(bal cat "$GAP")" = 10000000 ]
+	log_test $? "flowlet: flowlet_gap_us=50 (below 100) refused, gap unchanged"
+}
+
+# 2. 100 us gap, the same pacing: every datagram is a flowlet of its own,
+# chosen by capacity share: all three uplinks carry about a third.
+test_tiny_gap_spreads()
+{
+	local c n i rc=0
+
+	bal_need_strategy flowlet
+	bal sysctl -qw net.mpbal.flowlet_gap_us=100
+	bal_snap S0
+	burst "$DST1_IP2" 40002 300 200
+	bal_snap S1
+	c=$(per_router "$DST1_IP2")
+	read -r -a n <<<"$c"
+	for i in 0 1 2; do
+		[ "${n[i]}" -ge 60 ] || rc=1
+	done
+	[ "$(sum "${n[@]}")" -eq 300 ] || rc=1
+	log_test $rc "flowlet: 300 datagrams 5 ms apart, gap 100 us: every router at least 60 (routers $c)"
+	[ "$(snap_d S0 S1 s:new_choices)" -ge 290 ]
+	log_test $? "flowlet: gap 100 us: a new choice per datagram ($(snap_d S0 S1 s:new_choices) of 300)"
+}
+
+# 3. 100 ms gap: two bursts of 50 datagrams 2 ms apart, 1 s between them.
+# Each burst is one flowlet; the second leaves the first's uplink, whose
+# estimate now carries the first burst. (The gap is far above the 2 ms
+# spacing: a TCG guest may stall for tens of ms.)
+test_moves_after_gap()
+{
+	local c1 c2 a rc x y
+
+	bal_need_strategy flowlet
+	bal sysctl -qw net.mpbal.flowlet_gap_us=100000
+	bal_quiesce
+	burst "$DST2_IP1" 40003 50 500
+	c1=$(per_router "$DST2_IP1")
+	one_router "$c1" 50
+	rc=$?
+	a=$ONE_AT
+	sleep 1
+	burst "$DST2_IP1" 40003 50 500
+	c2=$(per_router "$DST2_IP1")
+	log_test $rc "flowlet: burst 1 (50 datagrams 2 ms apart, gap 100 ms) on one router (routers $c1)"
+	# The second burst adds 50 on exactly one other router.
+	read -r -a x <<<"$c1"
+	read -r -a y <<<"$c2"
+	one_router "$((y[0] - x[0])) $((y[1] - x[1])) $((y[2] - x[2]))" 50 && [ "$ONE_AT" -ne "$a" ]
+	log_test $? "flowlet: burst 2 after 1 s moved to another router (router $a, then $ONE_AT; routers $c2)"
+}
+
+# transfer_reorder STRATEGY: TCP transfers from srcA and srcB (8 x 512 KB
+# each, 8 at a time) under STRATEGY; REORDER and RETRANS are what the
+# sources' TCP counted meanwhile.
+transfer_reorder()
+{
+	local r0 t0 ra rb
+
+	bal_strategy "$1" || return 1
+	r0=$(($(tcp_reorder "$NS_SRCA") + $(tcp_reorder "$NS_SRCB")))
+	t0=$(($(tcp_retrans "$NS_SRCA") + $(tcp_retrans "$NS_SRCB")))
+	bg_start A 120 "$NS_SRCA" flowgen tcp -d "$DST1_IP1" -p "$PORT" -c 8 -P 8 -b 524288 -t 100
+	bg_start B 120 "$NS_SRCB" flowgen tcp -d "$DST2_IP1" -p "$PORT" -c 8 -P 8 -b 524288 -t 100
+	bg_wait A
+	ra=$?
+	bg_wait B
+	rb=$?
+	REORDER=$(($(tcp_reorder "$NS_SRCA") + $(tcp_reorder "$NS_SRCB") - r0))
+	RETRANS=$(($(tcp_retrans "$NS_SRCA") + $(tcp_retrans "$NS_SRCB") - t0))
+	log_info "$1 over 5/20/40 ms: $(bg_out A) / $(bg_out B); reordering $REORDER, retransmitted $RETRANS"
+	[ "$ra" -eq 0 ] && [ "$rb" -eq 0 ]
+}
+
+# 4. Paths of 5, 20 and 40 ms: per packet, a flow's segments overtake each
+# other; per flowlet (50 ms gap, above the 35 ms spread) they do not.
+test_no_reordering()
+{
+	local pr fr
+
+	bal sysctl -qw net.mpbal.flowlet_gap_us=50000
+	testbed_delay 5ms 20ms 40ms
+	log_test $? "flowlet: netem 5/20/40 ms on the paths via testa/testb/testc"
+	transfer_reorder packet
+	log_test $? "flowlet: packet strategy: 2 x 8 TCP transfers of 512 KB over 5/20/40 ms delivered"
+	pr=$REORDER
+	[ "$pr" -ge 20 ]
+	log_test $? "flowlet: packet strategy reorders over 5/20/40 ms ($pr reordering events >= 20)"
+	transfer_reorder flowlet
+	log_test $? "flowlet: flowlet strategy: the same transfers delivered"
+	fr=$REORDER
+	[ $((fr * 10)) -le "$pr" ]
+	log_test $? "flowlet: flowlet reordering $fr <= 10% of packet's $pr"
+	testbed_delay 0 0 0
+}
+
+setup
+tests_run
+mpbal_finish
+tests_summary
