@@ -116,20 +116,33 @@ impl StrategyId {
         self.entry().ops
     }
 
-    /// `self.ops().select(route, env)`, dispatched by a `match` rather than
-    /// through the vtable, so the packet path can inline the choice.
-    /// The arms follow the order of the table (a test checks each against
-    /// `ops()`).
+    /// Calls `w` with this id's strategy as a type, so that the caller is
+    /// compiled once per strategy: its needs are constants there, and the
+    /// choice inlines instead of a vtable call. The arms follow the order
+    /// of the table (a test checks each against `ops()`).
+    #[inline(always)]
+    pub fn with<W: WithStrategy>(self, w: W) -> W::Output {
+        match self.0 {
+            0 => w.with(&RouteStrategy),
+            1 => w.with(&PacketStrategy),
+            2 => w.with(&SessionStrategy),
+            3 => w.with(&BandwidthStrategy),
+            4 => w.with(&HeadroomStrategy),
+            _ => w.with(&FlowletStrategy),
+        }
+    }
+
+    /// `self.ops().select(route, env)`, through [`StrategyId::with`].
     #[inline]
     pub fn select(self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
-        match self.0 {
-            0 => RouteStrategy.select(route, env),
-            1 => PacketStrategy.select(route, env),
-            2 => SessionStrategy.select(route, env),
-            3 => BandwidthStrategy.select(route, env),
-            4 => HeadroomStrategy.select(route, env),
-            _ => FlowletStrategy.select(route, env),
+        struct Select<'r, 'e, 'a>(&'r Route<'r>, &'e mut Env<'a>);
+        impl WithStrategy for Select<'_, '_, '_> {
+            type Output = Option<Selection>;
+            fn with<S: Direct>(self, s: &S) -> Option<Selection> {
+                s.select(self.0, self.1)
+            }
         }
+        self.with(Select(route, env))
     }
 
     /// `self.ops().needs()`, without the call.
@@ -158,6 +171,45 @@ impl StrategyId {
     pub fn from_index(id: u8) -> Option<Self> {
         (usize::from(id) < STRATEGIES.len()).then_some(StrategyId(id))
     }
+}
+
+/// A strategy as a type, with its needs as a constant (the same as
+/// [`Strategy::needs`]): what [`StrategyId::with`] hands over.
+pub trait Direct: Strategy {
+    /// What it needs of the kernel.
+    const NEEDS: Needs;
+}
+
+impl Direct for RouteStrategy {
+    const NEEDS: Needs = RouteStrategy::NEEDS;
+}
+
+impl Direct for PacketStrategy {
+    const NEEDS: Needs = Needs::NOTHING;
+}
+
+impl Direct for SessionStrategy {
+    const NEEDS: Needs = SessionStrategy::NEEDS;
+}
+
+impl Direct for BandwidthStrategy {
+    const NEEDS: Needs = BandwidthStrategy::NEEDS;
+}
+
+impl Direct for HeadroomStrategy {
+    const NEEDS: Needs = HeadroomStrategy::NEEDS;
+}
+
+impl Direct for FlowletStrategy {
+    const NEEDS: Needs = FlowletStrategy::NEEDS;
+}
+
+/// Work generic over the strategy (see [`StrategyId::with`]).
+pub trait WithStrategy {
+    /// What the work returns.
+    type Output;
+    /// Does the work with strategy `s`.
+    fn with<S: Direct>(self, s: &S) -> Self::Output;
 }
 
 /// Load of an uplink, for the bandwidth strategy.
@@ -197,14 +249,32 @@ pub struct Env<'a> {
     /// The packet's size in bits: a strategy that reads the load books it
     /// against the uplink it chooses, so it counts until the next sample.
     pub bits: u64,
-    /// The packet's flow hash (flowlet strategy; 0 for the others).
+    /// The flow table and what it needs (flowlet strategy; [`Flowlets::NONE`]
+    /// for the others).
+    pub flowlets: &'a Flowlets<'a>,
+}
+
+/// What the flowlet strategy reads besides the route: one reference in
+/// [`Env`], so the strategies that do not keep flows pay one store.
+pub struct Flowlets<'a> {
+    /// The per-flow table.
+    pub table: FlowletTable<'a>,
+    /// The packet's flow hash.
     pub flow: u32,
-    /// Microsecond clock, for the flowlet table.
+    /// Microsecond clock.
     pub now_us: u64,
     /// `net.mpbal.flowlet_gap_us`.
-    pub flowlet_gap_us: u64,
-    /// The per-flow table (flowlet strategy).
-    pub flowlets: &'a FlowletTable<'a>,
+    pub gap_us: u64,
+}
+
+impl Flowlets<'static> {
+    /// No table: every packet would start a flowlet.
+    pub const NONE: Flowlets<'static> = Flowlets {
+        table: FlowletTable::EMPTY,
+        flow: 0,
+        now_us: 0,
+        gap_us: 0,
+    };
 }
 
 /// Why a remembered uplink was not used.

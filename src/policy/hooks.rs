@@ -20,12 +20,13 @@ use super::routecache::{RouteBuf, RouteCache};
 use super::state::{Active, Knob, NetState, HASH_POLICY_L4};
 use super::uplinks::Booking;
 use crate::mpbal_core::desttable::DestTable;
-use crate::mpbal_core::flowlettable::FlowletTable;
 use crate::mpbal_core::nexthop::{NexthopMask, Route, RouteKind};
-use crate::mpbal_core::strategy::{recall, Env, Needs, Outcome, Rechoose, Selection, StrategyId};
+use crate::mpbal_core::strategy::{
+    recall, Direct, Env, Flowlets, Needs, Outcome, Rechoose, Selection, StrategyId, WithStrategy,
+};
 use crate::mpbal_core::wrr::{Pick, WrrCache};
 use crate::sys::log::warn_ratelimited;
-use crate::sys::net::{coarse_ms, now_secs, now_us};
+use crate::sys::net::{coarse_ms, now_secs, now_us, TICK_US};
 use crate::sys::skb::{NfConn, SkBuff};
 use core::sync::atomic::Ordering;
 use kernel::macros::Zeroable;
@@ -126,17 +127,21 @@ struct Query {
     /// Packet size in bits, booked against the chosen uplink (strategies
     /// that read the load; 0 for the others).
     bits: u64,
-    /// The flow hash, for strategies that keep flows (0 for the others).
+    /// The flow hash (what the steering hash keeps of the flow).
     flow: u32,
 }
 
 impl Query {
+    // Inlined into both hooks: out of line, the fields go through memory
+    // (about 50 instructions a packet under icount).
+    #[inline(always)]
     fn new(
         st: &NetState,
-        skb: &mut SkBuff<'_>,
+        skb: &SkBuff<'_>,
         strat: Strat,
         conn: Option<&NfConn<'_>>,
         allowed: NexthopMask,
+        flow: u32,
     ) -> Self {
         let stored = conn.map_or(0, |c| st.mark.get(c.mark()));
         Query {
@@ -156,15 +161,12 @@ impl Query {
             } else {
                 0
             },
-            flow: if strat.needs.flowlets {
-                skb.entropy()
-            } else {
-                0
-            },
+            flow,
         }
     }
 
     /// Runs the strategy on this CPU's WRR and booking state.
+    #[inline(always)]
     fn select(
         &self,
         st: &NetState,
@@ -174,18 +176,80 @@ impl Query {
         wrr: &mut WrrCache,
         booking: &mut Booking,
     ) -> Option<Selection> {
+        self.strat.id.with(Choose {
+            q: self,
+            st,
+            a,
+            c,
+            route,
+            wrr,
+            booking,
+        })
+    }
+}
+
+/// Gaps of at least this many ticks are timed on the tick.
+const COARSE_GAP_TICKS: u64 = 10;
+
+/// The flowlet clock for a gap of `gap_us`, and the gap to compare with
+/// it. A gap of many ticks is timed with `jiffies` (a load, where reading
+/// the clocksource costs tens of instructions a packet): a stamp is then
+/// up to a tick early, so the gap grows by a tick and a flowlet never ends
+/// before a pause of `gap_us`. Shorter gaps read the clocksource.
+#[inline(always)]
+fn flowlet_clock(gap_us: u64) -> (u64, u64) {
+    if gap_us >= COARSE_GAP_TICKS * TICK_US {
+        (coarse_ms() * 1000, gap_us + TICK_US)
+    } else {
+        (now_us(), gap_us)
+    }
+}
+
+/// One choice, compiled per strategy ([`StrategyId::with`]): what a
+/// strategy does not need is neither read nor tested on its packets.
+struct Choose<'x, 'r> {
+    q: &'x Query,
+    st: &'x NetState,
+    a: &'x Active,
+    c: &'x CpuCounters,
+    route: &'x Route<'r>,
+    wrr: &'x mut WrrCache,
+    booking: &'x mut Booking,
+}
+
+impl WithStrategy for Choose<'_, '_> {
+    type Output = Option<Selection>;
+
+    #[inline(always)]
+    fn with<S: Direct>(self, s: &S) -> Option<Selection> {
+        let Choose {
+            q,
+            st,
+            a,
+            c,
+            route,
+            wrr,
+            booking,
+        } = self;
+        let needs = S::NEEDS;
         let mut first = SharedPick(&a.first_wrr);
-        let Strat { id, needs } = self.strat;
         let dests = if needs.dest_table {
             a.dest_table()
         } else {
             DestTable::EMPTY
         };
-        let (flowlets, now_us, gap_us) = if needs.flowlets {
-            let gap = st.knob(Knob::FlowletGapUs).max(1) as u64;
-            (a.flowlet_table(), now_us(), gap)
+        let flows;
+        let flowlets = if needs.flowlets {
+            let (now_us, gap_us) = flowlet_clock(st.knob(Knob::FlowletGapUs).max(1) as u64);
+            flows = Flowlets {
+                table: a.flowlet_table(),
+                flow: q.flow,
+                now_us,
+                gap_us,
+            };
+            &flows
         } else {
-            (FlowletTable::EMPTY, 0, 0)
+            &Flowlets::NONE
         };
         // Only strategies that read the load or the table need the clocks.
         let load = if needs.load {
@@ -202,30 +266,27 @@ impl Query {
             booking.table()
         };
         let mut env = Env {
-            daddr: self.daddr,
+            daddr: q.daddr,
             wrr: wrr.for_route(route.key),
             first: &mut first,
             dests: &dests,
             now_s: if needs.dest_table { now_secs() } else { 0 },
-            idle_timeout_s: self.idle_timeout_s,
-            stored_uplink: self.stored,
-            allowed: self.allowed,
-            has_conn: self.has_conn,
+            idle_timeout_s: q.idle_timeout_s,
+            stored_uplink: q.stored,
+            allowed: q.allowed,
+            has_conn: q.has_conn,
             load,
-            bits: self.bits,
-            flow: self.flow,
-            now_us,
-            flowlet_gap_us: gap_us,
-            flowlets: &flowlets,
+            bits: q.bits,
+            flowlets,
         };
         // A strategy that keeps connections on an uplink does this itself.
-        if self.pinned_reply && !needs.conntrack {
-            if let Ok(sel) = recall(route, env.candidates(route), self.stored) {
+        if q.pinned_reply && !needs.conntrack {
+            if let Ok(sel) = recall(route, env.candidates(route), q.stored) {
                 c.inc(Counter::InboundReplies);
                 return Some(sel);
             }
         }
-        id.select(route, &mut env)
+        s.select(route, &mut env)
     }
 }
 
@@ -322,7 +383,10 @@ fn steer_forwarded(
         return Pre::HashPolicy(policy);
     }
     let route = buf.route();
-    let q = Query::new(st, skb, strat, conn, !0);
+    // The flow's hash: the flowlet strategy's key, and the steering hash's
+    // entropy.
+    let entropy = skb.entropy();
+    let q = Query::new(st, skb, strat, conn, !0, entropy);
     if benchstub::stops_after(Stage::Query) {
         return Pre::Stub;
     }
@@ -332,12 +396,6 @@ fn steer_forwarded(
     if benchstub::stops_after(Stage::Strategy) {
         return Pre::Stub;
     }
-    // Strategies that keep flows hashed the packet already.
-    let entropy = if strat.needs.flowlets {
-        q.flow
-    } else {
-        skb.entropy()
-    };
     let (Some(hash), Some(nh)) = (
         buf.steering_hash(sel.index, entropy),
         route.nexthops.get(sel.index),
@@ -472,11 +530,12 @@ pub(crate) fn local_out(st: &NetState, skb: &mut SkBuff<'_>) {
             }
             Local::Choose(mask, by_source) => (mask, by_source),
         };
-        let q = Query::new(st, skb, strat, conn.as_ref(), allowed);
+        let entropy = skb.entropy();
+        let q = Query::new(st, skb, strat, conn.as_ref(), allowed, entropy);
         let sel = q.select(st, a, c, &route, &mut local.wrr, &mut local.booking);
         let chosen = sel.and_then(|sel| {
             let nh = *route.nexthops.get(sel.index)?;
-            let hash = buf.steering_hash(sel.index, skb.entropy())?;
+            let hash = buf.steering_hash(sel.index, entropy)?;
             Some((sel, nh, hash, by_source))
         });
         if chosen.is_none() {

@@ -16,7 +16,7 @@ use mpbal_core::desttable::DestTable;
 use mpbal_core::flowlettable::FlowletTable;
 use mpbal_core::loadtable::LoadTable;
 use mpbal_core::nexthop::{Nexthop, Route};
-use mpbal_core::strategy::{Env, StrategyId};
+use mpbal_core::strategy::{Env, Flowlets, StrategyId};
 use mpbal_core::wrr::WrrState;
 
 /// Entries of the route strategy's destination table.
@@ -96,7 +96,6 @@ fn decision(c: &mut Criterion) {
             let mem: Vec<AtomicU64> = (0..TABLE).map(|_| AtomicU64::new(0)).collect();
             let table = DestTable::new(&mem);
             let flow_mem: Vec<AtomicU64> = (0..TABLE).map(|_| AtomicU64::new(0)).collect();
-            let flowlets = FlowletTable::new(&flow_mem);
             let mut wrr = WrrState::ZERO;
             let mut first = WrrState::ZERO;
             let mut i = 0usize;
@@ -125,12 +124,14 @@ fn decision(c: &mut Criterion) {
                     load: &mut load,
                     // A 1500-byte packet.
                     bits: 12_000,
-                    // Flowlet: one of 4096 flows, 10 us apart, so some
-                    // flows pause longer than the gap.
-                    flow: (i as u32 % 4096).wrapping_mul(0x9e37_79b1),
-                    now_us: i as u64 * 10,
-                    flowlet_gap_us: 20_000,
-                    flowlets: &flowlets,
+                    flowlets: &Flowlets {
+                        table: FlowletTable::new(&flow_mem),
+                        // Flowlet: one of 4096 flows, 10 us apart, so
+                        // some flows pause longer than the gap.
+                        flow: (i as u32 % 4096).wrapping_mul(0x9e37_79b1),
+                        now_us: i as u64 * 10,
+                        gap_us: 20_000,
+                    },
                 };
                 id.ops().select(black_box(&route), &mut env)
             };

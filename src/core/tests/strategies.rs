@@ -11,7 +11,9 @@ use mpbal_core::estimator::headroom;
 use mpbal_core::flowlettable::FlowletTable;
 use mpbal_core::loadtable::{LoadTable, MAX_UPLINK_IDS};
 use mpbal_core::nexthop::{Nexthop, Route};
-use mpbal_core::strategy::{Env, Outcome, Rechoose, Selection, StrategyId};
+use mpbal_core::strategy::{
+    Direct, Env, Flowlets, Needs, Outcome, Rechoose, Selection, StrategyId, WithStrategy,
+};
 use mpbal_core::wrr::WrrState;
 use proptest::prelude::*;
 
@@ -105,7 +107,12 @@ impl Harness {
         choose: impl FnOnce(&Route<'_>, &mut Env<'_>) -> Option<Selection>,
     ) -> Option<Selection> {
         let dests = DestTable::new(&self.mem);
-        let flowlets = FlowletTable::new(&self.flows);
+        let flowlets = Flowlets {
+            table: FlowletTable::new(&self.flows),
+            flow: p.flow,
+            now_us: p.now_us,
+            gap_us: GAP_US,
+        };
         let mut env = Env {
             daddr: p.daddr,
             wrr: &mut self.wrr,
@@ -118,9 +125,6 @@ impl Harness {
             has_conn: p.has_conn,
             load: &mut self.loads,
             bits: 1500 * 8,
-            flow: p.flow,
-            now_us: p.now_us,
-            flowlet_gap_us: GAP_US,
             flowlets: &flowlets,
         };
         choose(route, &mut env)
@@ -534,10 +538,7 @@ fn route_racing_cpus_agree_on_a_destination() {
                                 has_conn: true,
                                 load: &mut loads,
                                 bits: 0,
-                                flow: 0,
-                                now_us: 0,
-                                flowlet_gap_us: 0,
-                                flowlets: &FlowletTable::EMPTY,
+                                flowlets: &Flowlets::NONE,
                             };
                             sid("route").ops().select(&route, &mut env).unwrap().index
                         })
@@ -873,15 +874,22 @@ fn flowlet_may_move_after_a_gap() {
     h.loads.set(2, 0, 10 * M).set(3, 0, 10 * M);
     h.loads.set_window(1000, 0);
     let a = pick_of(&mut h, "flowlet", &nhs, Pkt::to(1).flow(7, 0));
-    // Just under the gap: same flowlet.
+    // Under the gap: same flowlet.
     let s = h
         .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, GAP_US - 1))
         .unwrap();
     assert_eq!((s.index, s.outcome), (a, Outcome::Remembered));
-    // The other uplink has more room now (two packets booked on this one);
-    // after a pause of exactly the gap the flow is free to take it.
+    // The other uplink has more room now (two packets booked on this one).
+    // The stamp was written at GAP_US - 1 (an eighth of the gap after the
+    // first): a pause of the gap is not yet enough to be sure of a pause
+    // of the gap since the last packet, the gap and an eighth is.
     let s = h
         .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, 2 * GAP_US - 1))
+        .unwrap();
+    assert_eq!((s.index, s.outcome), (a, Outcome::Remembered));
+    let t = 2 * GAP_US - 1 + GAP_US + GAP_US / 8;
+    let s = h
+        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, t))
         .unwrap();
     assert_eq!(s.outcome, Outcome::New);
     assert_ne!(s.index, a);
@@ -1178,5 +1186,21 @@ fn static_dispatch_matches_the_table() {
             let by_match = b.select_by(&r(&nhs), p, |route, env| id.select(route, env));
             assert_eq!(by_match, by_table, "{} packet {i}", id.name());
         }
+    }
+}
+
+/// `StrategyId::with` hands over the strategy of the table's entry, with
+/// the needs the table lists.
+#[test]
+fn with_hands_over_the_tables_strategy() {
+    struct Probe;
+    impl WithStrategy for Probe {
+        type Output = (&'static str, Needs);
+        fn with<S: Direct>(self, s: &S) -> Self::Output {
+            (s.name(), S::NEEDS)
+        }
+    }
+    for id in StrategyId::all() {
+        assert_eq!(id.with(Probe), (id.name(), id.needs()), "{}", id.name());
     }
 }
