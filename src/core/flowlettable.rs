@@ -73,13 +73,13 @@ impl<'a> FlowletTable<'a> {
             .get(flow as usize & self.slots.len().wrapping_sub(1))
     }
 
-    /// The uplink of `flow`'s flowlet, if the flow sent less than `gap_us`
-    /// ago; `None` starts a new flowlet.
+    /// The uplink of `flow`'s flowlet and how long ago its stamp was
+    /// written, if that is less than `gap_us`; `None` starts a new flowlet.
     #[inline]
-    pub fn lookup(&self, flow: u32, now_us: u64, gap_us: u64) -> Option<u32> {
+    pub fn lookup(&self, flow: u32, now_us: u64, gap_us: u64) -> Option<(u32, u64)> {
         let e = self.slot(flow)?.load(Ordering::Relaxed);
-        let id = uplink_of(e);
-        (id != 0 && e >> 48 == tag_of(flow) && idle_us(e, now_us) < gap_us).then_some(id)
+        let (id, idle) = (uplink_of(e), idle_us(e, now_us));
+        (id != 0 && e >> 48 == tag_of(flow) && idle < gap_us).then_some((id, idle))
     }
 
     /// `flow` sent a packet by uplink `id` at `now_us` (ids above 255 are

@@ -227,6 +227,16 @@ impl LoadTable {
         }
     }
 
+    /// [`LoadTable::book`] for a table kept by share (the flowlet strategy,
+    /// between its choices): no test of the key per packet.
+    #[inline]
+    pub fn book_share(&mut self, id: u32, bits: u64) {
+        if let Some(i) = slot(id) {
+            let fresh = self.built == BUILT_SHARE;
+            self.charge::<true>(i, bits, fresh);
+        }
+    }
+
     /// [`LoadTable::best`] among `want`, booked `bits` at once: what the
     /// bandwidth strategy does for each packet, in one pass.
     #[inline]

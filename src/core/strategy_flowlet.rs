@@ -40,21 +40,35 @@ impl Strategy for FlowletStrategy {
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = env.candidates(route);
-        let (flow, now) = (env.flow, env.now_us);
+        let fl = env.flowlets;
+        let (flow, now) = (fl.flow, fl.now_us);
+        // A flow's stamp is written only once it is an eighth of the gap
+        // old (not a store per packet), so it may be that much behind the
+        // flow's last packet: a flowlet ends once the stamp is a gap and an
+        // eighth old, after a pause of at least the gap.
+        let refresh = fl.gap_us >> 3;
         let mut outcome = Outcome::New;
-        if let Some(id) = env.flowlets.lookup(flow, now, env.flowlet_gap_us) {
-            match recall(route, usable, id) {
-                Ok(sel) => {
-                    env.load.book(id, env.bits);
-                    env.flowlets.touch(flow, id, now);
-                    return Some(sel);
+        if let Some((id, idle)) = fl.table.lookup(flow, now, fl.gap_us + refresh) {
+            // Where the load table last found the uplink: O(1) for a flow
+            // that stays.
+            if let Some(index) = env.load.nexthop_in(route, usable, id) {
+                env.load.book_share(id, env.bits);
+                if idle >= refresh {
+                    fl.table.touch(flow, id, now);
                 }
-                Err(rechosen) => outcome = rechosen,
+                return Some(Selection {
+                    index,
+                    outcome: Outcome::Remembered,
+                });
+            }
+            // Not usable now: only says why.
+            if let Err(rechosen) = recall(route, usable, id) {
+                outcome = rechosen;
             }
         }
         let id = env.load.take_share(route.uplinks_of(usable), env.bits)?;
         let index = env.load.nexthop_in(route, usable, id)?;
-        env.flowlets.touch(flow, id, now);
+        fl.table.touch(flow, id, now);
         Some(Selection { index, outcome })
     }
 }

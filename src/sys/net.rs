@@ -196,6 +196,9 @@ pub(crate) fn coarse_ms() -> u64 {
     unsafe { bindings::mpbal_coarse_ms() }
 }
 
+/// A tick, in microseconds (rounded up): how late [`coarse_ms`] may be.
+pub(crate) const TICK_US: u64 = 1_000_000_u64.div_ceil(HZ);
+
 /// Monotonic microseconds, for the flowlet table.
 pub(crate) fn now_us() -> u64 {
     // SAFETY: reads the monotonic clock; no preconditions.
