@@ -180,28 +180,22 @@ pub trait Direct: Strategy {
     const NEEDS: Needs;
 }
 
-impl Direct for RouteStrategy {
-    const NEEDS: Needs = RouteStrategy::NEEDS;
+/// `impl Direct` for each strategy, with its needs.
+macro_rules! direct {
+    ($($s:ident => $needs:expr,)*) => {
+        $(impl Direct for $s {
+            const NEEDS: Needs = $needs;
+        })*
+    };
 }
 
-impl Direct for PacketStrategy {
-    const NEEDS: Needs = Needs::NOTHING;
-}
-
-impl Direct for SessionStrategy {
-    const NEEDS: Needs = SessionStrategy::NEEDS;
-}
-
-impl Direct for BandwidthStrategy {
-    const NEEDS: Needs = BandwidthStrategy::NEEDS;
-}
-
-impl Direct for HeadroomStrategy {
-    const NEEDS: Needs = HeadroomStrategy::NEEDS;
-}
-
-impl Direct for FlowletStrategy {
-    const NEEDS: Needs = FlowletStrategy::NEEDS;
+direct! {
+    RouteStrategy => RouteStrategy::NEEDS,
+    PacketStrategy => Needs::NOTHING,
+    SessionStrategy => SessionStrategy::NEEDS,
+    BandwidthStrategy => BandwidthStrategy::NEEDS,
+    HeadroomStrategy => HeadroomStrategy::NEEDS,
+    FlowletStrategy => FlowletStrategy::NEEDS,
 }
 
 /// Work generic over the strategy (see [`StrategyId::with`]).
