@@ -95,7 +95,8 @@ pub fn format_rate(bps: u64) -> String {
     let mut rate = bps;
     let mut i = 0;
     while i < UNITS.len() - 1 {
-        if rate < KILO || (!rate.is_multiple_of(KILO) && rate < 1000 * KILO) {
+        // `%`, not is_multiple_of(): that needs rustc 1.87, Debian 12 has 1.85.
+        if rate < KILO || (rate % KILO != 0 && rate < 1000 * KILO) {
             break;
         }
         rate /= KILO;
