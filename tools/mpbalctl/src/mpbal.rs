@@ -111,12 +111,23 @@ fn print_table(p: &mut Printer, key: &str, t: &Table) {
     for row in &t.rows {
         p.open_object(None);
         for (col, cell) in t.columns.iter().zip(row) {
-            p.field(col, scalar(cell), "");
+            p.field(col, cell_value(col, cell), "");
         }
         p.text(&line(row));
         p.close();
     }
     p.close();
+}
+
+/// A cell of a /proc table as JSON: a number or a string (see `scalar`),
+/// except the 0/1 flag columns, which are JSON booleans as in `link show`
+/// and `ip -j` (the text keeps the file's 0/1).
+fn cell_value(col: &str, cell: &str) -> Value {
+    match (col, cell) {
+        ("up", "1") => Value::Bool(true),
+        ("up", "0") => Value::Bool(false),
+        _ => scalar(cell),
+    }
 }
 
 /// One row of /proc/net/mpbal/uplinks, by column name.
@@ -441,5 +452,7 @@ mod tests {
         let v: Value = serde_json::from_str(&p.finish()).unwrap();
         assert_eq!(v["uplinks"][1]["capacity_src"], json!("none"));
         assert_eq!(v["uplinks"][1]["ifindex"], json!(4));
+        assert_eq!(v["uplinks"][0]["up"], json!(true));
+        assert_eq!(v["uplinks"][1]["up"], json!(false));
     }
 }

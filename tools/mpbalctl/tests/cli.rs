@@ -155,9 +155,13 @@ fn stats_json() {
     assert_eq!(v["uplinks"].as_array().unwrap().len(), 2);
     assert_eq!(
         v["uplinks"][0],
-        json!({"dev":"eth1","ifindex":3,"up":1,"packets":1000,"bytes":1500000,"sessions":4,
+        json!({"dev":"eth1","ifindex":3,"up":true,"packets":1000,"bytes":1500000,"sessions":4,
                "rate_bps":8123456,"capacity_bps":10000000,"capacity_src":"config"})
     );
+    // A JSON bool, as in link show.
+    assert_eq!(v["uplinks"][1]["up"], json!(false));
+    let link = json_of(f.path(), &["-j", "link", "show"]);
+    assert_eq!(link[0]["up"], v["uplinks"][0]["up"]);
 }
 
 #[test]
