@@ -1,7 +1,7 @@
 //! The two kinds of failure mpbalctl reports, and how they map to exit codes.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 
 use nix::errno::Errno;
 
@@ -42,6 +42,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.message())
     }
+}
+
+/// A warning on stderr: something worked, but maybe not as the user hoped.
+pub fn warn(msg: &str) {
+    let _ = writeln!(io::stderr(), "mpbalctl: warning: {msg}");
 }
 
 /// The bare strerror text ("Invalid argument"), without Rust's "(os error 22)"

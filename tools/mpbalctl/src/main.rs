@@ -12,6 +12,7 @@ mod procfs;
 mod rate;
 mod route;
 mod routeargs;
+mod rtnames;
 mod rtnl;
 
 use std::ffi::OsString;
@@ -22,10 +23,11 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
-use crate::error::Error;
+use crate::error::{warn, Error};
 use crate::output::Printer;
 use crate::procfs::Proc;
 use crate::routeargs::{TableSel, Verb};
+use crate::rtnames::RtNames;
 use crate::rtnl::Rtnl;
 
 /// The usage text; `{STRATEGIES}` stands for the strategy names.
@@ -161,7 +163,9 @@ fn parse_command(object: Object) -> Result<Command, Error> {
             RouteVerb::Add(w) => route_change(Verb::Add, &w)?,
             RouteVerb::Replace(w) => route_change(Verb::Replace, &w)?,
             RouteVerb::Del(w) => route_change(Verb::Del, &w)?,
-            RouteVerb::Show(w) => Command::RouteShow(routeargs::parse_show(&w.args)?),
+            RouteVerb::Show(w) => {
+                Command::RouteShow(routeargs::parse_show(&w.args, RtNames::system())?)
+            }
         },
         Object::Strategy { verb } => match verb.unwrap_or(StrategyVerb::Show) {
             StrategyVerb::Show => Command::StrategyShow,
@@ -179,7 +183,10 @@ fn parse_command(object: Object) -> Result<Command, Error> {
 }
 
 fn route_change(verb: Verb, w: &Words) -> Result<Command, Error> {
-    Ok(Command::Route(verb, routeargs::parse_route(verb, &w.args)?))
+    Ok(Command::Route(
+        verb,
+        routeargs::parse_route(verb, &w.args, RtNames::system())?,
+    ))
 }
 
 /// `link show [dev] [DEV]`
@@ -233,17 +240,13 @@ fn execute(cmd: Command, p: &mut Printer) -> Result<(), Error> {
             }
             Ok(())
         }
-        Command::RouteShow(sel) => route::show(&mut Rtnl::open()?, sel, p),
+        Command::RouteShow(sel) => route::show(&mut Rtnl::open()?, sel, RtNames::system(), p),
         Command::StrategyShow => mpbal::strategy_show(&proc, p),
         Command::StrategySet(name) => mpbal::strategy_set(&proc, &name),
         Command::Stats => mpbal::stats(&proc, p),
         Command::LinkShow(dev) => mpbal::link_show(&proc, p, dev.as_deref()),
         Command::LinkSet { dev, bps, arg } => mpbal::link_set_capacity(&proc, &dev, bps, &arg),
     }
-}
-
-fn warn(msg: &str) {
-    let _ = writeln!(std::io::stderr(), "mpbalctl: warning: {msg}");
 }
 
 /// iproute2 spells long options with one dash (-netns, -json, -pretty);
@@ -374,7 +377,7 @@ mod tests {
         );
         assert_eq!(
             parse(&["route"]).unwrap().1,
-            Command::RouteShow(TableSel::One(routeargs::RT_TABLE_MAIN))
+            Command::RouteShow(TableSel::One(rtnames::RT_TABLE_MAIN))
         );
         assert_eq!(
             parse(&["route", "list", "table", "all"]).unwrap().1,

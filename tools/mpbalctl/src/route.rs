@@ -12,9 +12,8 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::error::Error;
 use crate::output::Printer;
-use crate::routeargs::{
-    proto_name, table_name, Prefix, RouteSpec, TableSel, Verb, RTPROT_BOOT, RT_TABLE_MAIN,
-};
+use crate::routeargs::{Prefix, RouteSpec, TableSel, Verb};
+use crate::rtnames::{RtNames, RTPROT_BOOT, RT_TABLE_MAIN};
 use crate::rtnl::{Links, Rtnl};
 
 /// Build the request for `verb`. Device names are resolved through `links`.
@@ -190,7 +189,7 @@ pub fn from_message(msg: &RouteMessage) -> Option<Route> {
 }
 
 /// Dump IPv4 routes and print the selected multipath/equalize ones.
-pub fn show(rtnl: &mut Rtnl, sel: TableSel, p: &mut Printer) -> Result<(), Error> {
+pub fn show(rtnl: &mut Rtnl, sel: TableSel, names: &RtNames, p: &mut Printer) -> Result<(), Error> {
     let links = rtnl.links()?;
     let mut req = RouteMessage::default();
     req.header.address_family = AddressFamily::Inet;
@@ -203,26 +202,29 @@ pub fn show(rtnl: &mut Rtnl, sel: TableSel, p: &mut Printer) -> Result<(), Error
         })
         .filter(|r| sel == TableSel::All || sel == TableSel::One(r.table))
         .collect();
-    print_routes(&routes, &links, p);
+    print_routes(&routes, &links, names, p);
     Ok(())
 }
 
-pub fn print_routes(routes: &[Route], links: &Links, p: &mut Printer) {
+/// Like `ip route`: text leaves out "table main"; JSON always has the
+/// table, as a string like `ip -j` (a name, else the number).
+pub fn print_routes(routes: &[Route], links: &Links, names: &RtNames, p: &mut Printer) {
     p.open_array(None);
     for r in routes {
         p.open_object(None);
         p.string("dst", "{}", &r.dst.to_string());
-        match table_name(r.table) {
-            Some(name) if r.table == RT_TABLE_MAIN => p.field("table", name, ""),
-            Some(name) => p.string("table", " table {}", name),
-            None => p.u64("table", " table {}", u64::from(r.table)),
+        let table = names.table_name(r.table);
+        if r.table == RT_TABLE_MAIN {
+            p.field("table", table, "");
+        } else {
+            p.string("table", " table {}", &table);
         }
         p.field(
             "equalize",
             r.equalize,
             if r.equalize { " equalize" } else { "" },
         );
-        p.string("protocol", " proto {}", &proto_name(r.protocol));
+        p.string("protocol", " proto {}", &names.proto_name(r.protocol));
         p.u64("metric", " metric {}", u64::from(r.metric));
         p.text("\n");
         p.open_array(Some("nexthops"));
@@ -264,7 +266,7 @@ mod tests {
 
     fn spec(verb: Verb, s: &str) -> RouteSpec {
         let args: Vec<String> = s.split_whitespace().map(str::to_string).collect();
-        parse_route(verb, &args).unwrap()
+        parse_route(verb, &args, &RtNames::builtin()).unwrap()
     }
 
     /// Emit with the crate, then check the raw rtmsg bytes: rtm_flags is the
@@ -430,7 +432,7 @@ mod tests {
     #[test]
     fn show_text() {
         let mut p = Printer::new(false, false);
-        print_routes(&sample(), &links(), &mut p);
+        print_routes(&sample(), &links(), &RtNames::builtin(), &mut p);
         assert_eq!(
             p.finish(),
             "20.0.0.0/24 equalize proto static metric 0\n\
@@ -444,7 +446,7 @@ mod tests {
     #[test]
     fn show_json() {
         let mut p = Printer::new(true, false);
-        print_routes(&sample(), &links(), &mut p);
+        print_routes(&sample(), &links(), &RtNames::builtin(), &mut p);
         let v: Value = serde_json::from_str(&p.finish()).unwrap();
         assert_eq!(
             v[0],
@@ -452,15 +454,42 @@ mod tests {
                    "nexthops":[{"gateway":"10.0.1.2","dev":"veth1","weight":1,"flags":[]},
                                {"gateway":"10.0.2.2","dev":"veth2","weight":2,"flags":["dead","linkdown"]}]})
         );
-        assert_eq!(v[1]["table"], json!(100));
+        assert_eq!(v[1]["table"], json!("100"));
         assert_eq!(v[1]["equalize"], json!(false));
         assert_eq!(v[1]["nexthops"][0].get("gateway"), None);
     }
 
     #[test]
+    fn show_uses_table_and_protocol_names() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rt_tables"), "100 isp1\n").unwrap();
+        std::fs::write(dir.path().join("rt_protos"), "4 fixed\n").unwrap();
+        let names = RtNames::load(dir.path(), &dir.path().join("none"));
+        let mut p = Printer::new(false, false);
+        print_routes(&sample(), &links(), &names, &mut p);
+        let text = p.finish();
+        assert!(
+            text.starts_with("20.0.0.0/24 equalize proto fixed metric 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n30.0.0.0/24 table isp1 proto boot metric 5\n"),
+            "{text}"
+        );
+        let mut p = Printer::new(true, false);
+        print_routes(&sample(), &links(), &names, &mut p);
+        let v: Value = serde_json::from_str(&p.finish()).unwrap();
+        assert_eq!(
+            (&v[0]["table"], &v[0]["protocol"]),
+            (&json!("main"), &json!("fixed"))
+        );
+        assert_eq!(v[1]["table"], json!("isp1"));
+    }
+
+    #[test]
     fn empty_show_json_is_array() {
         let mut p = Printer::new(true, false);
-        print_routes(&[], &links(), &mut p);
+        print_routes(&[], &links(), &RtNames::builtin(), &mut p);
         assert_eq!(p.finish(), "[]\n");
     }
 }

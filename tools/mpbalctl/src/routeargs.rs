@@ -9,11 +9,7 @@ use std::net::Ipv4Addr;
 use std::slice::Iter;
 
 use crate::error::Error;
-
-pub const RT_TABLE_DEFAULT: u32 = 253;
-pub const RT_TABLE_MAIN: u32 = 254;
-pub const RT_TABLE_LOCAL: u32 = 255;
-pub const RTPROT_BOOT: u8 = 3;
+use crate::rtnames::{RtNames, ETC_DIR, RT_TABLE_MAIN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prefix {
@@ -94,68 +90,27 @@ pub fn parse_prefix(s: &str) -> Result<Prefix, Error> {
     Ok(Prefix { addr, len })
 }
 
-/// Table names as in /etc/iproute2/rt_tables, or a number.
-pub fn parse_table(s: &str) -> Result<u32, Error> {
-    match s {
-        "main" => Ok(RT_TABLE_MAIN),
-        "local" => Ok(RT_TABLE_LOCAL),
-        "default" => Ok(RT_TABLE_DEFAULT),
-        _ => match s.parse::<u32>() {
-            Ok(t) if t > 0 => Ok(t),
-            _ => Err(bad(format!("invalid table \"{s}\""))),
-        },
+/// A table name (see rtnames) or number. Table 0 is refused: the kernel
+/// would take it as main for add and del, and ip as "all" for show.
+pub fn parse_table(s: &str, names: &RtNames) -> Result<u32, Error> {
+    match names.table_id(s) {
+        Some(0) => Err(bad(format!(
+            "invalid table \"{s}\": table 0 (unspec) is no table; say main"
+        ))),
+        Some(t) => Ok(t),
+        None => Err(bad(format!(
+            "invalid table \"{s}\": not a number, nor a name in {ETC_DIR}/rt_tables"
+        ))),
     }
 }
 
-pub fn table_name(t: u32) -> Option<&'static str> {
-    match t {
-        RT_TABLE_MAIN => Some("main"),
-        RT_TABLE_LOCAL => Some("local"),
-        RT_TABLE_DEFAULT => Some("default"),
-        _ => None,
-    }
-}
-
-/// Route protocol names from iproute2's rt_protos.
-const PROTOS: &[(u8, &str)] = &[
-    (0, "unspec"),
-    (1, "redirect"),
-    (2, "kernel"),
-    (3, "boot"),
-    (4, "static"),
-    (8, "gated"),
-    (9, "ra"),
-    (10, "mrt"),
-    (11, "zebra"),
-    (12, "bird"),
-    (13, "dnrouted"),
-    (14, "xorp"),
-    (15, "ntk"),
-    (16, "dhcp"),
-    (18, "keepalived"),
-    (42, "babel"),
-    (99, "openr"),
-    (186, "bgp"),
-    (187, "isis"),
-    (188, "ospf"),
-    (189, "rip"),
-    (192, "eigrp"),
-];
-
-pub fn parse_proto(s: &str) -> Result<u8, Error> {
-    PROTOS
-        .iter()
-        .find(|(_, n)| *n == s)
-        .map(|(p, _)| *p)
-        .or_else(|| s.parse().ok())
-        .ok_or_else(|| bad(format!("invalid protocol \"{s}\"")))
-}
-
-pub fn proto_name(p: u8) -> String {
-    PROTOS
-        .iter()
-        .find(|(n, _)| *n == p)
-        .map_or_else(|| p.to_string(), |(_, name)| name.to_string())
+/// A protocol name (see rtnames) or number 0..255.
+pub fn parse_proto(s: &str, names: &RtNames) -> Result<u8, Error> {
+    names.proto_id(s).ok_or_else(|| {
+        bad(format!(
+            "invalid protocol \"{s}\": not a number 0..255, nor a name in {ETC_DIR}/rt_protos"
+        ))
+    })
 }
 
 fn value<'a>(it: &mut Iter<'a, String>, key: &str) -> Result<&'a str, Error> {
@@ -172,7 +127,7 @@ fn set_once<T>(slot: &mut Option<T>, v: T, key: &str) -> Result<(), Error> {
 }
 
 /// Parse everything after `route add|replace|del`.
-pub fn parse_route(verb: Verb, args: &[String]) -> Result<RouteSpec, Error> {
+pub fn parse_route(verb: Verb, args: &[String], names: &RtNames) -> Result<RouteSpec, Error> {
     let mut dst = None;
     let mut equalize = false;
     let mut nexthops = Vec::new();
@@ -184,7 +139,7 @@ pub fn parse_route(verb: Verb, args: &[String]) -> Result<RouteSpec, Error> {
     while let Some(tok) = it.next() {
         match tok.as_str() {
             "equalize" => equalize = true,
-            "table" => set_once(&mut table, parse_table(value(&mut it, tok)?)?, tok)?,
+            "table" => set_once(&mut table, parse_table(value(&mut it, tok)?, names)?, tok)?,
             "metric" | "priority" | "preference" => {
                 let v = value(&mut it, tok)?;
                 let m = v
@@ -192,9 +147,11 @@ pub fn parse_route(verb: Verb, args: &[String]) -> Result<RouteSpec, Error> {
                     .map_err(|_| bad(format!("invalid metric \"{v}\"")))?;
                 set_once(&mut metric, m, "metric")?;
             }
-            "proto" | "protocol" => {
-                set_once(&mut proto, parse_proto(value(&mut it, tok)?)?, "proto")?
-            }
+            "proto" | "protocol" => set_once(
+                &mut proto,
+                parse_proto(value(&mut it, tok)?, names)?,
+                "proto",
+            )?,
             "nexthop" => {
                 let (nh, rest) = parse_nexthop(it.as_slice())?;
                 nexthops.push(nh);
@@ -280,18 +237,18 @@ fn parse_nexthop(args: &[String]) -> Result<(NextHopSpec, &[String]), Error> {
     Ok((nh, it.as_slice()))
 }
 
-/// `route show [table T|all]`
-pub fn parse_show(args: &[String]) -> Result<TableSel, Error> {
+/// `route show [table T|all]`; like ip, a table named "all" wins over all.
+pub fn parse_show(args: &[String], names: &RtNames) -> Result<TableSel, Error> {
     let mut sel = None;
     let mut it = args.iter();
     while let Some(tok) = it.next() {
         match tok.as_str() {
             "table" => {
                 let v = value(&mut it, tok)?;
-                let t = if v == "all" {
+                let t = if v == "all" && names.table_id(v).is_none() {
                     TableSel::All
                 } else {
-                    TableSel::One(parse_table(v)?)
+                    TableSel::One(parse_table(v, names)?)
                 };
                 set_once(&mut sel, t, tok)?;
             }
@@ -314,7 +271,7 @@ mod tests {
     }
 
     fn route(verb: Verb, s: &str) -> Result<RouteSpec, Error> {
-        parse_route(verb, &args(s))
+        parse_route(verb, &args(s), &RtNames::builtin())
     }
 
     fn nh(via: &str, dev: &str, weight: u16) -> NextHopSpec {
@@ -432,6 +389,9 @@ mod tests {
             (Verb::Add, "20.0.0.0/24 nexthop dev a table"),
             (Verb::Add, "20.0.0.0/24 nexthop dev a table x"),
             (Verb::Add, "20.0.0.0/24 nexthop dev a table 0"),
+            (Verb::Add, "20.0.0.0/24 nexthop dev a table unspec"),
+            (Verb::Add, "20.0.0.0/24 nexthop dev a table 4294967296"),
+            (Verb::Add, "20.0.0.0/24 nexthop dev a table 08"),
             (Verb::Add, "20.0.0.0/24 nexthop dev a table 1 table 2"),
             (Verb::Add, "20.0.0.0/24 nexthop dev a metric -1"),
             (Verb::Add, "20.0.0.0/24 nexthop dev a metric 4294967296"),
@@ -450,25 +410,70 @@ mod tests {
         assert_eq!(r.nexthops[0].weight, 256);
     }
 
+    /// Names from a temporary rt_tables and rt_protos.
+    fn names_from_files() -> (tempfile::TempDir, RtNames) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rt_tables"), "254 main\n100 isp1\n7 all\n").unwrap();
+        std::fs::write(dir.path().join("rt_protos"), "200 mine\n").unwrap();
+        let names = RtNames::load(dir.path(), &dir.path().join("none"));
+        (dir, names)
+    }
+
     #[test]
     fn tables_and_protos() {
-        assert_eq!(parse_table("local").unwrap(), 255);
-        assert_eq!(parse_table("1000").unwrap(), 1000);
-        assert_eq!(table_name(254), Some("main"));
-        assert_eq!(table_name(100), None);
-        assert_eq!(parse_proto("boot").unwrap(), RTPROT_BOOT);
-        assert_eq!(parse_proto("200").unwrap(), 200);
-        assert_eq!(proto_name(4), "static");
-        assert_eq!(proto_name(200), "200");
+        let n = RtNames::builtin();
+        assert_eq!(parse_table("local", &n).unwrap(), 255);
+        assert_eq!(parse_table("main", &n).unwrap(), 254);
+        assert_eq!(parse_table("1000", &n).unwrap(), 1000);
+        assert_eq!(parse_table("0x10", &n).unwrap(), 16);
+        assert_eq!(parse_proto("boot", &n).unwrap(), 3);
+        assert_eq!(parse_proto("200", &n).unwrap(), 200);
+        let e = parse_table("isp1", &n).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            e.message(),
+            "invalid table \"isp1\": not a number, nor a name in /etc/iproute2/rt_tables"
+        );
+        assert!(parse_table("unspec", &n)
+            .unwrap_err()
+            .message()
+            .contains("table 0"));
+        assert!(parse_proto("mine", &n).is_err());
+
+        let (_d, n) = names_from_files();
+        assert_eq!(parse_table("isp1", &n).unwrap(), 100);
+        assert_eq!(parse_proto("mine", &n).unwrap(), 200);
+        let r = parse_route(
+            Verb::Add,
+            &args("equalize 1.0.0.0/8 nexthop dev a nexthop dev b table isp1 proto mine"),
+            &n,
+        )
+        .unwrap();
+        assert_eq!((r.table, r.proto), (100, Some(200)));
     }
 
     #[test]
     fn show_args() {
-        assert_eq!(parse_show(&[]).unwrap(), TableSel::One(RT_TABLE_MAIN));
-        assert_eq!(parse_show(&args("table all")).unwrap(), TableSel::All);
-        assert_eq!(parse_show(&args("table 100")).unwrap(), TableSel::One(100));
-        assert!(parse_show(&args("table")).is_err());
-        assert!(parse_show(&args("foo")).is_err());
-        assert!(parse_show(&args("table 1 table 2")).is_err());
+        let n = RtNames::builtin();
+        let show = |s: &str| parse_show(&args(s), &n);
+        assert_eq!(show("").unwrap(), TableSel::One(RT_TABLE_MAIN));
+        assert_eq!(show("table all").unwrap(), TableSel::All);
+        assert_eq!(show("table 100").unwrap(), TableSel::One(100));
+        assert_eq!(show("table local").unwrap(), TableSel::One(255));
+        assert!(show("table").is_err());
+        assert!(show("foo").is_err());
+        assert!(show("table 1 table 2").is_err());
+        assert!(show("table isp1").is_err());
+        assert!(show("table 0").is_err());
+        // Names first, as ip: a table called "all" is that table.
+        let (_d, n) = names_from_files();
+        assert_eq!(
+            parse_show(&args("table isp1"), &n).unwrap(),
+            TableSel::One(100)
+        );
+        assert_eq!(
+            parse_show(&args("table all"), &n).unwrap(),
+            TableSel::One(7)
+        );
     }
 }

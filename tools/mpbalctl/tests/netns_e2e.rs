@@ -233,6 +233,15 @@ fn routes_in_a_real_netns() {
     let all: Value =
         serde_json::from_str(&ok(&ns, &["-j", "route", "show", "table", "all"])).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 3);
+    // Tables are strings in JSON, as with ip -j: a name, else the number.
+    let tables: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["table"])
+        .collect();
+    assert!(tables.contains(&&Value::from("1000")), "{tables:?}");
+    assert!(tables.contains(&&Value::from("main")), "{tables:?}");
     assert!(!ok(&ns, &["route", "show"]).contains("table 1000"));
 
     // Single nexthop: allowed, with a warning.
