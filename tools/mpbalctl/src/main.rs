@@ -225,15 +225,11 @@ fn execute(cmd: Command, p: &mut Printer) -> Result<(), Error> {
     let proc = Proc::from_env();
     match cmd {
         Command::Route(verb, spec) => {
-            if verb != Verb::Del && spec.equalize && spec.nexthops.len() == 1 {
-                warn("equalize has no effect on single-path routes");
-            }
             route::change(&mut Rtnl::open()?, verb, &spec)?;
             // The module acts on a new equalize route from its worker; return
             // once it does, so traffic sent next is balanced.
             if verb != Verb::Del
                 && spec.equalize
-                && spec.nexthops.len() > 1
                 && mpbal::wait_hooks_on(&proc, Duration::from_secs(2)) == Some(false)
             {
                 warn("mpbal is not steering this netns yet (see 'mpbalctl stats': hooks, hash_policy)");

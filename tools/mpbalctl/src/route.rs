@@ -1,5 +1,5 @@
 //! The `route` object: RTM_NEWROUTE/RTM_DELROUTE with RTA_MULTIPATH and the
-//! RTM_F_EQUALIZE flag, and a dump that lists multipath/equalize routes.
+//! RTM_F_EQUALIZE flag, and a dump that lists the multipath routes.
 
 use std::net::Ipv4Addr;
 
@@ -130,65 +130,50 @@ fn gateway(attrs: &[RouteAttribute]) -> Option<Ipv4Addr> {
     })
 }
 
-/// Keep IPv4 unicast routes that are multipath or carry the equalize flag.
-/// (The kernel dumps a one-nexthop route without RTA_MULTIPATH, so an
-/// equalize route with a single nexthop is recognised by the flag.)
+/// Keep IPv4 unicast multipath routes. A single-path route is never an
+/// mpbal route, and the kernel dumps it without the equalize flag anyway
+/// (rtm_flags then carries only the nexthop's flags).
 pub fn from_message(msg: &RouteMessage) -> Option<Route> {
     let h = &msg.header;
     if h.address_family != AddressFamily::Inet || h.kind != RouteType::Unicast {
         return None;
     }
-    let equalize = h.flags.contains(RouteFlags::Equalize);
     let mut table = u32::from(h.table);
     let mut dst = Ipv4Addr::UNSPECIFIED;
     let mut metric = 0;
-    let mut oif = None;
     let mut multipath = None;
     for attr in &msg.attributes {
         match attr {
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = *a,
             RouteAttribute::Priority(m) => metric = *m,
-            RouteAttribute::Oif(i) => oif = Some(*i),
             RouteAttribute::MultiPath(hops) => multipath = Some(hops),
             _ => {}
         }
     }
-    let nexthops = match multipath {
-        Some(hops) => hops
-            .iter()
-            .map(|hop| NextHop {
-                gateway: gateway(&hop.attributes),
-                ifindex: hop.interface_index,
-                weight: u16::from(hop.hops) + 1,
-                flags: nh_flag_names(hop.flags),
-            })
-            .collect(),
-        None if equalize => vec![NextHop {
-            gateway: gateway(&msg.attributes),
-            ifindex: oif.unwrap_or(0),
-            weight: 1,
-            // Single-path routes report nexthop flags in the low rtm_flags bits.
-            flags: nh_flag_names(RouteNextHopFlags::from_bits_truncate(
-                (h.flags.bits() & 0xff) as u8,
-            )),
-        }],
-        None => return None,
-    };
+    let nexthops = multipath?
+        .iter()
+        .map(|hop| NextHop {
+            gateway: gateway(&hop.attributes),
+            ifindex: hop.interface_index,
+            weight: u16::from(hop.hops) + 1,
+            flags: nh_flag_names(hop.flags),
+        })
+        .collect();
     Some(Route {
         dst: Prefix {
             addr: dst,
             len: h.destination_prefix_length,
         },
         table,
-        equalize,
+        equalize: h.flags.contains(RouteFlags::Equalize),
         protocol: h.protocol.into(),
         metric,
         nexthops,
     })
 }
 
-/// Dump IPv4 routes and print the selected multipath/equalize ones.
+/// Dump IPv4 routes and print the multipath ones of the selected tables.
 pub fn show(rtnl: &mut Rtnl, sel: TableSel, names: &RtNames, p: &mut Printer) -> Result<(), Error> {
     let links = rtnl.links()?;
     let mut req = RouteMessage::default();
@@ -378,13 +363,15 @@ mod tests {
         m.header.kind = RouteType::Unicast;
         m.attributes.push(RouteAttribute::Oif(3));
         assert_eq!(from_message(&m), None);
-        // ...unless flagged equalize (single nexthop dumped without RTA_MULTIPATH).
+        // Even flagged: only multipath routes are mpbal's.
         m.header.flags = RouteFlags::Equalize | RouteFlags::Linkdown;
-        m.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(Ipv4Addr::new(
-                1, 1, 1, 1,
-            ))));
+        assert_eq!(from_message(&m), None);
+        let mut hop = RouteNextHop::default();
+        hop.interface_index = 3;
+        hop.flags = RouteNextHopFlags::Linkdown;
+        m.attributes.push(RouteAttribute::MultiPath(vec![hop]));
         let r = from_message(&m).unwrap();
+        assert!(r.equalize);
         assert_eq!(r.nexthops[0].ifindex, 3);
         assert_eq!(r.nexthops[0].flags, ["linkdown"]);
         assert_eq!(r.dst.to_string(), "default");

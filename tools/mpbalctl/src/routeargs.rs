@@ -178,6 +178,16 @@ pub fn parse_route(verb: Verb, args: &[String], names: &RtNames) -> Result<Route
             "missing nexthop (NH := nexthop via GW dev DEV [weight N])",
         ));
     }
+    // The kernel keeps a one-nexthop route as a single-path route: mpbal
+    // never balances it and its dump drops the equalize flag (fib_dump_info()
+    // sets rtm_flags from the nexthop alone), so route show would not list it.
+    if verb != Verb::Del && equalize && nexthops.len() < 2 {
+        return Err(bad(
+            "\"equalize\" needs two or more nexthops: the kernel keeps a one-nexthop \
+             route as a single-path route, which mpbal does not balance and which \
+             route show cannot list; add a nexthop or drop \"equalize\"",
+        ));
+    }
     Ok(RouteSpec {
         dst,
         equalize,
@@ -354,9 +364,36 @@ mod tests {
             r.nexthops,
             vec![nh("", "eth0", 1), nh("1.1.1.1", "eth1", 3)]
         );
-        let r = route(Verb::Add, "1.0.0.0/8 nexthop via 2.2.2.2 equalize").unwrap();
+        let r = route(
+            Verb::Add,
+            "1.0.0.0/8 nexthop via 2.2.2.2 equalize nexthop dev a",
+        )
+        .unwrap();
         assert!(r.equalize);
-        assert_eq!(r.nexthops, vec![nh("2.2.2.2", "", 1)]);
+        assert_eq!(r.nexthops, vec![nh("2.2.2.2", "", 1), nh("", "a", 1)]);
+    }
+
+    #[test]
+    fn equalize_needs_two_nexthops() {
+        for s in [
+            "equalize 1.0.0.0/8 nexthop via 2.2.2.2",
+            "1.0.0.0/8 nexthop dev a weight 3 equalize",
+        ] {
+            for verb in [Verb::Add, Verb::Replace] {
+                let e = route(verb, s).unwrap_err();
+                assert_eq!(e.exit_code(), 2, "{s}");
+                assert!(e.message().contains("two or more nexthops"), "{e}");
+            }
+        }
+        // A plain single-path route is fine, and so is deleting anything.
+        assert_eq!(
+            route(Verb::Add, "1.0.0.0/8 nexthop dev a")
+                .unwrap()
+                .nexthops
+                .len(),
+            1
+        );
+        assert!(route(Verb::Del, "equalize 1.0.0.0/8 nexthop dev a").is_ok());
     }
 
     #[test]

@@ -315,6 +315,48 @@ fn bad_arguments() {
     }
 }
 
+/// Commands that must fail while parsing, before anything is touched. The
+/// namespace does not exist, so a regression ends at setns (exit 1) rather
+/// than changing the host's routes.
+#[test]
+fn bad_routes_change_nothing() {
+    let f = fixture();
+    let ns = ["-n", "mpbalctl-no-such-ns"];
+    let nh = ["nexthop", "dev", "lo"];
+    let eq = [&ns[..], &["route", "add", "equalize", "20.0.0.0/24"], &nh].concat();
+
+    // One nexthop: no equalize route the kernel could report or mpbal balance.
+    for verb in ["add", "replace"] {
+        let mut args = eq.clone();
+        args[3] = verb;
+        let err = fails(f.path(), &args, 2);
+        assert!(
+            err.starts_with("mpbalctl: \"equalize\" needs two or more nexthops"),
+            "{err}"
+        );
+    }
+
+    let two = [&eq[..], &nh].concat();
+    let err = fails(f.path(), &[&two[..], &["table", "nosuch"]].concat(), 2);
+    assert!(
+        err.starts_with(
+            "mpbalctl: invalid table \"nosuch\": not a number, nor a name in /etc/iproute2/rt_tables\n"
+        ),
+        "{err}"
+    );
+    let err = fails(f.path(), &[&two[..], &["proto", "nosuch"]].concat(), 2);
+    assert!(err.contains("invalid protocol \"nosuch\""), "{err}");
+    let err = fails(f.path(), &[&two[..], &["table", "unspec"]].concat(), 2);
+    assert!(err.contains("table 0 (unspec)"), "{err}");
+    // Well-formed: it gets as far as the namespace.
+    let err = fails(
+        f.path(),
+        &[&two[..], &["table", "main", "proto", "static"]].concat(),
+        1,
+    );
+    assert!(err.contains("Cannot open network namespace"), "{err}");
+}
+
 #[test]
 fn arguments_are_checked_before_entering_netns() {
     let f = fixture();

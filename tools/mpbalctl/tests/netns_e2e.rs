@@ -244,24 +244,26 @@ fn routes_in_a_real_netns() {
     assert!(tables.contains(&&Value::from("main")), "{tables:?}");
     assert!(!ok(&ns, &["route", "show"]).contains("table 1000"));
 
-    // Single nexthop: allowed, with a warning.
-    let o = mpbalctl(
-        &ns,
-        &[
-            "route",
-            "add",
-            "equalize",
-            "50.0.0.0/24",
-            "nexthop",
-            "via",
-            "10.0.1.2",
-            "dev",
-            "va",
-        ],
-    );
-    assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no effect on single-path routes"));
+    // Single nexthop with equalize: refused, nothing added (the kernel would
+    // keep it single-path and dump it without the flag).
+    let single = [
+        "route",
+        "add",
+        "equalize",
+        "50.0.0.0/24",
+        "nexthop",
+        "via",
+        "10.0.1.2",
+        "dev",
+        "va",
+    ];
+    let err = fails(&ns, &single, 2);
+    assert!(err.contains("needs two or more nexthops"), "{err}");
+    assert_eq!(ip(&["-n", &ns.0, "route", "show", "50.0.0.0/24"]), "");
+    // Without equalize it is a plain route, added as asked and not listed.
+    ok(&ns, &[&single[..2], &single[3..]].concat());
     assert!(ip(&["-n", &ns.0, "route", "show", "50.0.0.0/24"]).contains("via 10.0.1.2 dev va"));
+    assert!(!ok(&ns, &["route", "show"]).contains("50.0.0.0/24"));
 
     // del removes exactly what it names.
     ok(&ns, &["route", "del", "20.0.0.0/24"]);
