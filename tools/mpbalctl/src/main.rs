@@ -227,12 +227,11 @@ fn execute(cmd: Command, p: &mut Printer) -> Result<(), Error> {
         Command::Route(verb, spec) => {
             route::change(&mut Rtnl::open()?, verb, &spec)?;
             // The module acts on a new equalize route from its worker; return
-            // once it does, so traffic sent next is balanced.
-            if verb != Verb::Del
-                && spec.equalize
-                && mpbal::wait_hooks_on(&proc, Duration::from_secs(2)) == Some(false)
-            {
-                warn("mpbal is not steering this netns yet (see 'mpbalctl stats': hooks, hash_policy)");
+            // once it does, so traffic sent next is balanced, or say why not.
+            if verb != Verb::Del && spec.equalize {
+                if let Some(w) = mpbal::steering_warning(&proc, Duration::from_secs(2)) {
+                    warn(&w);
+                }
             }
             Ok(())
         }

@@ -255,11 +255,30 @@ pub fn link_set_capacity(proc: &Proc, dev: &str, bps: u64, arg: &str) -> Result<
     )
 }
 
+/// Why a just-added equalize route is not balanced, if it is not: the
+/// module is not loaded (the kernel keeps the flag, but nothing acts on
+/// it), or its worker has not put the route in force within `timeout`.
+pub fn steering_warning(proc: &Proc, timeout: Duration) -> Option<String> {
+    if !proc.is_loaded() {
+        return Some(format!(
+            "mpbal is not loaded (no {}): the route is added, but nothing balances it",
+            proc.sysctl_dir().display()
+        ));
+    }
+    match wait_hooks_on(proc, timeout) {
+        Some(false) => Some(
+            "mpbal is not steering this netns yet (see 'mpbalctl stats': hooks, hash_policy)"
+                .to_string(),
+        ),
+        _ => None,
+    }
+}
+
 /// Waits (bounded) until the module's worker has put the netns's equalize
 /// routes in force. Its hooks go on last, after the hash policy and
 /// conntrack, so `hooks on` means packets sent from now on are balanced.
 /// `None` when the module is not loaded: nothing to wait for.
-pub fn wait_hooks_on(proc: &Proc, timeout: Duration) -> Option<bool> {
+fn wait_hooks_on(proc: &Proc, timeout: Duration) -> Option<bool> {
     let stats = proc.stats();
     if !stats.exists() {
         return None;
@@ -332,6 +351,7 @@ mod tests {
     fn stats_fixture(hooks: Option<&str>) -> (tempfile::TempDir, Proc) {
         let dir = tempfile::tempdir().unwrap();
         if let Some(h) = hooks {
+            std::fs::create_dir_all(dir.path().join("sys/net/mpbal")).unwrap();
             let net = dir.path().join("net/mpbal");
             std::fs::create_dir_all(&net).unwrap();
             std::fs::write(net.join("stats"), format!("strategy packet\nhooks {h}\n")).unwrap();
@@ -351,6 +371,22 @@ mod tests {
         let start = Instant::now();
         assert_eq!(wait_hooks_on(&proc, t), Some(false));
         assert!(start.elapsed() >= t);
+    }
+
+    #[test]
+    fn warning_when_nothing_will_balance() {
+        let t = Duration::from_millis(30);
+        let (_d, proc) = stats_fixture(None);
+        let w = steering_warning(&proc, t).unwrap();
+        assert!(w.starts_with("mpbal is not loaded (no "), "{w}");
+        assert!(
+            w.ends_with("the route is added, but nothing balances it"),
+            "{w}"
+        );
+        let (_d, proc) = stats_fixture(Some("off"));
+        assert!(steering_warning(&proc, t).unwrap().contains("not steering"));
+        let (_d, proc) = stats_fixture(Some("on"));
+        assert_eq!(steering_warning(&proc, t), None);
     }
 
     #[test]

@@ -51,9 +51,14 @@ impl Proc {
     }
 
     /// The sysctl directory exists exactly while the module is loaded.
+    pub fn is_loaded(&self) -> bool {
+        self.sysctl_dir().is_dir()
+    }
+
+    /// An operational error (exit 1) unless the module is loaded.
     pub fn ensure_loaded(&self) -> Result<(), Error> {
         let dir = self.sysctl_dir();
-        if dir.is_dir() {
+        if self.is_loaded() {
             Ok(())
         } else {
             Err(Error::op(format!(

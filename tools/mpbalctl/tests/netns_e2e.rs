@@ -102,7 +102,16 @@ const EQ_ROUTE: &[&str] = &[
 fn routes_in_a_real_netns() {
     let ns = Netns::new();
 
-    ok(&ns, EQ_ROUTE);
+    // Added, but with no module nothing balances it: say so.
+    let o = mpbalctl(&ns, EQ_ROUTE);
+    assert_eq!(o.status.code(), Some(0));
+    if !std::path::Path::new("/proc/sys/net/mpbal").exists() {
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            "mpbalctl: warning: mpbal is not loaded (no /proc/sys/net/mpbal): \
+             the route is added, but nothing balances it\n"
+        );
+    }
     ok(
         &ns,
         &[
