@@ -309,7 +309,14 @@ fn bad_arguments() {
         &["route", "add", "20.0.0.0/33", "nexthop", "dev", "x"],
         &["route", "frobnicate"],
         &["route", "show", "table"],
+        &["route", "show", "table", "nosuch"],
         &["route", "del"],
+        &["s"],
+        &["st"],
+        &["route", "get"],
+        &["help", "bogus"],
+        &["help", "route", "add", "x"],
+        &["stats", "show", "x"],
     ] {
         fails(f.path(), args, 2);
     }
@@ -326,7 +333,7 @@ fn bad_routes_change_nothing() {
     let eq = [&ns[..], &["route", "add", "equalize", "20.0.0.0/24"], &nh].concat();
 
     // One nexthop: no equalize route the kernel could report or mpbal balance.
-    for verb in ["add", "replace"] {
+    for verb in ["add", "replace", "a", "r"] {
         let mut args = eq.clone();
         args[3] = verb;
         let err = fails(f.path(), &args, 2);
@@ -334,6 +341,7 @@ fn bad_routes_change_nothing() {
             err.starts_with("mpbalctl: \"equalize\" needs two or more nexthops"),
             "{err}"
         );
+        assert!(err.contains("\nUsage: mpbalctl route"), "{err}");
     }
 
     let two = [&eq[..], &nh].concat();
@@ -374,10 +382,132 @@ fn arguments_are_checked_before_entering_netns() {
 }
 
 #[test]
+fn abbreviations() {
+    let f = fixture();
+    for args in [
+        &["str"][..],
+        &["strat", "sh"],
+        &["strategy", "list"],
+        &["str", "ls"],
+    ] {
+        assert_eq!(ok(f.path(), args), "session\n", "{args:?}");
+    }
+    ok(f.path(), &["str", "s", "packet"]);
+    assert_eq!(read(f.path(), "sys/net/mpbal/strategy"), "packet\n");
+    let stats = ok(f.path(), &["stats"]);
+    assert_eq!(ok(f.path(), &["sta"]), stats);
+    assert_eq!(ok(f.path(), &["stats", "show"]), stats);
+    assert_eq!(ok(f.path(), &["stat", "s"]), stats);
+    let link = ok(f.path(), &["link", "show"]);
+    for args in [&["l"][..], &["li", "sh"], &["l", "ls"], &["link", "l"]] {
+        assert_eq!(ok(f.path(), args), link, "{args:?}");
+    }
+    ok(f.path(), &["l", "s", "eth2", "capacity", "5mbit"]);
+    assert_eq!(
+        read(f.path(), "sys/net/mpbal/conf/eth2/capacity"),
+        "5000000\n"
+    );
+
+    let err = fails(f.path(), &["st"], 2);
+    assert!(
+        err.starts_with("mpbalctl: \"st\" is ambiguous (strategy, stats), try \"mpbalctl help\"\n"),
+        "{err}"
+    );
+    let err = fails(f.path(), &["link", "frob"], 2);
+    assert!(
+        err.starts_with("mpbalctl: Command \"frob\" is unknown, try \"mpbalctl link help\"\n"),
+        "{err}"
+    );
+}
+
+/// Help: stdout, exit 0, nothing on stderr, and the grammar of what was named.
+fn help_of(root: &Path, args: &[&str]) -> String {
+    let o = run(root, args);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    assert!(o.stderr.is_empty(), "{args:?}: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("\n\nUsage: mpbalctl "), "{args:?}: {out}");
+    out
+}
+
+#[test]
 fn help_and_version_succeed() {
     let f = fixture();
-    assert!(ok(f.path(), &["--help"]).contains("route add [equalize]"));
+    let all = help_of(f.path(), &["--help"]);
+    assert!(all.contains("route add [equalize]"), "{all}");
+    assert!(all.contains("  objects         r[oute] l[ink]"), "{all}");
+    for args in [&["-h"][..], &["help"], &["h"]] {
+        assert_eq!(help_of(f.path(), args), all, "{args:?}");
+    }
     assert!(ok(f.path(), &["-V"]).starts_with("mpbalctl "));
+    assert!(ok(f.path(), &["--version"]).starts_with("mpbalctl "));
+
+    let route = help_of(f.path(), &["route", "help"]);
+    assert!(route.contains("mpbalctl route del PREFIX"), "{route}");
+    assert!(!route.contains("strategy"), "{route}");
+    for args in [
+        &["r", "h"][..],
+        &["help", "route"],
+        &["route", "-h"],
+        &["route", "--help"],
+        &["route", "frobnicate", "-h"],
+    ] {
+        assert_eq!(help_of(f.path(), args), route, "{args:?}");
+    }
+
+    let add = help_of(f.path(), &["route", "add", "help"]);
+    assert!(
+        add.contains("\nUsage: mpbalctl route add [equalize] PREFIX NH..."),
+        "{add}"
+    );
+    assert!(add.contains("\n  NH       := nexthop"), "{add}");
+    assert!(!add.contains("route del"), "{add}");
+    for args in [
+        &["route", "add", "-h"][..],
+        &["r", "a", "--help"],
+        &["help", "route", "add"],
+        &["route", "help", "add"],
+        &["route", "add", "equalize", "1.0.0.0/8", "-h"],
+    ] {
+        assert_eq!(help_of(f.path(), args), add, "{args:?}");
+    }
+    assert!(help_of(f.path(), &["strategy", "set", "-h"]).contains("STRATEGY := route | packet"));
+    assert!(help_of(f.path(), &["link", "set", "help"]).contains("RATE     := NUMBER"));
+    assert!(help_of(f.path(), &["stats", "help"]).contains("Usage: mpbalctl stats [show]"));
+    // Help never runs the command.
+    for args in [
+        &["strategy", "set", "packet", "-h"][..],
+        &["link", "set", "eth1", "capacity", "1", "--help"],
+    ] {
+        help_of(f.path(), args);
+    }
+    assert_eq!(read(f.path(), "sys/net/mpbal/strategy"), "session\n");
+    assert_eq!(
+        read(f.path(), "sys/net/mpbal/conf/eth1/capacity"),
+        "10000000\n"
+    );
+}
+
+#[test]
+fn usage_errors_show_the_grammar_of_what_was_named() {
+    let f = fixture();
+    let err = fails(f.path(), &["link", "set", "eth1", "mtu", "1"], 2);
+    assert!(
+        err.contains("\nUsage: mpbalctl link set DEV capacity RATE\n  RATE "),
+        "{err}"
+    );
+    let err = fails(f.path(), &["strategy", "set"], 2);
+    assert!(
+        err.contains("\nUsage: mpbalctl strategy set STRATEGY\n"),
+        "{err}"
+    );
+    let err = fails(f.path(), &["bogus"], 2);
+    assert!(err.contains("\nUsage: mpbalctl [OPTIONS] OBJECT"), "{err}");
+    let err = fails(f.path(), &[], 2);
+    assert!(
+        err.starts_with("mpbalctl: missing OBJECT\nUsage: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -421,8 +551,14 @@ fn garbage_never_panics() {
         let args: Vec<&str> = (0..len)
             .map(|k| words[(i * 31 + k * 17) % words.len()])
             .collect();
-        // Never touch the host's routes from this test.
-        if args.contains(&"route") && args.iter().any(|a| matches!(*a, "add" | "del" | "replace")) {
+        // Never touch the host's routes from this test (verbs abbreviate).
+        let changes = |a: &&str| {
+            !a.is_empty()
+                && ["add", "delete", "replace"]
+                    .iter()
+                    .any(|v| v.starts_with(*a))
+        };
+        if args.contains(&"route") && args.iter().any(changes) {
             continue;
         }
         let o = run(f.path(), &args);

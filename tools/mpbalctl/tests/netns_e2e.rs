@@ -274,6 +274,30 @@ fn routes_in_a_real_netns() {
     assert!(ip(&["-n", &ns.0, "route", "show", "50.0.0.0/24"]).contains("via 10.0.1.2 dev va"));
     assert!(!ok(&ns, &["route", "show"]).contains("50.0.0.0/24"));
 
+    // ip's abbreviations, and table names.
+    ok(
+        &ns,
+        &[
+            "r",
+            "a",
+            "60.0.0.0/24",
+            "nexthop",
+            "dev",
+            "va",
+            "nexthop",
+            "dev",
+            "vc",
+            "table",
+            "default",
+        ],
+    );
+    let t = ok(&ns, &["ro", "sh", "table", "default"]);
+    assert!(t.starts_with("60.0.0.0/24 table default proto boot"), "{t}");
+    let all: Value = serde_json::from_str(&ok(&ns, &["-j", "r", "l", "table", "all"])).unwrap();
+    assert_eq!(by_dst(&all, "60.0.0.0/24").unwrap()["table"], "default");
+    ok(&ns, &["r", "d", "60.0.0.0/24", "table", "default"]);
+    assert_eq!(ip(&["-n", &ns.0, "route", "show", "table", "default"]), "");
+
     // del removes exactly what it names.
     ok(&ns, &["route", "del", "20.0.0.0/24"]);
     let ipr = ip(&["-n", &ns.0, "route", "show", "20.0.0.0/24"]);
