@@ -8,6 +8,7 @@ mod command;
 mod error;
 mod grammar;
 mod help;
+mod ipargs;
 mod mpbal;
 mod netns;
 mod output;
@@ -18,7 +19,6 @@ mod routeargs;
 mod rtnames;
 mod rtnl;
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -126,42 +126,8 @@ fn split_clap_error(rendered: &str) -> (String, String) {
     (msg.trim_start_matches("error: ").to_string(), usage)
 }
 
-/// iproute2 spells long options with one dash (-netns, -json, -pretty);
-/// clap wants two. Only the global options before OBJECT are rewritten.
-fn normalize_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    let mut out = Vec::new();
-    let mut in_globals = true;
-    let mut expect_value = false;
-    for (i, arg) in args.into_iter().enumerate() {
-        if i == 0 || !in_globals {
-            out.push(arg);
-            continue;
-        }
-        if expect_value {
-            expect_value = false;
-            out.push(arg);
-            continue;
-        }
-        let long = match arg.to_str() {
-            Some("-netns") | Some("--netns") | Some("-n") => {
-                expect_value = true;
-                Some("--netns")
-            }
-            Some("-json") => Some("--json"),
-            Some("-pretty") => Some("--pretty"),
-            Some(s) if s.starts_with('-') => None,
-            _ => {
-                in_globals = false;
-                None
-            }
-        };
-        out.push(long.map_or(arg, OsString::from));
-    }
-    out
-}
-
 fn main() -> ExitCode {
-    let args = normalize_args(std::env::args_os());
+    let args = ipargs::normalize(std::env::args_os());
     let matches = match Cli::command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => return clap_error(&e),
@@ -214,25 +180,23 @@ mod tests {
         );
     }
 
-    fn os(args: &[&str]) -> Vec<OsString> {
-        args.iter().map(OsString::from).collect()
-    }
-
     #[test]
-    fn single_dash_long_options() {
-        assert_eq!(
-            normalize_args(os(&["m", "-netns", "-json", "-json", "route", "-json"])),
-            os(&["m", "--netns", "-json", "--json", "route", "-json"])
-        );
-        assert_eq!(
-            normalize_args(os(&["m", "-pretty", "-j", "-n", "x", "stats"])),
-            os(&["m", "--pretty", "-j", "--netns", "x", "stats"])
-        );
-        let cli = Cli::try_parse_from(normalize_args(os(&[
-            "m", "-netns", "ns1", "-json", "-pretty", "stats",
-        ])))
-        .unwrap();
-        assert_eq!(cli.netns.as_deref(), Some("ns1"));
-        assert!(cli.json && cli.pretty);
+    fn clap_parses_grouped_and_ip_style_options() {
+        for s in [
+            "-jn ns1 stats",
+            "-nj ns1 stats",
+            "-j -n ns1 stats",
+            "-n ns1 -j stats",
+            "-json -netns ns1 stats",
+            "--json --netns ns1 stats",
+            "-jpn ns1 stats",
+        ] {
+            let args = ["mpbalctl"].into_iter().chain(s.split_whitespace());
+            let cli = Cli::try_parse_from(ipargs::normalize(args.map(Into::into)))
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(cli.netns.as_deref(), Some("ns1"), "{s}");
+            assert!(cli.json, "{s}");
+            assert_eq!(cli.pretty, s.contains('p'), "{s}");
+        }
     }
 }

@@ -314,6 +314,9 @@ fn bad_arguments() {
         &["s"],
         &["st"],
         &["route", "get"],
+        &["-jx", "stats"],
+        &["-jn"],
+        &["-nj"],
         &["help", "bogus"],
         &["help", "route", "add", "x"],
         &["stats", "show", "x"],
@@ -420,6 +423,32 @@ fn abbreviations() {
     );
 }
 
+#[test]
+fn grouped_short_options() {
+    let f = fixture();
+    let plain = ok(f.path(), &["-j", "link", "show"]);
+    assert_eq!(ok(f.path(), &["-json", "link"]), plain);
+    assert_eq!(
+        ok(f.path(), &["-jp", "link"]),
+        ok(f.path(), &["-j", "-p", "link"])
+    );
+    assert_ne!(ok(f.path(), &["-jp", "link"]), plain);
+    // -n takes the next argument wherever it is in the group.
+    for args in [
+        &["-jn", "mpbalctl-no-such-ns", "link"][..],
+        &["-nj", "mpbalctl-no-such-ns", "link"],
+        &["-j", "-n", "mpbalctl-no-such-ns", "link"],
+        &["-jpn", "mpbalctl-no-such-ns", "link"],
+        &["-npj", "mpbalctl-no-such-ns", "link"],
+    ] {
+        let err = fails(f.path(), args, 1);
+        assert!(
+            err.contains("Cannot open network namespace \"mpbalctl-no-such-ns\""),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 /// Help: stdout, exit 0, nothing on stderr, and the grammar of what was named.
 fn help_of(root: &Path, args: &[&str]) -> String {
     let o = run(root, args);
@@ -436,7 +465,7 @@ fn help_and_version_succeed() {
     let all = help_of(f.path(), &["--help"]);
     assert!(all.contains("route add [equalize]"), "{all}");
     assert!(all.contains("  objects         r[oute] l[ink]"), "{all}");
-    for args in [&["-h"][..], &["help"], &["h"]] {
+    for args in [&["-h"][..], &["-help"], &["help"], &["h"], &["-jh"]] {
         assert_eq!(help_of(f.path(), args), all, "{args:?}");
     }
     assert!(ok(f.path(), &["-V"]).starts_with("mpbalctl "));
@@ -450,6 +479,7 @@ fn help_and_version_succeed() {
         &["help", "route"],
         &["route", "-h"],
         &["route", "--help"],
+        &["-h", "route"],
         &["route", "frobnicate", "-h"],
     ] {
         assert_eq!(help_of(f.path(), args), route, "{args:?}");
@@ -468,6 +498,8 @@ fn help_and_version_succeed() {
         &["help", "route", "add"],
         &["route", "help", "add"],
         &["route", "add", "equalize", "1.0.0.0/8", "-h"],
+        &["-h", "route", "add"],
+        &["-jh", "r", "a", "1.0.0.0/8"],
     ] {
         assert_eq!(help_of(f.path(), args), add, "{args:?}");
     }
@@ -477,6 +509,7 @@ fn help_and_version_succeed() {
     // Help never runs the command.
     for args in [
         &["strategy", "set", "packet", "-h"][..],
+        &["-h", "strategy", "set", "packet"],
         &["link", "set", "eth1", "capacity", "1", "--help"],
     ] {
         help_of(f.path(), args);
