@@ -11,7 +11,7 @@
 //!
 //! Every packet is booked against its uplink's load, so headroom choices
 //! see what the flowlets already send. The flow table is shared by the CPUs
-//! of the netns (lock-free); a remembered uplink that is dead, link-down or
+//! of the netns (lock-free, 4-way); a remembered uplink that is dead, link-down or
 //! no longer a nexthop starts a new flowlet at once.
 
 use super::nexthop::Route;
@@ -48,13 +48,15 @@ impl Strategy for FlowletStrategy {
         // eighth old, after a pause of at least the gap.
         let refresh = fl.gap_us >> 3;
         let mut outcome = Outcome::New;
-        if let Some((id, idle)) = fl.table.lookup(flow, now, fl.gap_us + refresh) {
+        let gap = fl.gap_us + refresh;
+        if let Some(found) = fl.table.lookup(flow, now, gap) {
+            let id = found.id;
             // Where the load table last found the uplink: O(1) for a flow
             // that stays.
             if let Some(index) = env.load.nexthop_in(route, usable, id) {
                 env.load.book_share(id, env.bits);
-                if idle >= refresh {
-                    fl.table.touch(flow, id, now);
+                if found.idle_us >= refresh {
+                    fl.table.refresh(flow, &found, now);
                 }
                 return Some(Selection {
                     index,
@@ -68,7 +70,7 @@ impl Strategy for FlowletStrategy {
         }
         let id = env.load.take_share(route.uplinks_of(usable), env.bits)?;
         let index = env.load.nexthop_in(route, usable, id)?;
-        fl.table.touch(flow, id, now);
+        fl.table.place(flow, id, now, gap);
         Some(Selection { index, outcome })
     }
 }
