@@ -45,6 +45,7 @@ pub struct Found {
 }
 
 /// A view of the table memory.
+#[derive(Clone, Copy)]
 pub struct FlowletTable<'a> {
     slots: &'a [AtomicU64],
 }
@@ -98,11 +99,18 @@ impl<'a> FlowletTable<'a> {
     #[inline]
     pub fn lookup(&self, flow: u32, now_us: u64, gap_us: u64) -> Option<Found> {
         let tag = tag_of(flow);
-        self.group(flow)?.iter().enumerate().find_map(|(way, slot)| {
-            let e = slot.load(Ordering::Relaxed);
-            let (id, idle_us) = (uplink_of(e), idle_us(e, now_us));
-            (e >> 48 == tag && id != 0 && idle_us < gap_us).then_some(Found { id, idle_us, way })
-        })
+        self.group(flow)?
+            .iter()
+            .enumerate()
+            .find_map(|(way, slot)| {
+                let e = slot.load(Ordering::Relaxed);
+                let (id, idle_us) = (uplink_of(e), idle_us(e, now_us));
+                (e >> 48 == tag && id != 0 && idle_us < gap_us).then_some(Found {
+                    id,
+                    idle_us,
+                    way,
+                })
+            })
     }
 
     /// A packet of the flowlet `found` at `now_us`: its stamp moves on.

@@ -21,6 +21,8 @@ use mpbal_core::wrr::WrrState;
 
 /// Entries of the route strategy's destination table.
 const TABLE: usize = 1024;
+/// Entries of the flowlet table, as the kernel has (`FLOWLET_TABLE_SIZE`).
+const FLOWLET_TABLE: usize = 4096;
 /// Hot destinations the route strategy keeps coming back to.
 const HOT: usize = TABLE / 2;
 const TIMEOUT_S: u32 = 300;
@@ -95,7 +97,9 @@ fn decision(c: &mut Criterion) {
             let mut load = loads(n);
             let mem: Vec<AtomicU64> = (0..TABLE).map(|_| AtomicU64::new(0)).collect();
             let table = DestTable::new(&mem);
-            let flow_mem: Vec<AtomicU64> = (0..TABLE).map(|_| AtomicU64::new(0)).collect();
+            let flow_mem: Vec<AtomicU64> = (0..FLOWLET_TABLE).map(|_| AtomicU64::new(0)).collect();
+            let flow_table = FlowletTable::new(&flow_mem);
+            let keeps_flows = id.needs().flowlets;
             let mut wrr = WrrState::ZERO;
             let mut first = WrrState::ZERO;
             let mut i = 0usize;
@@ -111,6 +115,15 @@ fn decision(c: &mut Criterion) {
                 } else {
                     nhs[(i / 4) % n].uplink
                 };
+                // Flowlet: one of 1024 flows, 10 us apart: each sends
+                // every 10 ms, within the default gap (as in the icount
+                // bench). The others get no flow data, as in the kernel.
+                let flows = Flowlets {
+                    table: flow_table,
+                    flow: (i as u32 % 1024).wrapping_mul(0x9e37_79b1),
+                    now_us: i as u64 * 10,
+                    gap_us: 50_000,
+                };
                 let mut env = Env {
                     daddr,
                     wrr: &mut wrr,
@@ -124,14 +137,7 @@ fn decision(c: &mut Criterion) {
                     load: &mut load,
                     // A 1500-byte packet.
                     bits: 12_000,
-                    flowlets: &Flowlets {
-                        table: FlowletTable::new(&flow_mem),
-                        // Flowlet: one of 4096 flows, 10 us apart, so
-                        // some flows pause longer than the gap.
-                        flow: (i as u32 % 4096).wrapping_mul(0x9e37_79b1),
-                        now_us: i as u64 * 10,
-                        gap_us: 20_000,
-                    },
+                    flowlets: if keeps_flows { &flows } else { &Flowlets::NONE },
                 };
                 id.ops().select(black_box(&route), &mut env)
             };
