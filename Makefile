@@ -11,11 +11,14 @@
 #     e.g. make check SUITES=mpbal_sysctl TESTS=test_numeric HOST=0
 #   make demo     boot the VM, build the thesis testbed, show the four strategies
 #   make bench    instructions per packet vs stock ECMP (icount), stages, rates, criterion
+#   make thesis   the thesis's experiment (chapters 5, 6) on the bench kernel: out/thesis/
+#     THESIS_PARTS="calib sizes mixed delay" THESIS_SIZES="8k 1m" THESIS_CONFIGS="stock-l4 packet"
+#                                subsets (environment; see tools/build/thesis.sh)
 #
 # KDIR=/path/to/kernel/build builds the module against another Rust-enabled
 # kernel tree (the same rustc must have built it).
 
-.PHONY: all module tool deps kernel check demo bench clean
+.PHONY: all module tool deps kernel check demo bench thesis clean
 
 # The test kernel's build dir, built on demand (only when a recipe needs it).
 KDIR_CMD = $${KDIR:-$$(bash $(CURDIR)/tools/build/kernel.sh | tail -n1)}
@@ -48,6 +51,9 @@ demo: deps
 
 bench: deps
 	bash tools/build/bench.sh
+
+thesis: deps
+	bash tools/build/thesis.sh
 
 # Removes the module's build outputs without needing a kernel tree (the
 # kernel cache in ~/.cache/mpbal stays) and the harness outputs.

@@ -22,7 +22,23 @@
  *       as ok only when the server has read everything and closed, so "ok"
  *       means delivered, not merely queued.
  *
- * Every mode prints one summary line on stdout. Exit status: 0 success,
+ *   flowgen xfer -d ADDR[,ADDR..] -p PORT -j SIZE[:COUNT][,SIZE[:COUNT]..]
+ *                [-P PARALLEL] [-r] [-B SRCADDR] [-t TIMEOUT_S]
+ *       File transfers as `tcp` makes them (connect, send SIZE bytes,
+ *       half-close, done when the server has read all and closed), timed one
+ *       by one. The job list expands, in order, to COUNT (default 1)
+ *       transfers of SIZE bytes each (suffix k, m, g: KiB, MiB, GiB). Every
+ *       address gets the whole list (as the thesis sent N files to each
+ *       destination); with -r the list is dealt out round-robin over the
+ *       addresses instead. Each address runs PARALLEL transfers at a time
+ *       (default 1) in list order; the addresses run side by side. One line
+ *       per transfer, in the order they end:
+ *           xfer DST SPORT SIZE START SECONDS ok|fail|timeout
+ *       START is CLOCK_MONOTONIC in seconds, so lines of processes in other
+ *       namespaces compare (a transfer never started: START 0, "timeout").
+ *
+ * Every mode prints one summary line on stdout (xfer after its per-transfer
+ * lines). Exit status: 0 success,
  * 1 traffic failed (a send error, a failed or timed-out connection),
  * 2 usage or setup error. IPv4 only, numeric addresses only (no resolver,
  * so the binary links statically without NSS).
@@ -61,8 +77,10 @@ static void usage(void)
 		"usage: %s udp -d ADDR[,ADDR..] -p LO[-HI] -n COUNT [-s BYTES] [-r PPS] [-B SRCADDR] [-S SRCPORT]\n"
 		"           [-I DEV | -U DEV | -K DEV]\n"
 		"       %s tcp-server -p PORT [-B ADDR] [-D]\n"
-		"       %s tcp -d ADDR -p PORT -c CONNS -b BYTES [-P PARALLEL] [-B SRCADDR] [-t TIMEOUT_S]\n",
-		prog, prog, prog);
+		"       %s tcp -d ADDR -p PORT -c CONNS -b BYTES [-P PARALLEL] [-B SRCADDR] [-t TIMEOUT_S]\n"
+		"       %s xfer -d ADDR[,ADDR..] -p PORT -j SIZE[:COUNT][,..] [-P PARALLEL] [-r] [-B SRCADDR]\n"
+		"           [-t TIMEOUT_S]\n",
+		prog, prog, prog, prog);
 	exit(EXIT_USAGE);
 }
 
@@ -583,6 +601,222 @@ static int cmd_tcp(int argc, char **argv)
 	return failed ? EXIT_FAIL : 0;
 }
 
+/* "4096", "8k", "1m", "2g": bytes (binary multiples). */
+static unsigned long long parse_size(const char *s)
+{
+	unsigned long long mul = 1;
+	char buf[32];
+	size_t n = strlen(s);
+
+	if (!n || n >= sizeof(buf))
+		die(EXIT_USAGE, "bad size '%s'", s);
+	strcpy(buf, s);
+	switch (buf[n - 1]) {
+	case 'k': case 'K': mul = 1ULL << 10; break;
+	case 'm': case 'M': mul = 1ULL << 20; break;
+	case 'g': case 'G': mul = 1ULL << 30; break;
+	}
+	if (mul > 1)
+		buf[n - 1] = '\0';
+	return parse_num(buf, "size", 0, UINT64_MAX / mul) * mul;
+}
+
+#define MAX_XFERS 100000
+
+struct xfer {
+	unsigned long long size;
+	int addr;		/* index into the address list */
+	unsigned int sport;
+	double start;
+};
+
+struct xfer_slot {
+	struct conn c;
+	int x;			/* the transfer it runs, -1 when idle */
+};
+
+static void xfer_print(const struct xfer *x, const struct in_addr *addrs,
+		       double secs, const char *status)
+{
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &addrs[x->addr], a, sizeof(a));
+	printf("xfer %s %u %llu %.6f %.6f %s\n", a, x->sport, x->size,
+	       x->start, secs, status);
+}
+
+static int cmd_xfer(int argc, char **argv)
+{
+	static char buf[IOBUF_SIZE];
+	static struct xfer xs[MAX_XFERS];
+	struct in_addr addrs[MAX_ADDRS], src;
+	struct sockaddr_in dst = { .sin_family = AF_INET };
+	unsigned long long ok = 0, failed = 0, bytes = 0;
+	unsigned long parallel = 1, timeout_s = 600;
+	int opt, naddr = 0, have_src = 0, port = 0, rr = 0, n = 0, i, a;
+	int *queue[MAX_ADDRS], qlen[MAX_ADDRS] = { 0 }, qpos[MAX_ADDRS] = { 0 };
+	int nslots, done = 0, timed_out;
+	char *jobs = NULL, *save = NULL, *tok;
+	struct xfer_slot *slots;
+	struct pollfd *pfd;
+	double t0, deadline;
+
+	while ((opt = getopt(argc, argv, "d:p:j:P:rB:t:")) != -1) {
+		switch (opt) {
+		case 'd': naddr = parse_addr_list(optarg, addrs); break;
+		case 'p': port = parse_num(optarg, "port", 1, 65535); break;
+		case 'j': jobs = optarg; break;
+		case 'P': parallel = parse_num(optarg, "parallel", 1, 1024); break;
+		case 'r': rr = 1; break;
+		case 'B': parse_addr(optarg, &src); have_src = 1; break;
+		case 't': timeout_s = parse_num(optarg, "timeout", 1, 86400); break;
+		default: usage();
+		}
+	}
+	if (optind != argc || !naddr || !port || !jobs)
+		usage();
+	dst.sin_port = htons(port);
+
+	/* The transfer list: the jobs in order, to every address or dealt. */
+	for (a = 0; a < (rr ? 1 : naddr); a++) {
+		char *list = strdup(jobs);
+
+		if (!list)
+			die(EXIT_USAGE, "out of memory");
+		for (tok = strtok_r(list, ",", &save); tok;
+		     tok = strtok_r(NULL, ",", &save)) {
+			char *colon = strchr(tok, ':');
+			unsigned long long size, count = 1, k;
+
+			if (colon) {
+				*colon = '\0';
+				count = parse_num(colon + 1, "count", 1, MAX_XFERS);
+			}
+			size = parse_size(tok);
+			for (k = 0; k < count; k++) {
+				if (n == MAX_XFERS)
+					die(EXIT_USAGE, "too many transfers (max %d)",
+					    MAX_XFERS);
+				xs[n].size = size;
+				xs[n].addr = rr ? n % naddr : a;
+				n++;
+			}
+		}
+		free(list);
+	}
+	if (!n)
+		die(EXIT_USAGE, "empty job list");
+	for (a = 0; a < naddr; a++) {
+		queue[a] = calloc(n, sizeof(int));
+		if (!queue[a])
+			die(EXIT_USAGE, "out of memory");
+	}
+	for (i = 0; i < n; i++)
+		queue[xs[i].addr][qlen[xs[i].addr]++] = i;
+
+	/* PARALLEL slots per address; slot s serves address s / PARALLEL. */
+	nslots = naddr * (int)parallel;
+	slots = calloc(nslots, sizeof(*slots));
+	pfd = calloc(nslots, sizeof(*pfd));
+	if (!slots || !pfd)
+		die(EXIT_USAGE, "out of memory");
+	for (i = 0; i < nslots; i++) {
+		slots[i].c.fd = -1;
+		slots[i].c.state = C_IDLE;
+		slots[i].x = -1;
+	}
+	memset(buf, 'x', sizeof(buf));
+
+	t0 = now_s();
+	deadline = t0 + timeout_s;
+	while (done < n) {
+		int active = 0, ms;
+		double left = deadline - now_s();
+
+		if (left <= 0)
+			break;
+		for (i = 0; i < nslots; i++) {
+			struct xfer_slot *sl = &slots[i];
+
+			a = i / (int)parallel;
+			if (sl->x < 0 && qpos[a] < qlen[a]) {
+				struct xfer *x = &xs[queue[a][qpos[a]++]];
+
+				sl->x = x - xs;
+				x->start = now_s();
+				dst.sin_addr = addrs[a];
+				if (conn_start(&sl->c, &dst, have_src ? &src : NULL,
+					       x->size) < 0) {
+					xfer_print(x, addrs, now_s() - x->start, "fail");
+					failed++;
+					done++;
+					sl->x = -1;
+				} else {
+					struct sockaddr_in me;
+					socklen_t len = sizeof(me);
+
+					if (!getsockname(sl->c.fd, (struct sockaddr *)&me, &len))
+						x->sport = ntohs(me.sin_port);
+				}
+			}
+			pfd[i].fd = sl->c.fd;	/* -1 is ignored by poll */
+			pfd[i].revents = 0;
+			pfd[i].events = sl->c.state == C_DRAINING ? POLLIN :
+					sl->c.state == C_IDLE ? 0 : POLLOUT;
+			active += sl->c.state != C_IDLE;
+		}
+		if (!active)
+			continue;	/* every start failed; loop starts more */
+		ms = left > 1 ? 1000 : (int)(left * 1000) + 1;
+		if (poll(pfd, nslots, ms) < 0) {
+			if (errno == EINTR)
+				continue;
+			die(EXIT_FAIL, "poll: %s", strerror(errno));
+		}
+		for (i = 0; i < nslots; i++) {
+			struct xfer_slot *sl = &slots[i];
+			struct xfer *x;
+			int r;
+
+			if (sl->x < 0 || !pfd[i].revents)
+				continue;
+			r = conn_step(&sl->c, pfd[i].revents, buf);
+			if (!r)
+				continue;
+			x = &xs[sl->x];
+			xfer_print(x, addrs, now_s() - x->start, r > 0 ? "ok" : "fail");
+			if (r > 0) {
+				ok++;
+				bytes += x->size;
+			} else {
+				failed++;
+			}
+			done++;
+			conn_end(&sl->c);
+			sl->x = -1;
+		}
+	}
+	/* Whatever is still open or never started has timed out. */
+	timed_out = done < n;
+	for (i = 0; i < nslots; i++) {
+		if (slots[i].x >= 0)
+			xfer_print(&xs[slots[i].x], addrs,
+				   now_s() - xs[slots[i].x].start, "timeout");
+		conn_end(&slots[i].c);
+	}
+	for (a = 0; a < naddr; a++) {
+		for (; qpos[a] < qlen[a]; qpos[a]++)
+			xfer_print(&xs[queue[a][qpos[a]]], addrs, 0, "timeout");
+		free(queue[a]);
+	}
+	failed = n - ok;
+	printf("flowgen xfer: transfers=%d ok=%llu failed=%llu bytes=%llu seconds=%.3f%s\n",
+	       n, ok, failed, bytes, now_s() - t0, timed_out ? " timeout" : "");
+	free(slots);
+	free(pfd);
+	return failed ? EXIT_FAIL : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode;
@@ -600,6 +834,8 @@ int main(int argc, char **argv)
 		return cmd_tcp_server(argc, argv);
 	if (!strcmp(mode, "tcp"))
 		return cmd_tcp(argc, argv);
+	if (!strcmp(mode, "xfer"))
+		return cmd_xfer(argc, argv);
 	if (!strcmp(mode, "-h") || !strcmp(mode, "--help"))
 		usage();
 	die(EXIT_USAGE, "unknown mode '%s'", mode);

@@ -18,6 +18,8 @@ packages=(
 	# the test VM and what runs inside it
 	qemu-system-x86 busybox-static iproute2 nftables conntrack iperf3 ethtool
 	jq tcpdump strace procps util-linux
+	# make thesis: its report (tools/thesis/report.py) and charts
+	python3 gnuplot-nox
 )
 rust_packages=(rustc-web rust-web-src libstd-rust-web-dev rust-web-clippy)
 
