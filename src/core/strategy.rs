@@ -68,27 +68,27 @@ struct Entry {
 static STRATEGIES: [Entry; 6] = [
     Entry {
         ops: &RouteStrategy,
-        needs: RouteStrategy::NEEDS,
+        needs: <RouteStrategy as Direct>::NEEDS,
     },
     Entry {
         ops: &PacketStrategy,
-        needs: Needs::NOTHING,
+        needs: <PacketStrategy as Direct>::NEEDS,
     },
     Entry {
         ops: &SessionStrategy,
-        needs: SessionStrategy::NEEDS,
+        needs: <SessionStrategy as Direct>::NEEDS,
     },
     Entry {
         ops: &BandwidthStrategy,
-        needs: BandwidthStrategy::NEEDS,
+        needs: <BandwidthStrategy as Direct>::NEEDS,
     },
     Entry {
         ops: &HeadroomStrategy,
-        needs: HeadroomStrategy::NEEDS,
+        needs: <HeadroomStrategy as Direct>::NEEDS,
     },
     Entry {
         ops: &FlowletStrategy,
-        needs: FlowletStrategy::NEEDS,
+        needs: <FlowletStrategy as Direct>::NEEDS,
     },
 ];
 
@@ -178,24 +178,6 @@ impl StrategyId {
 pub trait Direct: Strategy {
     /// What it needs of the kernel.
     const NEEDS: Needs;
-}
-
-/// `impl Direct` for each strategy, with its needs.
-macro_rules! direct {
-    ($($s:ident => $needs:expr,)*) => {
-        $(impl Direct for $s {
-            const NEEDS: Needs = $needs;
-        })*
-    };
-}
-
-direct! {
-    RouteStrategy => RouteStrategy::NEEDS,
-    PacketStrategy => Needs::NOTHING,
-    SessionStrategy => SessionStrategy::NEEDS,
-    BandwidthStrategy => BandwidthStrategy::NEEDS,
-    HeadroomStrategy => HeadroomStrategy::NEEDS,
-    FlowletStrategy => FlowletStrategy::NEEDS,
 }
 
 /// Work generic over the strategy (see [`StrategyId::with`]).

@@ -15,14 +15,13 @@
 //! then puts the chosen one behind the others, so such uplinks take turns.
 
 use super::nexthop::Route;
-use super::strategy::{Env, Needs, Outcome, Selection, Strategy};
+use super::strategy::{Direct, Env, Needs, Outcome, Selection, Strategy};
 
 /// The bandwidth-usage strategy.
 pub struct BandwidthStrategy;
 
-impl BandwidthStrategy {
-    /// What it needs (see [`Strategy::needs`]).
-    pub const NEEDS: Needs = Needs {
+impl Direct for BandwidthStrategy {
+    const NEEDS: Needs = Needs {
         load: true,
         ..Needs::NOTHING
     };
@@ -43,8 +42,7 @@ impl Strategy for BandwidthStrategy {
     /// sample.
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = env.candidates(route);
-        let id = env.load.take(route.uplinks_of(usable), env.bits)?;
-        let index = env.load.nexthop_in(route, usable, id)?;
+        let (_, index) = env.load.take_nexthop::<false>(route, usable, env.bits)?;
         Some(Selection {
             index,
             outcome: Outcome::PerPacket,

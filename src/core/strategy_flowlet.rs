@@ -15,14 +15,13 @@
 //! no longer a nexthop starts a new flowlet at once.
 
 use super::nexthop::Route;
-use super::strategy::{recall, Env, Needs, Outcome, Selection, Strategy};
+use super::strategy::{recall, Direct, Env, Needs, Outcome, Selection, Strategy};
 
 /// The flowlet strategy.
 pub struct FlowletStrategy;
 
-impl FlowletStrategy {
-    /// What it needs (see [`Strategy::needs`]).
-    pub const NEEDS: Needs = Needs {
+impl Direct for FlowletStrategy {
+    const NEEDS: Needs = Needs {
         load: true,
         flowlets: true,
         ..Needs::NOTHING
@@ -68,8 +67,7 @@ impl Strategy for FlowletStrategy {
                 outcome = rechosen;
             }
         }
-        let id = env.load.take_share(route.uplinks_of(usable), env.bits)?;
-        let index = env.load.nexthop_in(route, usable, id)?;
+        let (id, index) = env.load.take_nexthop::<true>(route, usable, env.bits)?;
         fl.table.place(flow, id, now, gap);
         Some(Selection { index, outcome })
     }

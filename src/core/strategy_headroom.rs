@@ -16,14 +16,13 @@
 //! wins. Ties go to the lower id and booking makes equal uplinks take turns.
 
 use super::nexthop::Route;
-use super::strategy::{Env, Needs, Outcome, Selection, Strategy};
+use super::strategy::{Direct, Env, Needs, Outcome, Selection, Strategy};
 
 /// The capacity-share strategy.
 pub struct HeadroomStrategy;
 
-impl HeadroomStrategy {
-    /// What it needs (see [`Strategy::needs`]).
-    pub const NEEDS: Needs = Needs {
+impl Direct for HeadroomStrategy {
+    const NEEDS: Needs = Needs {
         load: true,
         ..Needs::NOTHING
     };
@@ -40,8 +39,7 @@ impl Strategy for HeadroomStrategy {
 
     fn select(&self, route: &Route<'_>, env: &mut Env<'_>) -> Option<Selection> {
         let usable = env.candidates(route);
-        let id = env.load.take_share(route.uplinks_of(usable), env.bits)?;
-        let index = env.load.nexthop_in(route, usable, id)?;
+        let (_, index) = env.load.take_nexthop::<true>(route, usable, env.bits)?;
         Some(Selection {
             index,
             outcome: Outcome::PerPacket,

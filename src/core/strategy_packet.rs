@@ -3,10 +3,14 @@
 //! patch). Reorders packets of a flow across uplinks.
 
 use super::nexthop::Route;
-use super::strategy::{Env, Outcome, Selection, Strategy};
+use super::strategy::{Direct, Env, Needs, Outcome, Selection, Strategy};
 
 /// The per-packet strategy.
 pub struct PacketStrategy;
+
+impl Direct for PacketStrategy {
+    const NEEDS: Needs = Needs::NOTHING;
+}
 
 impl Strategy for PacketStrategy {
     fn name(&self) -> &'static str {

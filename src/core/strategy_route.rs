@@ -6,14 +6,13 @@
 
 use super::desttable::Claim;
 use super::nexthop::Route;
-use super::strategy::{recall, Env, Needs, Outcome, Selection, Strategy};
+use super::strategy::{recall, Direct, Env, Needs, Outcome, Selection, Strategy};
 
 /// The per-destination strategy.
 pub struct RouteStrategy;
 
-impl RouteStrategy {
-    /// What it needs (see [`Strategy::needs`]).
-    pub const NEEDS: Needs = Needs {
+impl Direct for RouteStrategy {
+    const NEEDS: Needs = Needs {
         dest_table: true,
         ..Needs::NOTHING
     };

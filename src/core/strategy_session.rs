@@ -6,14 +6,13 @@
 //! have that uplink stored on arrival, so their replies leave through it.
 
 use super::nexthop::Route;
-use super::strategy::{recall, Env, Needs, Outcome, Selection, Strategy};
+use super::strategy::{recall, Direct, Env, Needs, Outcome, Selection, Strategy};
 
 /// The per-connection strategy.
 pub struct SessionStrategy;
 
-impl SessionStrategy {
-    /// What it needs (see [`Strategy::needs`]).
-    pub const NEEDS: Needs = Needs {
+impl Direct for SessionStrategy {
+    const NEEDS: Needs = Needs {
         conntrack: true,
         ..Needs::NOTHING
     };
