@@ -309,6 +309,20 @@ impl LoadTable {
         Some(index)
     }
 
+    /// [`LoadTable::take`] (with `SHARE`, [`LoadTable::take_share`]) among
+    /// the uplinks of `mask` on `route`, and the nexthop the chosen uplink
+    /// is there: a choice of the load-reading strategies, whole.
+    #[inline]
+    pub fn take_nexthop<const SHARE: bool>(
+        &mut self,
+        route: &Route<'_>,
+        mask: NexthopMask,
+        bits: u64,
+    ) -> Option<(u32, usize)> {
+        let id = self.take_by::<SHARE>(route.uplinks_of(mask), bits)?;
+        Some((id, self.nexthop_in(route, mask, id)?))
+    }
+
     /// Bits booked to uplink `id` since the estimate.
     pub fn booked_bits(&self, id: u32) -> u64 {
         slot(id).map_or(0, |i| self.bits[i])
