@@ -26,6 +26,15 @@ brackets, so `mpbalctl r a ...` is `mpbalctl route add ...`:
   stats           s[how] l[ist] ls[t] h[elp]
 show, list and lst are one verb, and an object alone is its show.";
 
+/// ip's prefixes of `help`.
+const HELP_ALIASES: [&str; 3] = ["h", "he", "hel"];
+/// ip's prefixes of `show` and `list` where `s` is not `set`.
+const SHOW_ALIASES: [&str; 7] = ["sh", "sho", "l", "li", "lis", "ls", "lst"];
+/// The same, and `s`: for objects without `set` (`ip route s` is show).
+const SHOW_OR_S_ALIASES: [&str; 8] = ["s", "sh", "sho", "l", "li", "lis", "ls", "lst"];
+/// ip's prefixes of `set` (`ip link s` is set).
+const SET_ALIASES: [&str; 2] = ["s", "se"];
+
 #[derive(Parser, Debug)]
 #[command(
     name = "mpbalctl",
@@ -107,7 +116,7 @@ pub enum Object {
         verb: Option<LinkVerb>,
     },
     /// Help on everything, an object or a command
-    #[command(aliases = ["h", "he", "hel"], override_usage = usage(&["help"]))]
+    #[command(aliases = HELP_ALIASES, override_usage = usage(&["help"]))]
     Help(Words),
     /// Any other word: command.rs says why it is wrong, as ip does.
     #[command(external_subcommand)]
@@ -143,13 +152,13 @@ pub enum RouteVerb {
     /// List the multipath routes, equalize or not
     #[command(
         visible_alias = "list",
-        aliases = ["s", "sh", "sho", "l", "li", "lis", "ls", "lst"],
+        aliases = SHOW_OR_S_ALIASES,
         override_usage = usage(&["route", "show"]),
         after_help = "Default: table main."
     )]
     Show(Words),
     /// Help on route or one of its commands
-    #[command(aliases = ["h", "he", "hel"], override_usage = usage(&["route", "help"]))]
+    #[command(aliases = HELP_ALIASES, override_usage = usage(&["route", "help"]))]
     Help(Words),
     #[command(external_subcommand)]
     Unknown(Vec<String>),
@@ -160,19 +169,19 @@ pub enum StrategyVerb {
     /// Print the network namespace's strategy
     #[command(
         visible_alias = "list",
-        aliases = ["sh", "sho", "l", "li", "lis", "ls", "lst"],
+        aliases = SHOW_ALIASES,
         override_usage = usage(&["strategy", "show"])
     )]
     Show(Words),
     /// Set the network namespace's strategy (net.mpbal.strategy)
-    #[command(aliases = ["s", "se"], override_usage = usage(&["strategy", "set"]))]
+    #[command(aliases = SET_ALIASES, override_usage = usage(&["strategy", "set"]))]
     Set {
         /// The strategy's name
         #[arg(value_name = "STRATEGY")]
         name: String,
     },
     /// Help on strategy or one of its commands
-    #[command(aliases = ["h", "he", "hel"], override_usage = usage(&["strategy", "help"]))]
+    #[command(aliases = HELP_ALIASES, override_usage = usage(&["strategy", "help"]))]
     Help(Words),
     #[command(external_subcommand)]
     Unknown(Vec<String>),
@@ -183,12 +192,12 @@ pub enum StatsVerb {
     /// Print the module's counters and its uplinks table
     #[command(
         visible_alias = "list",
-        aliases = ["s", "sh", "sho", "l", "li", "lis", "ls", "lst"],
+        aliases = SHOW_OR_S_ALIASES,
         override_usage = usage(&["stats", "show"])
     )]
     Show(Words),
     /// Help on stats
-    #[command(aliases = ["h", "he", "hel"], override_usage = usage(&["stats", "help"]))]
+    #[command(aliases = HELP_ALIASES, override_usage = usage(&["stats", "help"]))]
     Help(Words),
     #[command(external_subcommand)]
     Unknown(Vec<String>),
@@ -199,14 +208,14 @@ pub enum LinkVerb {
     /// Per uplink: state, capacity, rate, headroom and counters
     #[command(
         visible_alias = "list",
-        aliases = ["sh", "sho", "l", "li", "lis", "ls", "lst"],
+        aliases = SHOW_ALIASES,
         override_usage = usage(&["link", "show"]),
         after_help = "A device called \"help\" needs \"dev\": link show dev help."
     )]
     Show(Words),
     /// Set the capacity the bandwidth-based strategies use
     #[command(
-        aliases = ["s", "se"],
+        aliases = SET_ALIASES,
         override_usage = usage(&["link", "set"]),
         after_help = "0 or none clears the capacity (the ethtool speed applies again)."
     )]
@@ -218,7 +227,7 @@ pub enum LinkVerb {
         words: Words,
     },
     /// Help on link or one of its commands
-    #[command(aliases = ["h", "he", "hel"], override_usage = usage(&["link", "help"]))]
+    #[command(aliases = HELP_ALIASES, override_usage = usage(&["link", "help"]))]
     Help(Words),
     #[command(external_subcommand)]
     Unknown(Vec<String>),
