@@ -45,6 +45,7 @@ fi
 passed=0
 failed=0
 skipped=0
+failures=() # repeated at the end: CI shows only the tail of the output
 report() { # report RC DESCRIPTION
 	if [ "$1" = 0 ]; then
 		printf 'TEST: %-70s [ OK ]\n' "$2"
@@ -52,6 +53,7 @@ report() { # report RC DESCRIPTION
 	else
 		printf 'TEST: %-70s [FAIL]\n' "$2"
 		failed=$((failed + 1))
+		failures+=("$2")
 	fi
 }
 
@@ -63,6 +65,8 @@ cargo_tests() { # cargo_tests DIR
 	p=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
 	f=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
 	grep -E '^test .* FAILED$|^---- ' "$log" | head -n 20
+	while read -r t; do failures+=("host: cargo test $dir: $t"); done \
+		< <(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$log" | head -n 20)
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 		f=1 # did not build or crashed
 		tail -n 30 "$log"
@@ -137,6 +141,8 @@ if [ -f "$bzimage" ] && [ -f mpbal.ko ] && [ -f mpbal_kunit.ko ] &&
 		rc=$?
 		# The suite's own verdicts.
 		grep -aE '^TEST: ' "$log" | sed "s/^TEST: /TEST: $s: /"
+		while read -r t; do failures+=("$s: $t"); done \
+			< <(grep -aE '^TEST: .*\[FAIL\]' "$log" | sed 's/^TEST: //; s/ *\[FAIL\]$//')
 		p=$(grep -acE '^TEST: .*\[ OK \]' "$log")
 		f=$(grep -acE '^TEST: .*\[FAIL\]' "$log")
 		k=$(grep -acE '^TEST: .*\[SKIP\]' "$log")
@@ -170,6 +176,18 @@ else
 	report 1 "guest: nothing to boot (build failed)"
 fi
 
+if [ ${#failures[@]} -gt 0 ]; then
+	# A reader may see only the tail of this output: the failing suites'
+	# lines just before their first failure, then every failure by name.
+	for s in "${suites[@]}"; do
+		n=$(grep -anE '^TEST: .*\[FAIL\]' "$out/$s.log" 2>/dev/null | head -n1 | cut -d: -f1)
+		[ -n "$n" ] || continue
+		echo "== $s: the log before its first failure"
+		sed -n "$((n > 8 ? n - 8 : 1)),$((n - 1))p" "$out/$s.log" | grep -av '^TEST: ' | cut -c1-200
+	done
+	echo "== failed:"
+	printf '  %s\n' "${failures[@]}"
+fi
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else
