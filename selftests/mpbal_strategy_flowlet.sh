@@ -14,7 +14,12 @@
 #  4. no reordering: with netem delays of 5, 20 and 40 ms on the paths, TCP
 #     transfers see reordering under the packet strategy (the test could
 #     fail) and at most 10 % of that under flowlet (default gap, 50 ms).
-#  5. bad gaps are refused and change nothing (mpbal_sysctl.sh checks the
+#  5. the same paths with the uplinks shaped as in the thesis (tbf
+#     1/10/10 Mbit on the balancer, whose queues hold packets far longer
+#     than the paths differ; flowlet reads them before moving a flow):
+#     flowlet finishes no later than packet and session (reordering is
+#     reported, see the test);
+#  6. bad gaps are refused and change nothing (mpbal_sysctl.sh checks the
 #     bounds; here the strategy keeps its flows across a failed write).
 # The routers count the datagrams per destination (nft); the destinations
 # answer them with ICMP port unreachable, which no test counts.
@@ -29,6 +34,7 @@ ALL_TESTS="
 	test_tiny_gap_spreads
 	test_moves_after_gap
 	test_no_reordering
+	test_shaped
 "
 
 # shellcheck source=selftests/testbed.sh
@@ -155,25 +161,28 @@ test_moves_after_gap()
 	log_test $? "flowlet: burst 2 after 1 s moved to another router (router $a, then $ONE_AT; routers $c2)"
 }
 
-# transfer_reorder STRATEGY: TCP transfers from srcA and srcB (8 x 512 KB
-# each, 8 at a time) under STRATEGY; REORDER and RETRANS are what the
-# sources' TCP counted meanwhile.
+# transfer_reorder STRATEGY [N [BYTES]]: TCP transfers from srcA and srcB
+# (N x BYTES each, N at a time; default 8 x 512 KB) under STRATEGY; REORDER
+# and RETRANS are what the sources' TCP counted meanwhile, TOOK_MS how long
+# the slower source took.
 transfer_reorder()
 {
-	local r0 t0 ra rb
+	local r0 t0 ra rb n=${2:-8} b=${3:-524288}
 
 	bal_strategy "$1" || return 1
 	r0=$(($(tcp_reorder "$NS_SRCA") + $(tcp_reorder "$NS_SRCB")))
 	t0=$(($(tcp_retrans "$NS_SRCA") + $(tcp_retrans "$NS_SRCB")))
-	bg_start A 120 "$NS_SRCA" flowgen tcp -d "$DST1_IP1" -p "$PORT" -c 8 -P 8 -b 524288 -t 100
-	bg_start B 120 "$NS_SRCB" flowgen tcp -d "$DST2_IP1" -p "$PORT" -c 8 -P 8 -b 524288 -t 100
+	bg_start A 120 "$NS_SRCA" flowgen tcp -d "$DST1_IP1" -p "$PORT" -c "$n" -P "$n" -b "$b" -t 100
+	bg_start B 120 "$NS_SRCB" flowgen tcp -d "$DST2_IP1" -p "$PORT" -c "$n" -P "$n" -b "$b" -t 100
 	bg_wait A
 	ra=$?
 	bg_wait B
 	rb=$?
+	TOOK_MS=$( (bg_out A; bg_out B) | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' |
+		awk '$1 * 1000 > m { m = $1 * 1000 } END { printf "%d", m }')
 	REORDER=$(($(tcp_reorder "$NS_SRCA") + $(tcp_reorder "$NS_SRCB") - r0))
 	RETRANS=$(($(tcp_retrans "$NS_SRCA") + $(tcp_retrans "$NS_SRCB") - t0))
-	log_info "$1 over 5/20/40 ms: $(bg_out A) / $(bg_out B); reordering $REORDER, retransmitted $RETRANS"
+	log_info "$1 over 5/20/40 ms${SHAPED:+, $SHAPED}: $(bg_out A) / $(bg_out B); reordering $REORDER, retransmitted $RETRANS"
 	[ "$ra" -eq 0 ] && [ "$rb" -eq 0 ]
 }
 
@@ -199,6 +208,44 @@ test_no_reordering()
 	testbed_delay 0 0 0
 }
 
+# 5. The thesis's shaping as well: tbf 1/10/10 Mbit on the balancer's
+# uplinks (capacities configured alike), MTU 9000 as in make thesis. A
+# saturated tbf holds packets up to 200 ms (a 9000-byte packet takes 72 ms
+# on the 1 Mbit uplink), so flowlet reads the qdiscs' backlog before it
+# moves a paused flow. Checked: flowlet finishes no later than packet.
+# Reordering is only reported: here TCP's counters also count the undo of
+# spurious retransmissions (a segment 300 ms in the slow uplink's queue),
+# which session, that never moves a flow, shows as well.
+test_shaped()
+{
+	local pt st ft rc d reo=()
+
+	bal sysctl -qw net.mpbal.flowlet_gap_us=50000
+	testbed_shape && testbed_jumbo && testbed_delay 5ms 20ms 40ms &&
+		bal_capacities "${TB_SHAPE_BPS[@]}"
+	log_test $? "flowlet: tbf 1/10/10 Mbit on the uplinks, MTU 9000, netem 5/20/40 ms on the paths: $BAL_CAPS"
+	SHAPED="tbf 1/10/10 Mbit"
+	for d in packet session flowlet; do
+		transfer_reorder "$d"
+		log_test $? "flowlet: shaped: $d strategy: 2 x 8 TCP transfers of 512 KB delivered ($TOOK_MS ms)"
+		reo+=("$d $REORDER")
+		case $d in packet) pt=$TOOK_MS ;; session) st=$TOOK_MS ;; flowlet) ft=$TOOK_MS ;; esac
+	done
+	[ "$ft" -le "$pt" ] && [ "$ft" -le "$st" ]
+	log_test $? "flowlet: shaped: flowlet took $ft ms <= packet's $pt and session's $st"
+	log_info "shaped reordering events (TCP's counters): ${reo[*]}"
+	SHAPED=
+	testbed_delay 0 0 0
+	testbed_jumbo 1500
+	rc=$?
+	for d in "${TB_UPLINKS[@]}"; do
+		tc -n "$NS_BAL" qdisc del dev "$d" root || rc=1
+	done
+	bal_capacities 10000000 10000000 10000000 || rc=1
+	log_test $rc "flowlet: shaping and MTU 9000 removed, capacities 10 Mbit again"
+}
+
+SHAPED=
 setup
 tests_run
 mpbal_finish

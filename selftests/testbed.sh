@@ -38,7 +38,7 @@
 # --no-offload turns TSO/GSO/GRO off on every veth, so one TCP segment is
 # one packet on the wire (per-packet balancing sees real packets).
 #
-# Testbed:   testbed_up, testbed_down, testbed_shape, testbed_jumbo (MTU
+# Testbed:   testbed_up, testbed_down, testbed_shape, testbed_jumbo [MTU] (MTU
 #            9000 from the sources to the routers), testbed_delay D1 D2 D3
 #            (netem on the paths via testa/b/c), testbed_nexthops W1 W2
 #            W3 (NEXTHOPS: the nexthop words over up1..up3),
@@ -352,18 +352,19 @@ testbed_delay()
 	done
 }
 
-# testbed_jumbo: MTU 9000 on every link from the sources to the routers. A
+# testbed_jumbo [MTU]: MTU 9000 (or MTU) on every link from the sources to
+# the routers. A
 # TCG guest forwards about a thousand packets a second: big datagrams are
 # what can overload 21 Mbit/s of shaped uplinks.
 testbed_jumbo()
 {
-	local ns d
+	local ns d mtu=${1:-9000}
 
 	for d in s1 s2 "${TB_UPLINKS[@]}"; do
-		ip -n "$NS_BAL" link set "$d" mtu 9000 || return 1
+		ip -n "$NS_BAL" link set "$d" mtu "$mtu" || return 1
 	done
 	for ns in "$NS_SRCA" "$NS_SRCB" "${TB_ROUTERS[@]}"; do
-		ip -n "$ns" link set eth0 mtu 9000 || return 1
+		ip -n "$ns" link set eth0 mtu "$mtu" || return 1
 	done
 }
 
