@@ -4,7 +4,12 @@
 //! whole tool cannot disagree. cli.rs hands these texts to clap, which
 //! prints them after "Usage: " in help and after usage errors.
 
-use crate::mpbal;
+use mpbal_core::strategy::StrategyId;
+
+/// The strategy names, from the module's own core (one list for both).
+pub fn strategies() -> impl Iterator<Item = &'static str> {
+    StrategyId::all().map(StrategyId::name)
+}
 
 /// The words in capitals that need a definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +107,7 @@ fn def_text(d: Def) -> String {
             "PROTO",
             "boot | static | kernel | ... | NAME | NUMBER   (NAME from rt_protos)".into(),
         ),
-        Def::Strategy => (
-            "STRATEGY",
-            mpbal::strategies().collect::<Vec<_>>().join(" | "),
-        ),
+        Def::Strategy => ("STRATEGY", strategies().collect::<Vec<_>>().join(" | ")),
         Def::Rate => (
             "RATE",
             "NUMBER[bit|kbit|mbit|gbit|tbit|kibit|..|bps|kbps|..|kibps|..] | none".into(),
