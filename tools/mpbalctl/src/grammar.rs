@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The grammar each usage text shows, in the style of `ip route help`: one
 //! line per verb, then the definitions of the words in capitals. One table
 //! holds every verb's line, so the usage of a verb, of its object and of the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The `strategy`, `stats` and `link` objects: the module's sysctls and
 //! procfs files, rendered through the common printer.
 
