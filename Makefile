@@ -7,7 +7,7 @@
 #     SUITES="mpbal_sysctl .."   only these guest suites (selftests/NAME.sh)
 #     TESTS="test_numeric .."    only these tests of the one suite in SUITES
 #                                (the suite's ALL_TESTS names; TESTS= in the guest)
-#     HOST=0                     skip the host tests (cargo test, fmt, clippy)
+#     HOST=0                     skip the host tests (cargo test, fmt, clippy, make install)
 #     e.g. make check SUITES=mpbal_sysctl TESTS=test_numeric HOST=0
 #   make demo     boot the VM, build the thesis testbed, show the four strategies
 #   make bench    instructions per packet vs stock ECMP (icount), stages, rates, criterion
