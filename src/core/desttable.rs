@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The per-destination table of the route strategy: daddr -> uplink id.
 //!
 //! It stands in for the 2.4 route cache the thesis relied on. Lock-free and

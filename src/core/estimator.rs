@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Per-device transmit rate estimator for the bandwidth strategy.
 //!
 //! The thesis sampled each interface every second and averaged over 8 s. We

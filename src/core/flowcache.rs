@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! A small cache of route lookups, one per CPU.
 //!
 //! PRE_ROUTING must look the route up before the kernel does (to know the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The flowlet strategy's table: flow hash -> the uplink its current
 //! flowlet takes, and when the flow last sent.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Steering forwarded packets through the kernel's own multipath choice.
 //!
 //! With `fib_multipath_hash_policy=1` and an L4 skb hash, the kernel computes

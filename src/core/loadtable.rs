@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! What the bandwidth strategy reads of the uplinks, by uplink id: the
 //! capacity, the estimated rate and the bits sent since the estimate, and
 //! which uplink has the most headroom left.

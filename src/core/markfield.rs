@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The bits of `ct->mark` where mpbal keeps a connection's uplink (its
 //! per-netns uplink id), under a configurable mask so the user's own mark
 //! bits survive and conntrackd replicates the choice with the mark.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! mpbal_core: the pure core of mpbal, the strategies and the arithmetic
 //! they rest on.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The view of an equalize route that strategies work on.
 //!
 //! The wrapper layer copies what it needs out of `struct fib_info` into a

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The strategy ops table, selected by name like the IPVS schedulers
 //! (`struct ip_vs_scheduler`): one strategy per `strategy_*.rs` file, each
 //! owning its name, what kernel state it needs and its choice.

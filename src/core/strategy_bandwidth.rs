@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `bandwidth`: every packet takes the uplink with the most unused bandwidth,
 //! capacity minus estimated rate (thesis 4.1.4).
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `flowlet`: per flowlet, the burst of a flow's packets closer together
 //! than `flowlet_gap_us` (what FLARE and LetFlow do in switch hardware).
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `headroom`: every packet takes the uplink with the largest *share* of its
 //! capacity unused, `(capacity - load) / capacity`, so every uplink runs at
 //! the same fraction of its capacity (the strategy the thesis proposes as

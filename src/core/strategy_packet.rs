@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `packet`: every packet takes the next uplink in smooth weighted
 //! round-robin order, whatever its destination (thesis 4.1.2, the "nano"
 //! patch). Reorders packets of a flow across uplinks.

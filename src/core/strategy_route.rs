@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `route`: per destination (thesis 4.1.1). A destination keeps its uplink
 //! while it stays in use; new destinations take uplinks in weighted
 //! round-robin order. The 2.4 kernel got this from its route cache; here the

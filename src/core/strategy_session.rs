@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `session`: per connection (thesis 4.1.3). A new connection takes the next
 //! uplink in weighted round-robin order; conntrack remembers it (the hook
 //! stores the uplink it really left by in the connection's mark) and later

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Smooth weighted round-robin (as in nginx and IPVS `ip_vs_wrr.c`'s aim),
 //! used by every strategy that makes a "next uplink" choice.
 //!

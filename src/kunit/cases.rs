@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The KUnit cases of suite `mpbal` (declared in `mpbal_kunit.rs`): the
 //! core logic as the kernel's rustc builds it, checked against the kernel's
 //! own rules, plus the in-kernel pieces the host cannot test (per-CPU memory,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The wrapper layer of mpbal_kunit.ko: the KUnit suite declared from Rust
 //! (6.12's kernel crate has no `#[kunit_tests]`), and safe views of what the
 //! cases touch. All of this crate's `unsafe` is here.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Stage stubs of the packet path, in bench builds only (`make bench`
 //! builds a second module with `--cfg mpbal_bench`; its `bench_stop`
 //! parameter names the stage after which the hooks stop). The bench counts

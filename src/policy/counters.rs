@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Per-CPU counters of one netns, summed when read.
 
 use crate::sys::percpu::CpuCounter;

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Per-device configuration: `net.mpbal.conf.DEV.{capacity,uplink_id}` and
 //! the ethtool link speed, kept for every device of the netns so they can be
 //! set before a device becomes an uplink.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The equalize routes of a netns, as the FIB notifier reports them.
 //!
 //! Only routes mpbal can steer count (`RouteKind::EQUALIZE`); the others

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The three netfilter hooks (how they steer the kernel without a patch:
 //! Documentation/overview.rst, "How mpbal steers the kernel").
 //!

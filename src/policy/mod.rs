@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! What mpbal decides, on top of the safe wrappers in `sys` and the pure
 //! strategies in `mpbal_core`. No `unsafe` here.
 //!

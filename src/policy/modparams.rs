@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The module parameters: which values are valid, the defaults, and the
 //! messages for bad ones. C stores what was given at insmod as text
 //! (`src/helpers/params.c`); module init checks it here and publishes the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The route a packet will take, as far as mpbal cares, and PRE_ROUTING's
 //! per-CPU cache of route lookups (see `mpbal_core::flowcache`): flow
 //! entries that point into a few copies of equalize routes.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The per-netns state of mpbal.
 //!
 //! What every netns has is small: sysctls, the uplink table, the record of

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `/proc/net/mpbal/stats` and `/proc/net/mpbal/uplinks` (formats in
 //! Documentation/sysctl.rst; mpbalctl parses them generically).
 

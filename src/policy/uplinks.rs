@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The uplinks of a netns: the (device, gateway) pairs that are nexthops of
 //! its equalize routes, each with a small id.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The per-netns worker: everything that may sleep or runs on a timer.
 //!
 //! It runs when the set of equalize routes becomes empty or non-empty, when a

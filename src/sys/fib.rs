@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The FIB notifier of a netns: route changes as plain facts.
 
 use super::bindings;

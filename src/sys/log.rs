@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Rate-limited warnings from the packet path, formatted without allocation.
 
 use super::bindings;

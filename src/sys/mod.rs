@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Safe wrappers over the C helpers (`src/helpers/*.c`, ABI in
 //! `include/mpbal.h`): the only layer with `unsafe`, each block with a
 //! `// SAFETY:` comment. `src/helpers/X.c` is the C half of `X.rs` here.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The three netfilter hooks of one netns (the C half registers them with
 //! the trampolines of `netns.rs`), switched on and off at run time.
 //!

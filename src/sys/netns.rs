@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! One netns's state and registrations, and the callbacks C makes into it.
 //!
 //! The policy layer implements [`NetnsOps`] for its per-netns state;

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Module parameters, declared in C (6.12's `module!` has none). What was
 //! given at insmod is text; module init validates it and publishes the
 //! values in force through `pernet::Registration::new`.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Per-CPU memory for the packet path, so no cache line is shared between
 //! CPUs per packet.
 //!

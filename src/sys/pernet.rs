@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Module-wide registration: pernet operations and the netdevice notifier,
 //! with the callbacks of `netns::Adapter`.
 

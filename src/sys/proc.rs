@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `/proc/net/mpbal/{stats,uplinks}`.
 
 use super::bindings;

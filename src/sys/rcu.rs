@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Objects the packet path reads under RCU, published and retired by
 //! process context: the per-netns state that exists only while a netns has
 //! equalize routes (per-CPU memory, the destination table).

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The route a packet will take, looked up before the kernel does so that
 //! the policy can steer the kernel's nexthop choice.
 

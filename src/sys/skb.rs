@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! A packet inside a netfilter hook, and its conntrack entry.
 
 use super::bindings;

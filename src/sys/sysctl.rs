@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `net.mpbal.*` sysctls: their backing store and registrations.
 
 use super::bindings;

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Delayed work (6.12's Rust has none), for the per-netns worker.
 
 use super::bindings;

@@ -13,7 +13,7 @@
 #   MPBAL_TESTS="test_numeric .."   only these tests of the one suite in
 #                                   MPBAL_SUITES (the suite's TESTS=)
 #   MPBAL_HOST_TESTS=0              skip the host tests (cargo test, fmt,
-#                                   clippy); the builds always run
+#                                   clippy, make install); the builds always run
 #   MPBAL_VM_TIMEOUT=900            seconds per VM
 set -uo pipefail
 
@@ -90,6 +90,16 @@ host_tests() {
 		[ $rc = 0 ] || tail -n 20 "$out/clippy.log"
 		report $rc "host: clippy clean: $dir"
 	done
+	# make install into a scratch DESTDIR: one verdict per check of the script.
+	bash tools/build/install_check.sh >"$out/install-check.log" 2>&1
+	rc=$?
+	grep -vE '^TEST: ' "$out/install-check.log" | tail -n 20
+	while read -r r d; do report "$r" "host: install: $d"; done < <(sed -n \
+		-e 's/^TEST: \(.*[^ ]\) *\[ OK \]$/0 \1/p' \
+		-e 's/^TEST: \(.*[^ ]\) *\[FAIL\]$/1 \1/p' "$out/install-check.log")
+	if [ $rc != 0 ] && ! grep -q '^TEST: .*\[FAIL\]$' "$out/install-check.log"; then
+		report $rc "host: install: tools/build/install_check.sh (exit $rc)"
+	fi
 	ksrc=$(ls -d "${MPBAL_CACHE:-$HOME/.cache/mpbal}"/src/linux-* 2>/dev/null | head -n1)
 	if [ -n "$ksrc" ]; then
 		rustfmt --check --edition 2021 --config-path "$ksrc/.rustfmt.toml" src/mpbal_main.rs \

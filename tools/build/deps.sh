@@ -20,6 +20,8 @@ packages=(
 	jq tcpdump strace procps util-linux
 	# make thesis: its report (tools/thesis/report.py) and charts
 	python3 gnuplot-nox
+	# make check's install test: man -l renders the generated pages
+	man-db groff-base
 )
 rust_packages=(rustc-web rust-web-src libstd-rust-web-dev rust-web-clippy)
 

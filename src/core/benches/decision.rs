@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Per-decision cost of each strategy through `StrategyId::ops().select()`
 //! (bandwidth's includes booking the packet), with 2, 4 and 16 nexthops.
 //! The kernel dispatches with `StrategyId::select()`, a `match` it can

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The per-destination table of the route strategy
 //! (`mpbal_core::desttable`).
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The transmit rate estimator (`mpbal_core::estimator`).
 
 mod common;

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 use mpbal_core::flowcache::{FlowCache, FlowKey, FLOW_CACHE_SLOTS};
 use proptest::prelude::*;
 

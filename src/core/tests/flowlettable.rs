@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The flowlet strategy's flow table (`mpbal_core::flowlettable`).
 
 use std::sync::atomic::AtomicU64;

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Steering through the kernel's hash-threshold multipath choice
 //! (`mpbal_core::hashrange`), checked against an independent model of
 //! `fib_rebalance()` and `fib_select_multipath()`.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The bandwidth strategy's per-CPU load table (`mpbal_core::loadtable`).
 
 use mpbal_core::estimator::booked_rate;

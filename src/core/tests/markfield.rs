@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The conntrack mark bit field of the session strategy
 //! (`mpbal_core::markfield`).
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The four strategies end to end through `StrategyId::ops()`, with a
 //! fixture load table.
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Strategy names, ids and the ops table (`mpbal_core::strategy`).
 
 use mpbal_core::strategy::StrategyId;

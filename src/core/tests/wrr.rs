@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Smooth weighted round-robin (`mpbal_core::wrr`).
 //!
 //! Notation: `W` = sum of the weights of the masked nexthops, `N` = number of

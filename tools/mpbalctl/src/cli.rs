@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The command line as clap sees it: the options, then OBJECT and VERB with
 //! iproute2's abbreviations, then the words after the verb, which
 //! command.rs and routeargs.rs read the way ip reads them. Help (and man

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! From what clap parsed to a fully checked command, or a help request.
 //! Every argument is checked here, before setns or any I/O, so bad
 //! arguments are always exit 2 whatever the state of the system.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The two kinds of failure mpbalctl reports, and how they map to exit codes.
 
 use std::fmt;

@@ -1,10 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The grammar each usage text shows, in the style of `ip route help`: one
 //! line per verb, then the definitions of the words in capitals. One table
 //! holds every verb's line, so the usage of a verb, of its object and of the
 //! whole tool cannot disagree. cli.rs hands these texts to clap, which
 //! prints them after "Usage: " in help and after usage errors.
 
-use crate::mpbal;
+use mpbal_core::strategy::StrategyId;
+
+/// The strategy names, from the module's own core (one list for both).
+pub fn strategies() -> impl Iterator<Item = &'static str> {
+    StrategyId::all().map(StrategyId::name)
+}
 
 /// The words in capitals that need a definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +109,7 @@ fn def_text(d: Def) -> String {
             "PROTO",
             "boot | static | kernel | ... | NAME | NUMBER   (NAME from rt_protos)".into(),
         ),
-        Def::Strategy => (
-            "STRATEGY",
-            mpbal::strategies().collect::<Vec<_>>().join(" | "),
-        ),
+        Def::Strategy => ("STRATEGY", strategies().collect::<Vec<_>>().join(" | ")),
         Def::Rate => (
             "RATE",
             "NUMBER[bit|kbit|mbit|gbit|tbit|kibit|..|bps|kbps|..|kibps|..] | none".into(),

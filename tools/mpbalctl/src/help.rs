@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Help and usage texts, rendered by clap from `Cli::command()`, for the
 //! command at a path of clap names (["route", "add"]; [] is the tool).
 

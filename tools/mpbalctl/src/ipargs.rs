@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The options before OBJECT, rewritten before clap parses them, for what
 //! clap does not do by itself:
 //!

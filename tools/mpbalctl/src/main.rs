@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! mpbalctl: userspace control for the mpbal multipath balancer.
 //!
 //! The command line (clap, see cli.rs), dispatch, and exit codes: 0 ok and

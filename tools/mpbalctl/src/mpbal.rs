@@ -1,20 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The `strategy`, `stats` and `link` objects: the module's sysctls and
 //! procfs files, rendered through the common printer.
 
 use std::time::{Duration, Instant};
 
-use mpbal_core::strategy::StrategyId;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::grammar::strategies;
 use crate::output::{scalar, Printer};
 use crate::procfs::{self, Proc, Table};
 use crate::rate::format_rate;
-
-/// The strategy names, from the module's own core (one list for both).
-pub fn strategies() -> impl Iterator<Item = &'static str> {
-    StrategyId::all().map(StrategyId::name)
-}
 
 /// Unknown names are the user's mistake (exit 2), checked before touching
 /// the kernel; the kernel still has the last word (EINVAL -> exit 1).

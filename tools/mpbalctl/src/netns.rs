@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `-n NETNS`: switch the whole process into a named network namespace.
 //!
 //! Everything mpbalctl touches is per netns (the rtnetlink socket, the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! One printing path for text and JSON, in the spirit of iproute2's
 //! print_*(PRINT_ANY, key, fmt, value) helpers: every field is emitted once,
 //! with its JSON key and its text rendering, so the two outputs cannot drift.

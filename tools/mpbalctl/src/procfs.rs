@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The module's /proc/sys/net/mpbal sysctls and /proc/net/mpbal files.
 //!
 //! Both trees are per network namespace, so they must be opened after

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Rates in tc(8) syntax, always carried as bits per second.
 //!
 //! Parsing follows tc's get_rate (units, case-insensitive, bytes vs bits) but

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! The `route` object: RTM_NEWROUTE/RTM_DELROUTE with RTA_MULTIPATH and the
 //! RTM_F_EQUALIZE flag, and a dump that lists the multipath routes.
 

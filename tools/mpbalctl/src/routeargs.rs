@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! `ip route`-style grammar for the route object, hand-parsed because clap
 //! cannot express repeated `nexthop via .. dev .. weight ..` groups.
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Routing table and protocol names, read from iproute2's files so that
 //! `table NAME` and `proto NAME` mean what they mean to `ip route`, both when
 //! parsing and when printing (lib/rt_names.c).

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! A minimal synchronous rtnetlink client: one request, read until the ack
 //! (or the end of a dump). Messages are built and parsed by
 //! netlink-packet-route; nothing here encodes netlink structs by hand.

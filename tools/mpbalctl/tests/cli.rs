@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Runs the built binary against fixture /proc trees (MPBAL_PROC_ROOT).
 
 use std::fs;

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! End-to-end check against the real kernel's rtnetlink in a scratch network
 //! namespace. Needs root and iproute2, so it is ignored by default:
 //!

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
 //! Helpers shared by the integration tests (each test binary includes this
 //! module with `mod common;` and uses only part of it).
 
