@@ -15,10 +15,8 @@
 #     transfers see reordering under the packet strategy (the test could
 #     fail) and at most 10 % of that under flowlet (default gap, 50 ms).
 #  5. the same paths with the uplinks shaped as in the thesis (tbf
-#     1/10/10 Mbit on the balancer, whose queues hold packets far longer
-#     than the paths differ; flowlet reads them before moving a flow):
-#     flowlet finishes no later than packet and session (reordering is
-#     reported, see the test);
+#     1/10/10 Mbit on the balancer): flowlet finishes no later than packet
+#     and session (reordering is reported, see the test);
 #  6. bad gaps are refused and change nothing (mpbal_sysctl.sh checks the
 #     bounds; here the strategy keeps its flows across a failed write).
 # The routers count the datagrams per destination (nft); the destinations
@@ -209,13 +207,13 @@ test_no_reordering()
 }
 
 # 5. The thesis's shaping as well: tbf 1/10/10 Mbit on the balancer's
-# uplinks (capacities configured alike), MTU 9000 as in make thesis. A
-# saturated tbf holds packets up to 200 ms (a 9000-byte packet takes 72 ms
-# on the 1 Mbit uplink), so flowlet reads the qdiscs' backlog before it
-# moves a paused flow. Checked: flowlet finishes no later than packet.
-# Reordering is only reported: here TCP's counters also count the undo of
-# spurious retransmissions (a segment 300 ms in the slow uplink's queue),
-# which session, that never moves a flow, shows as well.
+# uplinks (capacities configured alike), MTU 9000 as in make thesis.
+# Checked: flowlet finishes no later than packet and session. Reordering
+# is only reported: a saturated tbf holds packets up to 200 ms (a
+# 9000-byte packet takes 72 ms on the 1 Mbit uplink), more than the gap,
+# so a flow that moves may overtake its own queued packets; and TCP's
+# counters here also count the undo of spurious retransmissions, which
+# session, that never moves a flow, shows as well.
 test_shaped()
 {
 	local pt st ft rc d reo=()

@@ -11,20 +11,13 @@
 //! transfers thus move off an uplink whose queue slows them down, with no
 //! reordering, and short flows spread by capacity.
 //!
-//! A flow's packets may still wait in its uplink's queue (a saturated
-//! uplink's qdisc holds far more than the paths' delays differ): a flow
-//! that paused for the gap moves only once the pause also exceeds how much
-//! longer its uplink's queue is than the new one's, read from the qdiscs
-//! at that moment ([`UplinkQueues`](super::strategy::UplinkQueues)).
-//!
 //! Every packet is booked against its uplink's load, so headroom choices
 //! see what the flowlets already send. The flow table is shared by the CPUs
 //! of the netns (lock-free, 4-way); a remembered uplink that is dead, link-down or
 //! no longer a nexthop starts a new flowlet at once.
 
-use super::flowlettable::Found;
-use super::nexthop::{NexthopMask, Route};
-use super::strategy::{recall, Direct, Env, Needs, Outcome, Selection, Strategy, MAX_QUEUE_US};
+use super::nexthop::Route;
+use super::strategy::{recall, Direct, Env, Needs, Outcome, Selection, Strategy};
 
 /// The flowlet strategy.
 pub struct FlowletStrategy;
@@ -57,55 +50,27 @@ impl Strategy for FlowletStrategy {
         let refresh = fl.gap_us >> 3;
         let mut outcome = Outcome::New;
         let gap = fl.gap_us + refresh;
-        if let Some(found) = fl.table.lookup(flow, now, gap + MAX_QUEUE_US) {
+        if let Some(found) = fl.table.lookup(flow, now, gap) {
             let id = found.id;
             // Where the load table last found the uplink: O(1) for a flow
             // that stays.
             if let Some(index) = env.load.nexthop_in(route, usable, id) {
-                if found.idle_us < gap || held_by_queue(route, env, usable, &found, gap) {
-                    env.load.book_share(id, env.bits);
-                    if found.idle_us >= refresh {
-                        fl.table.refresh(flow, &found, now);
-                    }
-                    return Some(Selection {
-                        index,
-                        outcome: Outcome::Remembered,
-                    });
+                env.load.book_share(id, env.bits);
+                if found.idle_us >= refresh {
+                    fl.table.refresh(flow, &found, now);
                 }
-            } else if found.idle_us < gap {
-                // Not usable now: only says why.
-                if let Err(rechosen) = recall(route, usable, id) {
-                    outcome = rechosen;
-                }
+                return Some(Selection {
+                    index,
+                    outcome: Outcome::Remembered,
+                });
+            }
+            // Not usable now: only says why.
+            if let Err(rechosen) = recall(route, usable, id) {
+                outcome = rechosen;
             }
         }
         let (id, index) = env.load.take_nexthop::<true>(route, usable, env.bits)?;
         fl.table.place(flow, id, now, gap);
         Some(Selection { index, outcome })
     }
-}
-
-/// Whether a flow that paused for the gap must still stay on its uplink:
-/// its last packets may wait in that uplink's queue, and would arrive after
-/// the next ones if these took an uplink with a shorter queue. It may move
-/// once the pause exceeds the gap (for the paths' delays) plus the
-/// difference of the two queues (a longer queue ahead never reorders).
-fn held_by_queue(
-    route: &Route<'_>,
-    env: &mut Env<'_>,
-    usable: NexthopMask,
-    found: &Found,
-    gap: u64,
-) -> bool {
-    let queues = env.flowlets.queues;
-    let Some(next) = env.load.best_share(route.uplinks_of(usable)) else {
-        return true;
-    };
-    if next == found.id {
-        return true;
-    }
-    let extra = queues
-        .queue_us(found.id)
-        .saturating_sub(queues.queue_us(next));
-    found.idle_us < gap + extra.min(MAX_QUEUE_US)
 }

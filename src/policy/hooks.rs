@@ -24,8 +24,7 @@ use super::uplinks::Booking;
 use crate::mpbal_core::desttable::DestTable;
 use crate::mpbal_core::nexthop::{NexthopMask, Route, RouteKind};
 use crate::mpbal_core::strategy::{
-    queue_us, recall, Direct, Env, Flowlets, Needs, Outcome, Rechoose, Selection, StrategyId,
-    UplinkQueues, WithStrategy, NO_FLOWLETS,
+    recall, Direct, Env, Flowlets, Needs, Outcome, Rechoose, Selection, StrategyId, WithStrategy,
 };
 use crate::mpbal_core::wrr::{Pick, WrrCache};
 use crate::sys::log::warn_ratelimited;
@@ -208,19 +207,6 @@ fn flowlet_clock(gap_us: u64) -> (u64, u64) {
     }
 }
 
-/// The uplinks' qdiscs, for the flowlet strategy: read only when a flow
-/// has paused for the gap.
-struct Qdiscs<'x>(&'x NetState);
-
-impl UplinkQueues for Qdiscs<'_> {
-    fn queue_us(&self, id: u32) -> u64 {
-        let st = self.0;
-        st.uplinks.drain_of(id).map_or(0, |(ifindex, bps)| {
-            queue_us(st.net.dev_backlog(ifindex), bps)
-        })
-    }
-}
-
 /// One choice, compiled per strategy ([`StrategyId::with`]): what a
 /// strategy does not need is neither read nor tested on its packets.
 struct Choose<'x, 'r> {
@@ -255,7 +241,6 @@ impl WithStrategy for Choose<'_, '_> {
             DestTable::EMPTY
         };
         let flows;
-        let qdiscs = Qdiscs(st);
         let flowlets = if needs.flowlets {
             let (now_us, gap_us) = flowlet_clock(st.knob(Knob::FlowletGapUs).max(1) as u64);
             flows = Flowlets {
@@ -263,11 +248,10 @@ impl WithStrategy for Choose<'_, '_> {
                 flow: q.flow,
                 now_us,
                 gap_us,
-                queues: &qdiscs,
             };
             &flows
         } else {
-            &NO_FLOWLETS
+            &Flowlets::NONE
         };
         // Only strategies that read the load or the table need the clocks.
         let load = if needs.load {

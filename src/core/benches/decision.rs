@@ -18,7 +18,7 @@ use mpbal_core::desttable::DestTable;
 use mpbal_core::flowlettable::FlowletTable;
 use mpbal_core::loadtable::LoadTable;
 use mpbal_core::nexthop::{Nexthop, Route};
-use mpbal_core::strategy::{Env, Flowlets, NoQueues, StrategyId, NO_FLOWLETS};
+use mpbal_core::strategy::{Env, Flowlets, StrategyId};
 use mpbal_core::wrr::WrrState;
 
 /// Entries of the route strategy's destination table.
@@ -125,7 +125,6 @@ fn decision(c: &mut Criterion) {
                     flow: (i as u32 % 1024).wrapping_mul(0x9e37_79b1),
                     now_us: i as u64 * 10,
                     gap_us: 50_000,
-                    queues: &NoQueues,
                 };
                 let mut env = Env {
                     daddr,
@@ -140,7 +139,7 @@ fn decision(c: &mut Criterion) {
                     load: &mut load,
                     // A 1500-byte packet.
                     bits: 12_000,
-                    flowlets: if keeps_flows { &flows } else { &NO_FLOWLETS },
+                    flowlets: if keeps_flows { &flows } else { &Flowlets::NONE },
                 };
                 id.ops().select(black_box(&route), &mut env)
             };

@@ -14,8 +14,7 @@ use mpbal_core::flowlettable::FlowletTable;
 use mpbal_core::loadtable::{LoadTable, MAX_UPLINK_IDS};
 use mpbal_core::nexthop::{Nexthop, Route};
 use mpbal_core::strategy::{
-    queue_us, Direct, Env, Flowlets, Needs, Outcome, Rechoose, Selection, StrategyId, UplinkQueues,
-    WithStrategy, MAX_QUEUE_US, NO_FLOWLETS,
+    Direct, Env, Flowlets, Needs, Outcome, Rechoose, Selection, StrategyId, WithStrategy,
 };
 use mpbal_core::wrr::WrrState;
 use proptest::prelude::*;
@@ -85,18 +84,6 @@ struct Harness {
     /// The flowlet table (shared in the kernel).
     flows: Vec<AtomicU64>,
     loads: LoadTable,
-    /// What each uplink id's queue takes to drain, us.
-    queues: Queues,
-}
-
-/// Fixed queue delays by uplink id.
-#[derive(Default)]
-struct Queues([u64; 8]);
-
-impl UplinkQueues for Queues {
-    fn queue_us(&self, id: u32) -> u64 {
-        self.0.get(id as usize).copied().unwrap_or(0)
-    }
 }
 
 impl Harness {
@@ -107,7 +94,6 @@ impl Harness {
             mem: (0..table_slots).map(|_| AtomicU64::new(0)).collect(),
             flows: (0..table_slots).map(|_| AtomicU64::new(0)).collect(),
             loads: loads(),
-            queues: Queues::default(),
         }
     }
 
@@ -128,7 +114,6 @@ impl Harness {
             flow: p.flow,
             now_us: p.now_us,
             gap_us: GAP_US,
-            queues: &self.queues,
         };
         let mut env = Env {
             daddr: p.daddr,
@@ -555,7 +540,7 @@ fn route_racing_cpus_agree_on_a_destination() {
                                 has_conn: true,
                                 load: &mut loads,
                                 bits: 0,
-                                flowlets: &NO_FLOWLETS,
+                                flowlets: &Flowlets::NONE,
                             };
                             sid("route").ops().select(&route, &mut env).unwrap().index
                         })
@@ -884,94 +869,32 @@ fn flowlet_keeps_a_flow_within_the_gap() {
     assert_eq!(h.loads.booked_bits(nhs[first.index].uplink), 200 * 12_000);
 }
 
-/// A packet of flow 7 at `now_us`.
-fn flow7(h: &mut Harness, nhs: &[Nexthop], now_us: u64) -> Selection {
-    h.select(sid("flowlet"), &r(nhs), Pkt::to(1).flow(7, now_us))
-        .unwrap()
-}
-
-/// A new flowlet, away from nexthop `from`.
-fn assert_moved(s: Selection, from: usize) {
-    assert_eq!(s.outcome, Outcome::New);
-    assert_ne!(s.index, from);
-}
-
-/// Two 10 Mbit/s uplinks and flow 7 started on one of them at 0 (its
-/// index is returned).
-fn flow_on_one_of_two() -> (Vec<Nexthop>, Harness, usize) {
+#[test]
+fn flowlet_may_move_after_a_gap() {
     let nhs = route_of(&[(2, 1, true), (3, 1, true)]);
     let mut h = Harness::new(64);
     h.loads.set(2, 0, 10 * M).set(3, 0, 10 * M);
     h.loads.set_window(1000, 0);
     let a = pick_of(&mut h, "flowlet", &nhs, Pkt::to(1).flow(7, 0));
-    (nhs, h, a)
-}
-
-#[test]
-fn flowlet_may_move_after_a_gap() {
-    let (nhs, mut h, a) = flow_on_one_of_two();
     // Under the gap: same flowlet.
-    let s = flow7(&mut h, &nhs, GAP_US - 1);
+    let s = h
+        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, GAP_US - 1))
+        .unwrap();
     assert_eq!((s.index, s.outcome), (a, Outcome::Remembered));
     // The other uplink has more room now (two packets booked on this one).
     // The stamp was written at GAP_US - 1 (an eighth of the gap after the
     // first): a pause of the gap is not yet enough to be sure of a pause
     // of the gap since the last packet, the gap and an eighth is.
-    let s = flow7(&mut h, &nhs, 2 * GAP_US - 1);
+    let s = h
+        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, 2 * GAP_US - 1))
+        .unwrap();
     assert_eq!((s.index, s.outcome), (a, Outcome::Remembered));
     let t = 2 * GAP_US - 1 + GAP_US + GAP_US / 8;
-    let s = flow7(&mut h, &nhs, t);
-    assert_moved(s, a);
-}
-
-#[test]
-fn flowlet_waits_for_its_uplinks_queue() {
-    let (nhs, mut h, a) = flow_on_one_of_two();
-    let (mine, other) = (nhs[a].uplink, nhs[1 - a].uplink);
-    // 200 ms wait in its uplink's queue, 50 ms in the other's: after the
-    // gap and an eighth it stays (its last packet may still be queued)...
-    h.queues.0[mine as usize] = 200_000;
-    h.queues.0[other as usize] = 50_000;
-    let gap = GAP_US + GAP_US / 8;
-    let s = flow7(&mut h, &nhs, gap);
-    assert_eq!((s.index, s.outcome), (a, Outcome::Remembered));
-    // ... and that packet restarted the pause. Until the gap and the 150
-    // ms the queues differ by have passed, it stays.
-    let s = flow7(&mut h, &nhs, 2 * gap + 149_999);
-    assert_eq!((s.index, s.outcome), (a, Outcome::Remembered));
-    let t = 2 * gap + 149_999 + gap + 150_000;
-    let s = flow7(&mut h, &nhs, t);
-    assert_moved(s, a);
-}
-
-#[test]
-fn flowlet_moves_at_the_gap_to_a_longer_queue() {
-    // The new uplink's queue is the longer: nothing can overtake.
-    let (nhs, mut h, a) = flow_on_one_of_two();
-    h.queues.0[nhs[1 - a].uplink as usize] = 300_000;
-    let s = flow7(&mut h, &nhs, GAP_US + GAP_US / 8);
-    assert_moved(s, a);
-}
-
-#[test]
-fn flowlet_queue_wait_is_bounded() {
-    let (nhs, mut h, a) = flow_on_one_of_two();
-    h.queues.0[nhs[a].uplink as usize] = u64::MAX;
-    let t = GAP_US + GAP_US / 8 + MAX_QUEUE_US;
-    let s = flow7(&mut h, &nhs, t);
-    assert_moved(s, a);
-}
-
-#[test]
-fn queue_us_is_backlog_over_rate() {
-    // 9000 bytes at 1 Mbit/s: 72 ms; at 10 Mbit/s, 7.2 ms.
-    assert_eq!(queue_us(9000, M), 72_000);
-    assert_eq!(queue_us(9000, 10 * M), 7_200);
-    assert_eq!(queue_us(0, M), 0);
-    // Unknown rate: not measured.
-    assert_eq!(queue_us(9000, 0), 0);
-    // Bounded, without overflow.
-    assert_eq!(queue_us(u32::MAX, 1), MAX_QUEUE_US);
+    let s = h
+        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, t))
+        .unwrap();
+    assert_eq!(s.outcome, Outcome::New);
+    assert_ne!(s.index, a);
 }
 
 #[test]
