@@ -30,6 +30,38 @@ pub struct Nexthop {
     /// Stricter than the kernel, which still routes over a linkdown nexthop
     /// unless `ignore_routes_with_linkdown` is set; mpbal never picks one.
     pub usable: bool,
+    /// The uplink is administratively down (`net.mpbal.conf.DEV.down`):
+    /// never chosen, as if dead, though the kernel still routes over it.
+    pub admin_down: bool,
+    /// The uplink's tier (`net.mpbal.conf.DEV.tier`), [`MIN_TIER`] to
+    /// [`MAX_TIER`]: see [`best_tier`].
+    pub tier: u8,
+}
+
+/// The preferred tier, every uplink's by default.
+pub const MIN_TIER: u8 = 1;
+
+/// The last-resort tier.
+pub const MAX_TIER: u8 = 15;
+
+/// The nexthops of `available` whose tier is the lowest among them: an
+/// uplink of tier N is a candidate only while no uplink of a lower tier is
+/// available (mwan3's member metric, pfSense's gateway group tiers). Bits
+/// of `available` beyond `nexthops` are dropped.
+pub fn best_tier(available: NexthopMask, nexthops: &[Nexthop]) -> NexthopMask {
+    let mut best = u8::MAX;
+    let mut mask = 0;
+    for i in Members(available & bits_of(nexthops.len())) {
+        let Some(nh) = nexthops.get(i) else { break };
+        if nh.tier < best {
+            best = nh.tier;
+            mask = 0;
+        }
+        if nh.tier == best {
+            mask |= 1 << i;
+        }
+    }
+    mask
 }
 
 /// What a route is to mpbal. A C-style enum in a `u8` (`NONE` = 0), so that
@@ -108,9 +140,13 @@ impl Iterator for Members {
 
 /// The bits of `route`'s nexthops (at most [`MAX_NEXTHOPS`]).
 pub fn route_bits(route: &Route<'_>) -> NexthopMask {
-    let n = route.nexthops.len().min(MAX_NEXTHOPS);
+    bits_of(route.nexthops.len())
+}
+
+/// The bits of the first `n` nexthops (at most [`MAX_NEXTHOPS`]).
+fn bits_of(n: usize) -> NexthopMask {
     // n <= 16 < 32: no shift overflow.
-    (1u32 << n).wrapping_sub(1)
+    (1u32 << n.min(MAX_NEXTHOPS)).wrapping_sub(1)
 }
 
 /// A multipath route flagged `equalize`.
@@ -127,12 +163,14 @@ pub struct Route<'a> {
 }
 
 /// The nexthops a strategy may choose at all, as nexthop indexes and as
-/// the uplinks they are. All-zero: none.
+/// the uplinks they are, and those it could choose but for their tier.
+/// All-zero: none.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(MODULE, derive(::kernel::macros::Zeroable))]
 pub struct Eligible {
     nexthops: NexthopMask,
     uplinks: UplinkMask,
+    available: NexthopMask,
 }
 
 impl<'a> Route<'a> {
@@ -155,23 +193,48 @@ impl<'a> Route<'a> {
         }
     }
 
-    /// Nexthops a strategy may choose at all: usable and tracked.
+    /// Nexthops a strategy may choose at all: the [`Route::available_mask`]
+    /// ones of the [`best_tier`] among them.
     pub fn eligible_of(nexthops: &[Nexthop]) -> Eligible {
         let r = Route {
             key: 0,
             nexthops,
             eligible: Eligible::default(),
         };
-        let mask = r.usable_mask() & r.tracked_mask();
+        let available = r.available_mask();
+        let mask = best_tier(available, nexthops);
         Eligible {
             nexthops: mask,
             uplinks: r.uplinks_of(mask),
+            available,
         }
     }
 
-    /// [`Route::usable_mask`] and [`Route::tracked_mask`] together.
+    /// The nexthops of [`Route::eligible_of`].
     pub fn eligible(&self) -> NexthopMask {
         self.eligible.nexthops
+    }
+
+    /// The eligible nexthops among `allowed`, for a packet that may only
+    /// take those: the best tier it can take, which is the route's unless
+    /// none of that tier is allowed.
+    pub fn eligible_within(&self, allowed: NexthopMask) -> NexthopMask {
+        match self.eligible.nexthops & allowed {
+            0 => best_tier(self.eligible.available & allowed, self.nexthops),
+            mask => mask,
+        }
+    }
+
+    /// Nexthops mpbal could choose but for their tier: usable, tracked and
+    /// not administratively down.
+    pub fn available_mask(&self) -> NexthopMask {
+        let mut up = 0;
+        for (i, nh) in self.nexthops.iter().enumerate().take(MAX_NEXTHOPS) {
+            if !nh.admin_down {
+                up |= 1 << i;
+            }
+        }
+        self.usable_mask() & self.tracked_mask() & up
     }
 
     /// The uplinks the nexthops of `mask` are.

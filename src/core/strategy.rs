@@ -258,16 +258,20 @@ impl Flowlets<'static> {
 /// Why a remembered uplink was not used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rechoose {
-    /// The uplink is still a nexthop but dead or link-down.
+    /// The uplink is still a nexthop but dead, link-down, administratively
+    /// down, of a tier not in use, or not allowed for this packet.
     StoredDead,
     /// The uplink is no longer a nexthop of the route.
     StoredGone,
 }
 
 impl Env<'_> {
-    /// The nexthops a strategy may choose from for this packet.
+    /// The nexthops a strategy may choose from for this packet. A
+    /// remembered uplink outside them is chosen again ([`recall`]), so an
+    /// uplink that goes down, administratively or not, or whose tier is
+    /// no longer the best, loses its destinations, connections and flows.
     pub fn candidates(&self, route: &Route<'_>) -> NexthopMask {
-        route.eligible() & self.allowed
+        route.eligible_within(self.allowed)
     }
 }
 
@@ -280,7 +284,8 @@ pub fn recall(route: &Route<'_>, usable: NexthopMask, id: u32) -> Result<Selecti
             index,
             outcome: Outcome::Remembered,
         }),
-        // Dead, link-down, or not allowed for this packet.
+        // Dead, link-down, admin down, a tier not in use, or not allowed
+        // for this packet.
         Some(_) => Err(Outcome::Rechosen(Rechoose::StoredDead)),
         None => Err(Outcome::Rechosen(Rechoose::StoredGone)),
     }

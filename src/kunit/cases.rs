@@ -115,6 +115,8 @@ fn nexthops(weights: &[u32]) -> [Nexthop; MAX_NEXTHOPS] {
             weight: r.weight,
             upper_bound: r.upper_bound,
             usable: true,
+            admin_down: false,
+            tier: 1,
         };
     }
     nh
@@ -158,6 +160,8 @@ pub(crate) fn hash_range(t: &mut Test) {
                 weight: b.weight,
                 upper_bound: b.upper_bound,
                 usable: b.flags & DEAD == 0,
+                admin_down: false,
+                tier: 1,
             };
         }
         for i in 0..n {

@@ -74,6 +74,8 @@ zeroable_fields!(crate::mpbal_core::nexthop::Nexthop {
     weight: u32,
     upper_bound: i32,
     usable: bool,
+    admin_down: bool,
+    tier: u8,
 });
 zeroable_fields!(crate::mpbal_core::flowcache::FlowKey {
     daddr: u32,

@@ -48,6 +48,8 @@ fn nexthops(n: usize) -> Vec<Nexthop> {
                 weight: w as u32,
                 upper_bound: (((cum << 31) + total / 2) / total - 1) as i32,
                 usable: true,
+                admin_down: false,
+                tier: 1,
             }
         })
         .collect()

@@ -210,6 +210,8 @@ fn empty_range_gets_no_hash() {
         weight: 1,
         upper_bound: ub,
         usable: true,
+        admin_down: false,
+        tier: 1,
     };
     let nhs = [mk(1000), mk(1000), mk(500), mk(i32::MAX)];
     assert_eq!(range_of(&nhs, 0), Some((0, 1000)));
@@ -233,6 +235,8 @@ fn one_wide_range() {
         weight: 1,
         upper_bound: ub,
         usable: true,
+        admin_down: false,
+        tier: 1,
     };
     let nhs = [mk(41), mk(42), mk(i32::MAX)];
     for e in [0, 1, 77, u32::MAX] {

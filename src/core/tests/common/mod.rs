@@ -66,6 +66,8 @@ pub fn kernel_nexthops(spec: &[(u32, u32, bool)]) -> Vec<Nexthop> {
             weight,
             upper_bound,
             usable: alive,
+            admin_down: false,
+            tier: 1,
         })
         .collect()
 }
