@@ -57,6 +57,15 @@ enum mpbal_netdev_event {
 	MPBAL_NETDEV_CHANGE = 4,	/* NETDEV_UP or NETDEV_CHANGE */
 };
 
+/* What changed in net.mpbal.conf.DEV (ops->dev_admin). */
+enum mpbal_admin_event {
+	MPBAL_ADMIN_DOWN = 1,	/* down 0 -> 1 */
+	MPBAL_ADMIN_UP = 2,	/* down 1 -> 0 */
+	MPBAL_ADMIN_TIER = 3,	/* tier changed */
+};
+
+struct mpbal_devconf;
+
 enum mpbal_fib_event_kind {
 	MPBAL_FIB_REPLACE = 1,	/* this route now heads its prefix */
 	MPBAL_FIB_DEL = 2,	/* the prefix is gone; the route is the deleted one */
@@ -98,6 +107,13 @@ struct mpbal_ops {
 	/* net.ipv4.fib_multipath_hash_policy of the netns was written
 	 * (NETEVENT_IPV4_MPATH_HASH_UPDATE; atomic context). */
 	void (*hash_policy_event)(void *state);
+
+	/*
+	 * net.mpbal.conf.DEV.down or tier of @conf changed (enum
+	 * mpbal_admin_event), once per change however writers race; process
+	 * context, from the sysctl write, which returns after it.
+	 */
+	void (*dev_admin)(void *state, struct mpbal_devconf *conf, int event);
 
 	/* /proc/net/mpbal/{stats,uplinks} show callbacks. */
 	int (*show_stats)(void *state, struct seq_file *m);
@@ -187,13 +203,24 @@ int mpbal_sysctl_register(struct net *net, struct mpbal_sysctl_conf *conf,
 			  struct ctl_table_header **out);
 void mpbal_sysctl_unregister(struct ctl_table_header *hdr);
 
-/* net.mpbal.conf.DEV.*, owned by the Rust state; must outlive the registration. */
+/*
+ * net.mpbal.conf.DEV.*, owned by the Rust state; must outlive the
+ * registration. The handlers write capacity, uplink_id, down and tier; the
+ * counters are Rust's alone.
+ */
 struct mpbal_devconf {
 	struct net *net;		/* for the CAP_NET_ADMIN check on write */
 	struct mpbal_dwork *kick_work;	/* run after a successful write */
+	int ifindex;			/* the device */
 	unsigned long capacity;		/* bit/s, 0 = not configured */
 	int uplink_id;			/* pinned uplink id, 0 = automatic */
 	int uplink_id_max;
+	int down;			/* 1 = administratively down */
+	int tier;			/* 1 (preferred) to tier_max */
+	int tier_max;
+	u64 admin_downs;		/* down 0 -> 1 writes */
+	u64 admin_ups;			/* down 1 -> 0 writes */
+	u64 ct_flushed;			/* conntrack entries flushed at a down */
 };
 
 int mpbal_devconf_register(struct net *net, const char *ifname,
@@ -228,6 +255,15 @@ struct nf_conn *mpbal_skb_ct(const struct sk_buff *skb, bool *reply, bool *is_ne
 u32 mpbal_ct_mark(const struct nf_conn *ct);
 /* Writes ct->mark and raises IPCT_MARK if it changes. */
 void mpbal_ct_set_mark(struct nf_conn *ct, u32 mark);
+
+/*
+ * Deletes the source-NATed (IPS_SRC_NAT) conntrack entries of @net whose
+ * mark @match accepts, with nf_ct_iterate_cleanup_net(); returns how many.
+ * @match runs under a conntrack bucket lock (BH off): no sleeping. May
+ * sleep itself.
+ */
+u64 mpbal_ct_flush_snat(struct net *net, bool (*match)(void *data, u32 mark),
+			void *data);
 
 int mpbal_hash_policy(const struct net *net);
 /* Writes the hash policy and sends NETEVENT_IPV4_MPATH_HASH_UPDATE. */

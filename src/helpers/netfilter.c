@@ -127,6 +127,37 @@ void mpbal_ct_set_mark(struct nf_conn *ct, u32 mark)
 	}
 }
 
+struct ct_flush {
+	bool (*match)(void *data, u32 mark);
+	void *data;
+	u64 flushed;
+};
+
+/* Under the bucket lock, once per entry (its reply tuple). */
+static int ct_flush_iter(struct nf_conn *ct, void *data)
+{
+	struct ct_flush *f = data;
+
+	/* Entries another CPU is deleting are not ours to count. */
+	if (!test_bit(IPS_SRC_NAT_BIT, &ct->status) || nf_ct_is_dying(ct))
+		return 0;
+	if (!f->match(f->data, READ_ONCE(ct->mark)))
+		return 0;
+	f->flushed++;
+	return 1;
+}
+
+u64 mpbal_ct_flush_snat(struct net *net, bool (*match)(void *data, u32 mark),
+			void *data)
+{
+	struct ct_flush f = { .match = match, .data = data };
+	struct nf_ct_iter_data iter = { .net = net, .data = &f };
+
+	/* Serialized by nf_conntrack_mutex: f.flushed needs no atomics. */
+	nf_ct_iterate_cleanup_net(ct_flush_iter, &iter);
+	return f.flushed;
+}
+
 int mpbal_hash_policy(const struct net *net)
 {
 	return READ_ONCE(net->ipv4.sysctl_fib_multipath_hash_policy);

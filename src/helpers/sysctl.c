@@ -2,10 +2,11 @@
 /*
  * Per-netns sysctls: net.mpbal.strategy (by name), available_strategies
  * (read-only) and the integer knobs whose names, bounds and defaults the Rust
- * state gives in struct mpbal_sysctl_conf; and net.mpbal.conf.DEV.capacity.
+ * state gives in struct mpbal_sysctl_conf; and net.mpbal.conf.DEV.*.
  */
 
 #include <kunit/visibility.h>
+#include <linux/atomic.h>
 #include <linux/capability.h>
 #include <linux/if.h>
 #include <linux/slab.h>
@@ -200,6 +201,7 @@ static int proc_capacity(const struct ctl_table *table, int write,
 }
 
 static const int zero;
+static const int one = 1;
 
 /* net.mpbal.conf.DEV.uplink_id: 0 to uplink_id_max. */
 static int proc_uplink_id(const struct ctl_table *table, int write,
@@ -209,6 +211,62 @@ static int proc_uplink_id(const struct ctl_table *table, int write,
 
 	return proc_bounded(table, write, buffer, lenp, ppos, conf->net, conf->kick_work,
 			    proc_dointvec_minmax, &zero, &conf->uplink_id_max);
+}
+
+/*
+ * net.mpbal.conf.DEV.{down,tier}: the value is parsed aside and swapped in,
+ * so that each change reaches ops->dev_admin exactly once however writers
+ * race; rejected writes change nothing. Rust applies it before the write
+ * returns (and the kick makes the worker check again after).
+ */
+static int proc_admin(const struct ctl_table *table, int write, void *buffer,
+		      size_t *lenp, loff_t *ppos, const int *min, const int *max,
+		      bool is_down)
+{
+	struct mpbal_devconf *conf = table->extra2;
+	int *value = table->data;
+	int val = READ_ONCE(*value), old, event;
+	struct ctl_table tmp = *table;
+	void *state;
+	int err = check_admin(conf->net, write);
+
+	if (err)
+		return err;
+	tmp.data = &val;
+	tmp.extra1 = (void *)min;
+	tmp.extra2 = (void *)max;
+	err = proc_dointvec_minmax(&tmp, write, buffer, lenp, ppos);
+	if (err || !write)
+		return err;
+	old = xchg(value, val);
+	if (old != val) {
+		if (is_down)
+			event = val ? MPBAL_ADMIN_DOWN : MPBAL_ADMIN_UP;
+		else
+			event = MPBAL_ADMIN_TIER;
+		state = mpbal_net_state(conf->net);
+		if (state)
+			mpbal_ops_get()->dev_admin(state, conf, event);
+	}
+	mpbal_dwork_kick(conf->kick_work);
+	return 0;
+}
+
+/* net.mpbal.conf.DEV.down: 0 or 1. */
+static int proc_down(const struct ctl_table *table, int write, void *buffer,
+		     size_t *lenp, loff_t *ppos)
+{
+	return proc_admin(table, write, buffer, lenp, ppos, &zero, &one, true);
+}
+
+/* net.mpbal.conf.DEV.tier: 1 to tier_max. */
+static int proc_tier(const struct ctl_table *table, int write, void *buffer,
+		     size_t *lenp, loff_t *ppos)
+{
+	struct mpbal_devconf *conf = table->extra2;
+
+	return proc_admin(table, write, buffer, lenp, ppos, &one,
+			  &conf->tier_max, false);
 }
 
 static const struct ctl_table devconf_template[] = {
@@ -223,6 +281,18 @@ static const struct ctl_table devconf_template[] = {
 		.maxlen = sizeof(int),
 		.mode = 0644,
 		.proc_handler = proc_uplink_id,
+	},
+	{
+		.procname = "down",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_down,
+	},
+	{
+		.procname = "tier",
+		.maxlen = sizeof(int),
+		.mode = 0644,
+		.proc_handler = proc_tier,
 	},
 };
 
@@ -240,6 +310,10 @@ int mpbal_devconf_register(struct net *net, const char *ifname,
 	t[0].extra2 = conf;
 	t[1].data = &conf->uplink_id;
 	t[1].extra2 = conf;
+	t[2].data = &conf->down;
+	t[2].extra2 = conf;
+	t[3].data = &conf->tier;
+	t[3].extra2 = conf;
 	snprintf(path, sizeof(path), "net/mpbal/conf/%s", ifname);
 	hdr = register_net_sysctl_sz(net, path, t, ARRAY_SIZE(devconf_template));
 	if (!hdr) {

@@ -1,20 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Per-device configuration: `net.mpbal.conf.DEV.{capacity,uplink_id}` and
-//! the ethtool link speed, kept for every device of the netns so they can be
-//! set before a device becomes an uplink.
+//! Per-device configuration: `net.mpbal.conf.DEV.{capacity,uplink_id,down,
+//! tier}` and the ethtool link speed, kept for every device of the netns so
+//! they can be set before a device becomes an uplink; and what an
+//! administrative state change does.
 
 use super::counters::MAX_UPLINKS;
-use super::state::NetState;
-use super::uplinks::{CapacitySource, Pins};
-use crate::sys::log::warn_ratelimited;
+use super::state::{Knob, NetState};
+use super::uplinks::{Admin, CapacitySource, Pins};
+use crate::mpbal_core::nexthop::{uplink_bit, UplinkMask, MAX_TIER, MIN_TIER};
+use crate::sys::log::{info_ratelimited, warn_ratelimited};
 use crate::sys::net::NetDevice;
-use crate::sys::netns::NetdevEvent;
-use crate::sys::sysctl::DevSysctl;
+use crate::sys::netns::{AdminEvent, NetdevEvent};
+use crate::sys::sysctl::{DevConf, DevSysctl, DevValues};
+use core::sync::atomic::Ordering;
 use kernel::alloc::{flags::GFP_KERNEL, KBox, KVec};
 use kernel::error::Result;
 
-struct DevConf {
+struct DevEntry {
     ifindex: u32,
     speed_mbps: u32,
     sysctl: KBox<DevSysctl>,
@@ -23,7 +26,7 @@ struct DevConf {
 /// All devices of the netns. Entries of removed devices become `None` and
 /// are reused (6.12's `KVec` cannot remove elements).
 pub(crate) struct Devices {
-    list: KVec<Option<DevConf>>,
+    list: KVec<Option<DevEntry>>,
 }
 
 impl Devices {
@@ -31,11 +34,11 @@ impl Devices {
         Devices { list: KVec::new() }
     }
 
-    fn get(&self, ifindex: u32) -> Option<&DevConf> {
+    fn get(&self, ifindex: u32) -> Option<&DevEntry> {
         self.list.iter().flatten().find(|d| d.ifindex == ifindex)
     }
 
-    fn get_mut(&mut self, ifindex: u32) -> Option<&mut DevConf> {
+    fn get_mut(&mut self, ifindex: u32) -> Option<&mut DevEntry> {
         self.list
             .iter_mut()
             .flatten()
@@ -47,7 +50,7 @@ impl Devices {
         let Some(d) = self.get(ifindex) else {
             return (0, CapacitySource::None);
         };
-        match d.sysctl.capacity() {
+        match d.sysctl.conf().capacity() {
             0 if d.speed_mbps != 0 => {
                 (u64::from(d.speed_mbps) * 1_000_000, CapacitySource::Ethtool)
             }
@@ -59,7 +62,7 @@ impl Devices {
     /// The uplink ids the devices pin.
     pub(crate) fn pins(&self, pins: &mut Pins) {
         for d in self.list.iter().flatten() {
-            let id = d.sysctl.uplink_id();
+            let id = d.sysctl.conf().uplink_id();
             if let Some(p) = usize::try_from(id - 1).ok().and_then(|i| pins.get_mut(i)) {
                 // Two devices pinning one id: the first keeps it.
                 if *p == 0 {
@@ -69,6 +72,18 @@ impl Devices {
         }
     }
 
+    /// The administrative state of a device's uplinks.
+    pub(crate) fn admin(&self, ifindex: u32) -> Admin {
+        self.get(ifindex)
+            .map_or(Admin::UP, |d| admin_of(d.sysctl.conf()))
+    }
+
+    /// What `net.mpbal.conf.DEV` holds for a device.
+    pub(crate) fn values(&self, ifindex: u32) -> DevValues {
+        self.get(ifindex)
+            .map_or(DevValues::NEW, |d| d.sysctl.conf().values())
+    }
+
     /// Forgets every device (netns teardown): their sysctls go.
     pub(crate) fn clear(&mut self) {
         for d in self.list.as_mut_slice() {
@@ -76,14 +91,14 @@ impl Devices {
         }
     }
 
-    fn remove(&mut self, ifindex: u32) -> Option<DevConf> {
+    fn remove(&mut self, ifindex: u32) -> Option<DevEntry> {
         self.list
             .iter_mut()
             .find(|d| d.as_ref().is_some_and(|d| d.ifindex == ifindex))?
             .take()
     }
 
-    fn insert(&mut self, conf: DevConf) -> Result {
+    fn insert(&mut self, conf: DevEntry) -> Result {
         match self.list.iter_mut().find(|d| d.is_none()) {
             Some(free) => *free = Some(conf),
             None => self.list.push(Some(conf), GFP_KERNEL)?,
@@ -101,7 +116,7 @@ pub(crate) fn netdev_event(st: &NetState, event: NetdevEvent, dev: &NetDevice<'_
             if devs.get(ifindex).is_some() {
                 return;
             }
-            if let Err(e) = add(&mut devs, st, dev, (0, 0)) {
+            if let Err(e) = add(&mut devs, st, dev, &DevValues::NEW) {
                 warn_ratelimited(format_args!(
                     "netns {}: no net.mpbal.conf.{} sysctls: {:?}",
                     st.net.inum(),
@@ -116,12 +131,12 @@ pub(crate) fn netdev_event(st: &NetState, event: NetdevEvent, dev: &NetDevice<'_
         }
         NetdevEvent::ChangeName => {
             // The sysctl directory is named after the device: re-register it,
-            // keeping the configured values.
+            // keeping the configured values and counters.
             let mut devs = st.devices.lock();
             let kept = devs
                 .remove(ifindex)
-                .map_or((0, 0), |d| (d.sysctl.capacity(), d.sysctl.uplink_id()));
-            if let Err(e) = add(&mut devs, st, dev, kept) {
+                .map_or(DevValues::NEW, |d| d.sysctl.conf().values());
+            if let Err(e) = add(&mut devs, st, dev, &kept) {
                 warn_ratelimited(format_args!(
                     "netns {}: lost net.mpbal.conf.{}: {:?}",
                     st.net.inum(),
@@ -139,23 +154,76 @@ pub(crate) fn netdev_event(st: &NetState, event: NetdevEvent, dev: &NetDevice<'_
     }
 }
 
-fn add(
-    devs: &mut Devices,
-    st: &NetState,
-    dev: &NetDevice<'_>,
-    (capacity, id): (u64, i32),
-) -> Result {
-    let conf = DevConf {
-        ifindex: dev.ifindex(),
+fn add(devs: &mut Devices, st: &NetState, dev: &NetDevice<'_>, values: &DevValues) -> Result {
+    let ifindex = dev.ifindex();
+    let conf = DevEntry {
+        ifindex,
         speed_mbps: dev.speed_mbps(),
         sysctl: DevSysctl::register(
             st.net,
             &dev.name(),
-            capacity,
-            id,
-            MAX_UPLINKS as i32,
+            ifindex,
+            values,
+            (MAX_UPLINKS as i32, i32::from(MAX_TIER)),
             &st.work,
         )?,
     };
     devs.insert(conf)
+}
+
+/// The state a device's values give its uplinks.
+fn admin_of(conf: &DevConf) -> Admin {
+    Admin {
+        down: conf.down(),
+        // The handler keeps it in range; the clamp only makes it a tier.
+        tier: conf.tier().clamp(MIN_TIER.into(), MAX_TIER.into()) as u8,
+    }
+}
+
+/// `net.mpbal.conf.DEV.down` or `tier` changed (the sysctl write, process
+/// context): the device's uplinks follow before the write returns. A down
+/// is counted and, with `ct_flush_on_down`, removes the source-NATed
+/// connections stored on those uplinks, so that their clients reconnect
+/// (through another uplink, with its address) instead of hanging.
+pub(crate) fn admin_event(st: &NetState, conf: &DevConf, ev: AdminEvent) {
+    let ifindex = conf.ifindex();
+    st.uplinks.set_device_admin(ifindex, admin_of(conf));
+    let mut flushed = 0;
+    match ev {
+        AdminEvent::Tier => return,
+        AdminEvent::Up => conf.count_admin(false),
+        AdminEvent::Down => {
+            conf.count_admin(true);
+            if st.knob(Knob::CtFlushOnDown) != 0 {
+                flushed = ct_flush_device(st, ifindex);
+                conf.add_ct_flushed(flushed);
+                st.ct_flushed.fetch_add(flushed, Ordering::Relaxed);
+            }
+        }
+    }
+    let name = st.net.dev_name(ifindex);
+    info_ratelimited(format_args!(
+        "netns {}: uplink device {} administratively {} ({} conntrack entries flushed)",
+        st.net.inum(),
+        name.as_ref().map_or("?", |n| n.as_str()),
+        if ev == AdminEvent::Down { "down" } else { "up" },
+        flushed
+    ));
+}
+
+/// Deletes the source-NATed connections whose mark names an uplink of
+/// device `ifindex`; returns how many.
+fn ct_flush_device(st: &NetState, ifindex: u32) -> u64 {
+    let mut ids: UplinkMask = 0;
+    st.uplinks.for_each_id(|id, ifi| {
+        if ifi == ifindex {
+            ids |= uplink_bit(id);
+        }
+    });
+    if ids == 0 {
+        return 0;
+    }
+    let mark = st.mark;
+    st.net
+        .ct_flush_snat(&|m: u32| ids & uplink_bit(mark.get(m)) != 0)
 }

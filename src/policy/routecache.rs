@@ -54,13 +54,16 @@ impl RouteBuf {
         let n = l.nexthops(&mut raw);
         self.key = l.key();
         for (nh, raw) in self.nexthops.iter_mut().zip(raw.iter()).take(n) {
+            let (uplink, admin) = uplinks.find(raw.oif, raw.gw);
             *nh = Nexthop {
                 oif: raw.oif,
                 gw: raw.gw,
-                uplink: uplinks.id(raw.oif, raw.gw),
+                uplink,
                 weight: raw.weight,
                 upper_bound: raw.upper_bound,
                 usable: raw.flags & NH_UNUSABLE == 0,
+                admin_down: admin.down,
+                tier: admin.tier,
             };
         }
         self.len = n;
@@ -126,8 +129,8 @@ pub(crate) struct RouteCache {
 }
 
 /// The cache key: a cached entry is valid for one routing generation and
-/// one assignment of uplink ids (both only grow, so their sum changes
-/// whenever either does).
+/// one generation of the uplinks' ids and states (both only grow, so their
+/// sum changes whenever either does).
 fn flow_key(k: FlowInputs, uplinks_gen: u32) -> FlowKey {
     FlowKey {
         daddr: k.daddr,

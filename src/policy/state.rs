@@ -30,13 +30,13 @@ use crate::sys::log::{warn_ratelimited, Ipv4};
 use crate::sys::net::now_ms;
 use crate::sys::net::{Net, NetDevice};
 use crate::sys::netfilter::HookSwitch;
-use crate::sys::netns::{NetdevEvent, NetnsOps};
+use crate::sys::netns::{AdminEvent, NetdevEvent, NetnsOps};
 use crate::sys::params;
 use crate::sys::percpu::PerCpuPair;
 use crate::sys::proc::SeqFile;
 use crate::sys::rcu::{RcuGuard, RcuReader, RcuSlot};
 use crate::sys::skb::SkBuff;
-use crate::sys::sysctl::{IntKnob, SysctlConf};
+use crate::sys::sysctl::{DevConf, IntKnob, SysctlConf};
 use crate::sys::work::WorkRef;
 use core::fmt;
 use core::pin::Pin;
@@ -63,10 +63,11 @@ pub(crate) enum Knob {
     BwIntervalMs,
     BwEwmaLog,
     FlowletGapUs,
+    CtFlushOnDown,
 }
 
 /// Names, defaults and bounds (Documentation/sysctl.rst).
-static KNOBS: [IntKnob; 4] = [
+static KNOBS: [IntKnob; 5] = [
     // Seconds a destination keeps its uplink while idle (route strategy).
     IntKnob {
         name: c"route_idle_timeout",
@@ -96,6 +97,14 @@ static KNOBS: [IntKnob; 4] = [
         default: 50_000,
         min: 100,
         max: 10_000_000,
+    },
+    // 1: an uplink set administratively down loses its source-NATed
+    // connections, whose replies could only come back through it.
+    IntKnob {
+        name: c"ct_flush_on_down",
+        default: 0,
+        min: 0,
+        max: 1,
     },
 ];
 
@@ -212,6 +221,8 @@ pub(crate) struct NetState {
     pub(crate) fib_events_equalize: AtomicU64,
     /// Replays of every route asked of the FIB (record not exact).
     pub(crate) fib_resyncs: AtomicU64,
+    /// Conntrack entries `ct_flush_on_down` removed.
+    pub(crate) ct_flushed: AtomicU64,
     /// The record of routes wants a replay, and when the last one was.
     fib_resync: AtomicBool,
     fib_resync_ms: AtomicU64,
@@ -248,6 +259,7 @@ impl NetState {
             fib_events: AtomicU64::new(0),
             fib_events_equalize: AtomicU64::new(0),
             fib_resyncs: AtomicU64::new(0),
+            ct_flushed: AtomicU64::new(0),
             fib_resync: AtomicBool::new(false),
             fib_resync_ms: AtomicU64::new(0),
             pins: core::array::from_fn(|_| AtomicU32::new(0)),
@@ -349,16 +361,21 @@ impl NetState {
         let (n, more) = routes.nexthops(&mut nexthops);
         let rcu = RcuGuard::new();
         let active = self.active.get(&rcu);
+        let gen = self.uplinks.gen();
         self.uplinks
             .sync(&nexthops[..n], &self.pins(), more, |slot| {
                 active.map_or((0, 0), |a| a.sum_uplink(slot))
             });
+        // New uplinks of a netns with configured devices are not chosen
+        // until the worker copies their device's state.
+        let admin_pending = self.uplinks.configured() && self.uplinks.gen() != gen;
         let count = routes.count();
         if routes.take_resync() {
             self.fib_resync.store(true, Ordering::Release);
         }
         let before = self.equalize_routes.swap(count, Ordering::AcqRel);
-        if (before == 0) != (count == 0) || self.fib_resync.load(Ordering::Relaxed) {
+        if (before == 0) != (count == 0) || admin_pending || self.fib_resync.load(Ordering::Relaxed)
+        {
             // Hooks, conntrack, the hash policy and the estimator follow;
             // they may sleep, so the worker does it.
             self.work.schedule(0);
@@ -473,6 +490,10 @@ impl NetnsOps for NetState {
         if !self.hash_policy_writing.load(Ordering::Acquire) {
             self.hash_policy_touched.store(true, Ordering::Release);
         }
+    }
+
+    fn dev_admin(&self, conf: &DevConf, ev: AdminEvent) {
+        devices::admin_event(self, conf, ev)
     }
 
     fn show_stats(&self, m: &mut SeqFile<'_>) -> fmt::Result {

@@ -83,6 +83,7 @@ pub(crate) fn show_stats(st: &NetState, m: &mut impl Write) -> fmt::Result {
         st.fib_events_equalize.load(Ordering::Relaxed)
     )?;
     writeln!(m, "fib_resyncs {}", st.fib_resyncs.load(Ordering::Relaxed))?;
+    writeln!(m, "ct_flushed {}", st.ct_flushed.load(Ordering::Relaxed))?;
     for &c in Counter::ALL {
         writeln!(m, "{} {}", c.name(), st.sum(c, &rcu))?;
     }
@@ -93,7 +94,7 @@ pub(crate) fn show_stats(st: &NetState, m: &mut impl Write) -> fmt::Result {
 pub(crate) fn show_uplinks(st: &NetState, m: &mut impl Write) -> fmt::Result {
     writeln!(
         m,
-        "dev ifindex up packets bytes sessions rate_bps capacity_bps capacity_src id gw"
+        "dev ifindex up packets bytes sessions rate_bps capacity_bps capacity_src id gw admin_down tier admin_downs admin_ups ct_flushed"
     )?;
     let devs = st.devices.lock();
     let rcu = RcuGuard::new();
@@ -108,9 +109,11 @@ pub(crate) fn show_uplinks(st: &NetState, m: &mut impl Write) -> fmt::Result {
         let (packets, bytes) = active.map_or((0, 0), |a| a.sum_uplink(slot));
         // Capacity as configured now, so `mpbalctl link set` shows at once.
         let (capacity, src) = devs.capacity(u.ifindex);
+        // The device's state and counters: all its uplinks share them.
+        let v = devs.values(u.ifindex);
         res = writeln!(
             m,
-            "{} {} {} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
             name.as_ref().map_or("?", |n| n.as_str()),
             u.ifindex,
             u8::from(u.up),
@@ -121,7 +124,12 @@ pub(crate) fn show_uplinks(st: &NetState, m: &mut impl Write) -> fmt::Result {
             capacity,
             src.name(),
             u.id,
-            Ipv4(u.gw)
+            Ipv4(u.gw),
+            u8::from(v.down),
+            v.tier,
+            v.admin_downs,
+            v.admin_ups,
+            v.ct_flushed
         );
     });
     res

@@ -19,6 +19,7 @@
 
 use super::counters::MAX_UPLINKS;
 use crate::mpbal_core::loadtable::LoadTable;
+use crate::mpbal_core::nexthop::{MAX_TIER, MIN_TIER};
 use crate::mpbal_core::strategy::UplinkLoad;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::macros::Zeroable;
@@ -44,6 +45,40 @@ impl CapacitySource {
     }
 }
 
+/// An uplink's administrative state, its device's `net.mpbal.conf.DEV.down`
+/// and `tier`, as the packet path reads it (one word, one load).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Admin {
+    pub(crate) down: bool,
+    pub(crate) tier: u8,
+}
+
+impl Admin {
+    /// Every device's until configured otherwise.
+    pub(crate) const UP: Admin = Admin {
+        down: false,
+        tier: MIN_TIER,
+    };
+
+    /// A new uplink of a netns whose devices were configured, until the
+    /// worker has copied its device's state: never chosen meanwhile.
+    const UNKNOWN: Admin = Admin {
+        down: true,
+        tier: MAX_TIER,
+    };
+
+    fn pack(self) -> u32 {
+        u32::from(self.down) | (u32::from(self.tier) << 8)
+    }
+
+    fn unpack(w: u32) -> Self {
+        Admin {
+            down: w & 1 != 0,
+            tier: ((w >> 8) as u8).clamp(MIN_TIER, MAX_TIER),
+        }
+    }
+}
+
 /// One uplink. `ifindex == 0` marks a free slot.
 #[derive(Default)]
 pub(crate) struct UplinkSlot {
@@ -55,6 +90,8 @@ pub(crate) struct UplinkSlot {
     /// Capacity in bit/s, 0 if unknown (written by the worker).
     capacity_bps: AtomicU64,
     up: AtomicBool,
+    /// [`Admin`], packed.
+    admin: AtomicU32,
     /// Connections assigned to this uplink since it became one: first
     /// choices, rechoices and inbound connections (a running total).
     sessions: AtomicU64,
@@ -91,10 +128,14 @@ pub(crate) type Pins = [u32; MAX_UPLINKS];
 /// The uplink table of a netns.
 pub(crate) struct Uplinks {
     slots: [UplinkSlot; MAX_UPLINKS],
-    /// Bumped whenever an id changes hands: cached routes carry ids.
+    /// Bumped whenever an id changes hands or an uplink's [`Admin`]
+    /// changes: cached routes carry both.
     gen: AtomicU32,
     /// Uplinks of equalize routes that found no free id (never chosen).
     untracked: AtomicU32,
+    /// A device was once set down or to another tier: new uplinks wait
+    /// for the worker to copy their device's state.
+    configured: AtomicBool,
 }
 
 impl Default for Uplinks {
@@ -103,6 +144,7 @@ impl Default for Uplinks {
             slots: core::array::from_fn(|_| UplinkSlot::default()),
             gen: AtomicU32::new(0),
             untracked: AtomicU32::new(0),
+            configured: AtomicBool::new(false),
         }
     }
 }
@@ -114,13 +156,54 @@ fn index(id: u32) -> Option<usize> {
 impl Uplinks {
     /// The id of the uplink `(ifindex, gw)`, 0 if it is not one.
     pub(crate) fn id(&self, ifindex: u32, gw: u32) -> u32 {
+        self.find(ifindex, gw).0
+    }
+
+    /// The id and state of the uplink `(ifindex, gw)`; `(0, UP)` if it is
+    /// not one.
+    pub(crate) fn find(&self, ifindex: u32, gw: u32) -> (u32, Admin) {
         if ifindex == 0 {
-            return 0;
+            return (0, Admin::UP);
         }
         self.slots
             .iter()
             .position(|s| s.key() == (ifindex, gw))
-            .map_or(0, |i| i as u32 + 1)
+            .map_or((0, Admin::UP), |i| {
+                let admin = self.slots[i].admin.load(Ordering::Relaxed);
+                (i as u32 + 1, Admin::unpack(admin))
+            })
+    }
+
+    /// Sets the state of device `ifindex`'s uplinks (a sysctl write): the
+    /// next packet sees it, since cached routes carry it.
+    pub(crate) fn set_device_admin(&self, ifindex: u32, admin: Admin) {
+        if admin != Admin::UP {
+            self.configured.store(true, Ordering::Release);
+        }
+        let mut changed = false;
+        for s in &self.slots {
+            if ifindex != 0 && s.ifindex.load(Ordering::Acquire) == ifindex {
+                changed |= s.admin.swap(admin.pack(), Ordering::Relaxed) != admin.pack();
+            }
+        }
+        if changed {
+            self.gen.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Sets the state of uplink `id` (the worker, from its device).
+    pub(crate) fn set_admin(&self, id: u32, admin: Admin) {
+        let Some(s) = index(id).and_then(|i| self.slots.get(i)) else {
+            return;
+        };
+        if s.admin.swap(admin.pack(), Ordering::Relaxed) != admin.pack() {
+            self.gen.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether new uplinks wait for the worker (see [`Admin::UNKNOWN`]).
+    pub(crate) fn configured(&self) -> bool {
+        self.configured.load(Ordering::Acquire)
     }
 
     /// The id of the first uplink on device `ifindex`, 0 if none: what a
@@ -158,6 +241,12 @@ impl Uplinks {
         s.rate_bps.store(0, Ordering::Relaxed);
         s.capacity_bps.store(0, Ordering::Relaxed);
         s.up.store(true, Ordering::Relaxed);
+        let admin = if self.configured() {
+            Admin::UNKNOWN
+        } else {
+            Admin::UP
+        };
+        s.admin.store(admin.pack(), Ordering::Relaxed);
         s.gw.store(gw, Ordering::Relaxed);
         // Publish last: readers that see the ifindex see a clean slot.
         s.ifindex.store(ifindex, Ordering::Release);

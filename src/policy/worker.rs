@@ -14,7 +14,9 @@
 //! - sets `fib_multipath_hash_policy=1` while equalize routes exist (the
 //!   forwarding lever needs it) and restores the old value afterwards,
 //!   unless someone else wrote it meanwhile;
-//! - keeps the uplink ids the devices pin;
+//! - keeps the uplink ids the devices pin, and copies each device's
+//!   administrative state (`down`, `tier`) to its uplinks (the sysctl write
+//!   does so at once; this catches uplinks that appear later);
 //! - samples each uplink's tx bytes into the rate estimator and publishes
 //!   rate and capacity for the bandwidth strategy.
 //!
@@ -90,6 +92,7 @@ pub(crate) fn run(st: &NetState) {
     let interval = st.knob(Knob::BwIntervalMs).max(1) as u32;
 
     sync_pins(st);
+    sync_admin(st);
     // Hooks go on last and off first: once they are on (`hooks on` in the
     // stats, which `mpbalctl route add` waits for), everything is in place.
     if !active {
@@ -185,6 +188,13 @@ fn sync_pins(st: &NetState) {
     if st.set_pins(&pins) {
         st.resync_uplinks();
     }
+}
+
+/// Copies each device's `down` and `tier` to its uplinks.
+fn sync_admin(st: &NetState) {
+    let devs = st.devices.lock();
+    st.uplinks
+        .for_each_id(|id, ifindex| st.uplinks.set_admin(id, devs.admin(ifindex)));
 }
 
 /// A failed registration is retried at the next run (every `bw_interval_ms`

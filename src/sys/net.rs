@@ -88,6 +88,29 @@ impl Net {
         Ok(())
     }
 
+    /// Deletes the source-NATed conntrack entries of the netns whose mark
+    /// `matches` accepts (`nf_ct_iterate_cleanup_net()`); returns how many.
+    /// Process context: it may sleep. `matches` runs under a conntrack
+    /// bucket lock with BH off, so it must not sleep.
+    pub(crate) fn ct_flush_snat<F: Fn(u32) -> bool + Sync>(self, matches: &F) -> u64 {
+        /// # Safety
+        ///
+        /// `data` is the `&F` of the enclosing call, live while it runs.
+        unsafe extern "C" fn trampoline<F: Fn(u32) -> bool>(
+            data: *mut core::ffi::c_void,
+            mark: u32,
+        ) -> bool {
+            // SAFETY: per the function contract.
+            let f = unsafe { &*data.cast::<F>() };
+            f(mark)
+        }
+        let data = core::ptr::from_ref(matches).cast_mut().cast();
+        // SAFETY: `self.0` is live (type invariant); the helper calls the
+        // trampoline with `data` only before it returns, while `matches`
+        // is borrowed.
+        unsafe { bindings::mpbal_ct_flush_snat(self.0.as_ptr(), Some(trampoline::<F>), data) }
+    }
+
     /// Drops the reference from [`Net::conntrack_get`].
     pub(crate) fn conntrack_put(self) {
         // SAFETY: `self.0` is live; called once per successful get.

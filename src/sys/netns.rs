@@ -19,7 +19,7 @@ use super::net::{Net, NetDevice};
 use super::netfilter::HookSwitch;
 use super::proc::{ProcDir, SeqFile};
 use super::skb::SkBuff;
-use super::sysctl::{SysctlConf, SysctlTable};
+use super::sysctl::{DevConf, SysctlConf, SysctlTable};
 use super::work::{DelayedWork, WorkRef};
 use core::ffi::{c_int, c_uint, c_void};
 use core::fmt;
@@ -41,6 +41,17 @@ pub(crate) enum NetdevEvent {
     ChangeName,
     /// Up, or link parameters (speed) changed.
     Change,
+}
+
+/// What changed in a device's `net.mpbal.conf.DEV` (`enum mpbal_admin_event`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AdminEvent {
+    /// `down` 0 -> 1.
+    Down,
+    /// `down` 1 -> 0.
+    Up,
+    /// `tier` changed.
+    Tier,
 }
 
 /// What the module does per network namespace, and the strategy names the
@@ -75,6 +86,10 @@ pub(crate) trait NetnsOps: Sync + Sized + 'static {
     /// `net.ipv4.fib_multipath_hash_policy` was written, by the admin or by
     /// `Net::set_hash_policy` (atomic context).
     fn hash_policy_event(&self);
+    /// `net.mpbal.conf.DEV.down` or `tier` of `conf` changed: once per
+    /// change, from the sysctl write before it returns (process context,
+    /// may sleep).
+    fn dev_admin(&self, conf: &DevConf, ev: AdminEvent);
     /// `/proc/net/mpbal/stats` and `uplinks`.
     fn show_stats(&self, m: &mut SeqFile<'_>) -> fmt::Result;
     fn show_uplinks(&self, m: &mut SeqFile<'_>) -> fmt::Result;
@@ -203,6 +218,7 @@ impl<T: NetnsOps> Adapter<T> {
         fib_flush: Some(Self::fib_flush),
         netdev_event: Some(Self::netdev_event),
         hash_policy_event: Some(Self::hash_policy_event),
+        dev_admin: Some(Self::dev_admin),
         show_stats: Some(Self::show_stats),
         show_uplinks: Some(Self::show_uplinks),
     };
@@ -429,6 +445,36 @@ impl<T: NetnsOps> Adapter<T> {
         if let Some(netns) = unsafe { netns.cast::<NetNs<T>>().as_ref() } {
             netns.state.hash_policy_event();
         }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the `down` and `tier` sysctl handlers only (process
+    /// context), with what `net_init` stored for the netns (or null) and
+    /// the handler's devconf: both live for the call, since the device
+    /// sysctls are unregistered, which waits for running handlers, before
+    /// the netns state goes (`shutdown` clears them).
+    unsafe extern "C" fn dev_admin(
+        netns: *mut c_void,
+        conf: *mut bindings::mpbal_devconf,
+        event: c_int,
+    ) {
+        // SAFETY: per the function contract.
+        let Some(netns) = (unsafe { netns.cast::<NetNs<T>>().as_ref() }) else {
+            return;
+        };
+        if conf.is_null() {
+            return;
+        }
+        // SAFETY: non-null and live for the call, per the function contract.
+        let conf = unsafe { DevConf::from_raw(conf) };
+        let ev = match event as u32 {
+            bindings::mpbal_admin_event_MPBAL_ADMIN_DOWN => AdminEvent::Down,
+            bindings::mpbal_admin_event_MPBAL_ADMIN_UP => AdminEvent::Up,
+            bindings::mpbal_admin_event_MPBAL_ADMIN_TIER => AdminEvent::Tier,
+            _ => return,
+        };
+        netns.state.dev_admin(conf, ev);
     }
 
     /// # Safety

@@ -7,7 +7,7 @@ use super::net::{IfName, Net};
 use super::work::{DelayedWork, WorkRef};
 use core::ffi::CStr;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use kernel::alloc::{flags::GFP_KERNEL, KBox};
 use kernel::error::{code::EINVAL, Error, Result};
 use kernel::types::Opaque;
@@ -137,39 +137,184 @@ impl Drop for SysctlTable {
     }
 }
 
+/// What `net.mpbal.conf.DEV` holds for one device, kept across a rename.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DevValues {
+    /// bit/s, 0 if unset.
+    pub(crate) capacity: u64,
+    /// The pinned uplink id, 0 if automatic.
+    pub(crate) uplink_id: i32,
+    /// Administratively down.
+    pub(crate) down: bool,
+    /// 1 (preferred) and up.
+    pub(crate) tier: i32,
+    /// Counters: `down` 0 -> 1 and 1 -> 0 writes, conntrack entries flushed.
+    pub(crate) admin_downs: u64,
+    pub(crate) admin_ups: u64,
+    pub(crate) ct_flushed: u64,
+}
+
+impl DevValues {
+    /// A new device's.
+    pub(crate) const NEW: DevValues = DevValues {
+        capacity: 0,
+        uplink_id: 0,
+        down: false,
+        tier: 1,
+        admin_downs: 0,
+        admin_ups: 0,
+        ct_flushed: 0,
+    };
+}
+
+/// The values of `net.mpbal.conf.DEV.*`, shared with the proc handlers of
+/// `sysctl.c`, which write the configured ones with plain stores (or
+/// `xchg`); the counters are only written here.
+#[repr(transparent)]
+pub(crate) struct DevConf {
+    inner: Opaque<bindings::mpbal_devconf>,
+}
+
+/// An atomic view of an `int` field of a live `mpbal_devconf`.
+macro_rules! conf_i32 {
+    ($self:ident . $field:ident) => {{
+        // SAFETY: `addr_of_mut!` on the valid pointer of a live struct only
+        // computes an address.
+        let p = unsafe { core::ptr::addr_of_mut!((*$self.inner.get()).$field) };
+        // SAFETY: an aligned `int` field of the live struct that the proc
+        // handlers access with plain loads, stores or `xchg` of the same
+        // size, compatible with atomic accesses.
+        unsafe { AtomicI32::from_ptr(p) }
+    }};
+}
+
+/// The same for a `u64` counter field, which only `DevConf` writes.
+macro_rules! conf_u64 {
+    ($self:ident . $field:ident) => {{
+        // SAFETY: as in `conf_i32!`.
+        let p = unsafe { core::ptr::addr_of_mut!((*$self.inner.get()).$field) };
+        // SAFETY: an aligned `u64` field of the live struct that C never
+        // touches; every access is atomic through here.
+        unsafe { AtomicU64::from_ptr(p) }
+    }};
+}
+
+impl DevConf {
+    /// The values as they are now.
+    pub(crate) fn values(&self) -> DevValues {
+        DevValues {
+            capacity: self.capacity(),
+            uplink_id: self.uplink_id(),
+            down: self.down(),
+            tier: self.tier(),
+            admin_downs: conf_u64!(self.admin_downs).load(Ordering::Relaxed),
+            admin_ups: conf_u64!(self.admin_ups).load(Ordering::Relaxed),
+            ct_flushed: conf_u64!(self.ct_flushed).load(Ordering::Relaxed),
+        }
+    }
+
+    /// The device's ifindex.
+    pub(crate) fn ifindex(&self) -> u32 {
+        // Written once before the registration, never by the handlers.
+        conf_i32!(self.ifindex).load(Ordering::Relaxed) as u32
+    }
+
+    /// The configured capacity in bit/s, 0 if unset.
+    pub(crate) fn capacity(&self) -> u64 {
+        // SAFETY: `addr_of_mut!` on a valid pointer only computes an address.
+        let field = unsafe { core::ptr::addr_of_mut!((*self.inner.get()).capacity) };
+        // SAFETY: an aligned `unsigned long` field of the live struct that
+        // the proc handler writes with plain stores of the same size.
+        unsafe { AtomicUsize::from_ptr(field) }.load(Ordering::Relaxed) as u64
+    }
+
+    /// The pinned uplink id, 0 if automatic.
+    pub(crate) fn uplink_id(&self) -> i32 {
+        conf_i32!(self.uplink_id).load(Ordering::Relaxed)
+    }
+
+    /// Administratively down (`down` is 1).
+    pub(crate) fn down(&self) -> bool {
+        conf_i32!(self.down).load(Ordering::Relaxed) != 0
+    }
+
+    /// The tier, 1 (preferred) to the registration's `tier_max`.
+    pub(crate) fn tier(&self) -> i32 {
+        conf_i32!(self.tier).load(Ordering::Relaxed)
+    }
+
+    /// Counts a `down` 0 -> 1 (`down`) or 1 -> 0 write.
+    pub(crate) fn count_admin(&self, down: bool) {
+        let c = if down {
+            conf_u64!(self.admin_downs)
+        } else {
+            conf_u64!(self.admin_ups)
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts conntrack entries flushed when the device went down.
+    pub(crate) fn add_ct_flushed(&self, n: u64) {
+        conf_u64!(self.ct_flushed).fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The values of the devconf at `p`, for the duration of a callback.
+    ///
+    /// # Safety
+    ///
+    /// `p` must point to a live `mpbal_devconf` (one in a registered
+    /// [`DevSysctl`]) for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(p: *mut bindings::mpbal_devconf) -> &'a DevConf {
+        // SAFETY: `DevConf` is `repr(transparent)` over `Opaque<T>`, itself
+        // transparent over `T`, so the cast keeps layout; live for `'a` per
+        // the function contract.
+        unsafe { &*p.cast::<DevConf>() }
+    }
+}
+
 /// `net.mpbal.conf.DEV.*` of one device: values and registration in one
 /// allocation, so the values outlive the registration by construction.
 pub(crate) struct DevSysctl {
-    conf: Opaque<bindings::mpbal_devconf>,
+    conf: DevConf,
     hdr: AtomicPtr<bindings::ctl_table_header>,
 }
 
-// SAFETY: the values are accessed atomically (see the getters); the header
+// SAFETY: the values are accessed atomically (see `DevConf`); the header
 // is only used to unregister.
 unsafe impl Sync for DevSysctl {}
 // SAFETY: no thread affinity.
 unsafe impl Send for DevSysctl {}
 
 impl DevSysctl {
-    /// Registers the directory for device `name` with `capacity` bit/s and
-    /// `uplink_id` (0 to `uplink_id_max`), kicking `work` on writes.
+    /// Registers the directory for device `name` (`ifindex`) with `v`
+    /// (`uplink_id` 0 to `uplink_id_max`, `tier` 1 to `tier_max`),
+    /// kicking `work` on writes.
     pub(crate) fn register(
         net: Net,
         name: &IfName,
-        capacity: u64,
-        uplink_id: i32,
-        uplink_id_max: i32,
+        ifindex: u32,
+        v: &DevValues,
+        (uplink_id_max, tier_max): (i32, i32),
         work: &WorkRef,
     ) -> Result<KBox<Self>> {
         let this = KBox::new(
             DevSysctl {
-                conf: Opaque::new(bindings::mpbal_devconf {
-                    net: net.as_ptr(),
-                    kick_work: work.as_ptr(),
-                    capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
-                    uplink_id,
-                    uplink_id_max,
-                }),
+                conf: DevConf {
+                    inner: Opaque::new(bindings::mpbal_devconf {
+                        net: net.as_ptr(),
+                        kick_work: work.as_ptr(),
+                        ifindex: ifindex as i32,
+                        capacity: usize::try_from(v.capacity).unwrap_or(usize::MAX),
+                        uplink_id: v.uplink_id,
+                        uplink_id_max,
+                        down: i32::from(v.down),
+                        tier: v.tier,
+                        tier_max,
+                        admin_downs: v.admin_downs,
+                        admin_ups: v.admin_ups,
+                        ct_flushed: v.ct_flushed,
+                    }),
+                },
                 hdr: AtomicPtr::new(core::ptr::null_mut()),
             },
             GFP_KERNEL,
@@ -182,7 +327,7 @@ impl DevSysctl {
             bindings::mpbal_devconf_register(
                 net.as_ptr(),
                 name.as_c_ptr().cast(),
-                this.conf.get(),
+                this.conf.inner.get(),
                 &mut hdr,
             )
         };
@@ -193,20 +338,9 @@ impl DevSysctl {
         Ok(this)
     }
 
-    /// The configured capacity in bit/s, 0 if unset.
-    pub(crate) fn capacity(&self) -> u64 {
-        // SAFETY: `addr_of_mut!` on a valid pointer only computes an address.
-        let field = unsafe { core::ptr::addr_of_mut!((*self.conf.get()).capacity) };
-        // SAFETY: an aligned `unsigned long` field of the live struct that
-        // the proc handler writes with plain stores of the same size.
-        unsafe { AtomicUsize::from_ptr(field) }.load(Ordering::Relaxed) as u64
-    }
-
-    /// The pinned uplink id, 0 if automatic.
-    pub(crate) fn uplink_id(&self) -> i32 {
-        // SAFETY: as above, for an `int` field.
-        unsafe { AtomicI32::from_ptr(core::ptr::addr_of_mut!((*self.conf.get()).uplink_id)) }
-            .load(Ordering::Relaxed)
+    /// The values.
+    pub(crate) fn conf(&self) -> &DevConf {
+        &self.conf
     }
 }
 
