@@ -182,6 +182,7 @@ test_numeric()
 	numeric bw_interval_ms 1000 "100 60000 250" "99 60001"
 	numeric bw_ewma_log 3 "0 8 5" "9 -1"
 	numeric flowlet_gap_us 50000 "100 10000000 20000" "99 10000001"
+	numeric ct_flush_on_down 0 "1 0" "2 -1"
 }
 
 # status_field FIELD: from a /proc/PID/status text on stdin.
