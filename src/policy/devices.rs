@@ -187,7 +187,16 @@ fn admin_of(conf: &DevConf) -> Admin {
 /// (through another uplink, with its address) instead of hanging.
 pub(crate) fn admin_event(st: &NetState, conf: &DevConf, ev: AdminEvent) {
     let ifindex = conf.ifindex();
-    st.uplinks.set_device_admin(ifindex, admin_of(conf));
+    // Stored, then checked against the values again: of two racing
+    // copies (another write's, the worker's), the last one stored is
+    // of the values as they stay.
+    loop {
+        let admin = admin_of(conf);
+        st.uplinks.set_device_admin(ifindex, admin);
+        if admin_of(conf) == admin {
+            break;
+        }
+    }
     let mut flushed = 0;
     match ev {
         AdminEvent::Tier => return,

@@ -190,11 +190,18 @@ fn sync_pins(st: &NetState) {
     }
 }
 
-/// Copies each device's `down` and `tier` to its uplinks.
+/// Copies each device's `down` and `tier` to its uplinks, checking as
+/// `devices::admin_event` does that a racing sysctl write did not change
+/// them in between (its own copy may have gone first).
 fn sync_admin(st: &NetState) {
     let devs = st.devices.lock();
-    st.uplinks
-        .for_each_id(|id, ifindex| st.uplinks.set_admin(id, devs.admin(ifindex)));
+    st.uplinks.for_each_id(|id, ifindex| loop {
+        let admin = devs.admin(ifindex);
+        st.uplinks.set_admin(id, admin);
+        if devs.admin(ifindex) == admin {
+            break;
+        }
+    });
 }
 
 /// A failed registration is retried at the next run (every `bw_interval_ms`
