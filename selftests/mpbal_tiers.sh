@@ -15,7 +15,7 @@
 # written without spawning a process (each spawn costs ~0.1 s under TCG).
 #  1. Bad writes (down 2, -1, abc; tier 0, 16, -1, abc; ct_flush_on_down 2)
 #     fail with EINVAL and change nothing; the defaults are 0, 1, 0.
-#  2. For every strategy: up2 admin down gets none of the forwarded or
+#  2. For route, packet, session, flowlet: up2 admin down gets none of the forwarded or
 #     local packets, though it had its share just before: route and
 #     session re-choose the flows they had stored on it, and new flows
 #     never take it; the down and up are counted once each.
@@ -24,7 +24,7 @@
 #  4. Tiers: up3 at tier 2 carries nothing while up1 or up2 is usable; it
 #     takes everything when both are down (admin down, then one admin down
 #     and one link down); with tier 1 back, up3 carries nothing again and
-#     the connections it had move back.
+#     the connections it had move back. The same per packet.
 #  5. ct_flush_on_down: a down removes the MASQUERADEd connections stored
 #     on the uplink, and only those (not those of other uplinks, not
 #     un-NATed ones), and counts them; with it off, nothing is removed.
@@ -181,8 +181,10 @@ test_admin_down()
 {
 	local s i=0 rc detail dn0 up0 rd sp
 
-	mpbal_strategies || { log_test 1 "admin down: strategy names"; return; }
-	for s in "${MPBAL_STRATEGIES[@]}"; do
+	# bandwidth and headroom choose per packet from the same candidates
+	# as packet (src/core/tests/tiers.rs covers all six); route, session
+	# and flowlet each remember in their own way.
+	for s in route packet session flowlet; do
 		i=$((i + 1)) sp=$((41000 + 10 * i))
 		bal_strategy "$s" || { log_test 1 "admin down $s: strategy"; continue; }
 		# Before: up2 gets its share (and route and session store it).
@@ -287,25 +289,32 @@ test_tiers()
 {
 	local s
 
-	for s in session packet; do
-		bal_strategy "$s" || { log_test 1 "tiers: strategy $s"; continue; }
-		conf up3 tier 2
-		# The same flows throughout: the session strategy's stored
-		# connections must follow too.
-		phase "$s, tier 1 up" 43000 tier1
-		conf up1 down 1
-		phase "$s, up1 admin down" 43000 tier1
-		conf up2 down 1
-		phase "$s, up1 and up2 admin down" 43000 tier2
-		conf up2 down 0
-		ip link set up2 down
-		phase "$s, up1 admin down, up2 link down" 43000 tier2
-		ip link set up2 up
-		wait_until 5 _up2_alive
-		conf up1 down 0
-		phase "$s, tier 1 back up" 43000 tier1
-		conf up3 tier 1
-	done
+	bal_strategy session || log_test 1 "tiers: strategy session"
+	conf up3 tier 2
+	# The same flows throughout: the session strategy's stored
+	# connections must follow too.
+	phase "session, tier 1 up" 43000 tier1
+	conf up1 down 1
+	phase "session, up1 admin down" 43000 tier1
+	conf up2 down 1
+	phase "session, up1 and up2 admin down" 43000 tier2
+	conf up2 down 0
+	ip link set up2 down
+	phase "session, up1 admin down, up2 link down" 43000 tier2
+	ip link set up2 up
+	wait_until 5 _up2_alive
+	conf up1 down 0
+	phase "session, tier 1 back up" 43000 tier1
+	# Per packet: the same switch over and back.
+	bal_strategy packet || log_test 1 "tiers: strategy packet"
+	phase "packet, tier 1 up" 43010 tier1
+	conf up1 down 1
+	conf up2 down 1
+	phase "packet, up1 and up2 admin down" 43010 tier2
+	conf up1 down 0
+	conf up2 down 0
+	phase "packet, tier 1 back up" 43010 tier1
+	conf up3 tier 1
 }
 
 # 5. ct_flush_on_down with MASQUERADE.
