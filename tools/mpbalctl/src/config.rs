@@ -860,8 +860,9 @@ uplink_id = 2
 
     #[test]
     fn columns_count_characters() {
-        // A multi-byte character before the value: the column is still right.
-        let e = err("# ü\n[uplink.\"ü\"]\ntier = 0\n");
-        assert!(e.starts_with("f:3:8: "), "{e}");
+        // A multi-byte character before the value on its line: the column
+        // is still right (27, not byte 28).
+        let e = err("# ü\nuplink = { \"ü\" = { tier = 0 } }\n");
+        assert!(e.starts_with("f:2:27: tier 0"), "{e}");
     }
 }
