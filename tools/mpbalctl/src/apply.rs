@@ -368,22 +368,12 @@ mod tests {
     use super::*;
     use crate::rtnames::RT_TABLE_MAIN;
 
-    const FILE: &str = r#"strategy = "flowlet"
-[sysctl]
-flowlet_gap_us = 20000
-[[route]]
-to = "default"
-nexthops = [{ via = "192.0.2.1", dev = "wan1" }, { via = "198.51.100.1", dev = "wan2", weight = 2 }]
-[[route]]
-to = "20.0.0.0/24"
-table = 100
-nexthops = [{ via = "192.0.2.1" }, { dev = "wan2" }]
-[uplink.wan1]
-capacity = "10mbit"
-tier = 2
-[uplink.wan2]
-capacity = "20mbit"
-"#;
+    /// The guest test's file (selftests/mpbal_sysctl.sh), with wan1 in
+    /// tier 2, so that the tier is a change too. One of its routes has
+    /// nexthops with a gateway only: the kernel picks their device.
+    fn file() -> String {
+        include_str!("../../../selftests/mpbal_apply.toml").replace("tier = 1", "tier = 2")
+    }
 
     fn cfg(text: &str) -> Config {
         config::parse(text, &RtNames::builtin()).unwrap()
@@ -454,7 +444,7 @@ capacity = "20mbit"
 
     #[test]
     fn from_a_fresh_namespace() {
-        let changes = diff(&cfg(FILE), &fresh()).unwrap();
+        let changes = diff(&cfg(&file()), &fresh()).unwrap();
         assert_eq!(
             texts(&changes),
             [
@@ -466,14 +456,14 @@ capacity = "20mbit"
                 "route add default table main equalize nexthop via 192.0.2.1 dev wan1 weight 1 \
                  nexthop via 198.51.100.1 dev wan2 weight 2",
                 "route add 20.0.0.0/24 table 100 equalize nexthop via 192.0.2.1 weight 1 \
-                 nexthop dev wan2 weight 1",
+                 nexthop via 198.51.100.1 weight 1",
             ]
         );
     }
 
     #[test]
     fn a_second_run_changes_nothing() {
-        let c = cfg(FILE);
+        let c = cfg(&file());
         let changes = diff(&c, &fresh()).unwrap();
         let after = applied(fresh(), &changes);
         assert_eq!(diff(&c, &after).unwrap(), []);
@@ -483,7 +473,7 @@ capacity = "20mbit"
 
     #[test]
     fn routes_that_differ_are_replaced() {
-        let c = cfg(FILE);
+        let c = cfg(&file());
         let mut s = applied(fresh(), &diff(&c, &fresh()).unwrap());
         let default = |s: &mut State| -> usize {
             s.routes
@@ -524,7 +514,8 @@ capacity = "20mbit"
         let i = default(&mut s);
         s.routes[i].protocol = 4;
         assert_eq!(diff(&c, &s).unwrap(), []);
-        let with_proto = FILE.replacen("to = \"default\"", "to = \"default\"\nproto = \"boot\"", 1);
+        let with_proto =
+            file().replacen("to = \"default\"", "to = \"default\"\nproto = \"boot\"", 1);
         let t = texts(&diff(&cfg(&with_proto), &s).unwrap());
         assert!(
             t[0].ends_with(
@@ -544,7 +535,7 @@ capacity = "20mbit"
 
     #[test]
     fn sysctls_are_written_only_when_they_differ() {
-        let c = cfg(FILE);
+        let c = cfg(&file());
         let mut s = applied(fresh(), &diff(&c, &fresh()).unwrap());
         s.sysctls.insert("conf/wan1/tier".into(), "3".into());
         assert_eq!(
@@ -563,17 +554,22 @@ capacity = "20mbit"
         let mut s = fresh();
         s.sysctls.remove("conf/wan1/tier");
         s.sysctls.remove("conf/wan2/tier");
-        let e =
-            super::diff(&cfg(FILE), &s, &RtNames::builtin(), "/etc/mpbal/mpbal.toml").unwrap_err();
+        let e = super::diff(
+            &cfg(&file()),
+            &s,
+            &RtNames::builtin(),
+            "/etc/mpbal/mpbal.toml",
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             Error::op(
-                "/etc/mpbal/mpbal.toml:13:8: net.mpbal.conf.wan1.tier does not exist \
+                "/etc/mpbal/mpbal.toml:14:8: net.mpbal.conf.wan1.tier does not exist \
                  (the loaded mpbal module is older and has no tiers)"
             )
         );
         // Tier 1 is what every uplink has there: nothing to do, no error.
-        let t1 = FILE.replace("tier = 2", "tier = 1");
+        let t1 = file().replace("tier = 2", "tier = 1");
         let t = texts(&diff(&cfg(&t1), &s).unwrap());
         assert!(!t.iter().any(|l| l.contains("tier")), "{t:?}");
         // Any other missing sysctl is an error too.
@@ -581,7 +577,52 @@ capacity = "20mbit"
         let e = diff(&cfg(&t1), &s).unwrap_err();
         assert_eq!(
             e,
-            Error::op("f:14:9: net.mpbal.conf.wan2.capacity does not exist")
+            Error::op("f:15:9: net.mpbal.conf.wan2.capacity does not exist")
+        );
+    }
+
+    /// A write that fails halfway: the changes before it are made and told
+    /// of, the error names the change and how many were made, the rest is
+    /// not tried.
+    #[test]
+    fn execute_stops_at_the_first_failure() {
+        let (dir, proc) = fixture();
+        let sys = dir.path().join("sys/net/mpbal");
+        std::fs::write(sys.join("strategy"), "session\n").unwrap();
+        let set = |key: &str, to: &str| Change::Sysctl {
+            key: key.into(),
+            from: "x".into(),
+            to: to.into(),
+        };
+        let changes = [
+            set("strategy", "packet"),
+            set("conf/gone/tier", "2"),
+            set("flowlet_gap_us", "100"),
+        ];
+        let mut done = Vec::new();
+        let e = execute(
+            &changes,
+            &proc,
+            &mut Rtnl::open().unwrap(),
+            &RtNames::builtin(),
+            &mut |l| done.push(l.to_string()),
+        )
+        .unwrap_err();
+        assert_eq!(done, ["sysctl net.mpbal.strategy x -> packet"]);
+        assert!(
+            e.message().ends_with(
+                ": No such file or directory, in: sysctl net.mpbal.conf.gone.tier x -> 2; \
+                 1 of 3 changes made (printed above), the rest not tried"
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(sys.join("strategy")).unwrap(),
+            "packet\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(sys.join("flowlet_gap_us")).unwrap(),
+            "50000\n"
         );
     }
 
@@ -615,7 +656,7 @@ capacity = "20mbit"
     #[test]
     fn the_system_is_checked_first() {
         let (dir, proc) = fixture();
-        let c = cfg(FILE);
+        let c = cfg(&file());
         assert_eq!(check_system(&c, "f", &proc, &links()), Ok(()));
 
         let e = check_system(&cfg("strategy = \"session\"\n"), "f", &proc, &links());
@@ -634,10 +675,11 @@ capacity = "20mbit"
         let mut l = Links::default();
         l.insert(2, "wan1".into());
         let e = check_system(&c, "f", &proc, &l);
-        assert_eq!(e, Err(Error::op("f:14:9: Cannot find device \"wan2\"")));
-        let routes_only = FILE.split("[uplink.wan1]").next().unwrap();
+        assert_eq!(e, Err(Error::op("f:15:9: Cannot find device \"wan2\"")));
+        let f = file();
+        let routes_only = f.split("[uplink.wan1]").next().unwrap();
         let e = check_system(&cfg(routes_only), "f", &proc, &l);
-        assert_eq!(e, Err(Error::op("f:6:80: Cannot find device \"wan2\"")));
+        assert_eq!(e, Err(Error::op("f:7:80: Cannot find device \"wan2\"")));
 
         std::fs::remove_dir_all(dir.path().join("sys")).unwrap();
         let e = check_system(&c, "f", &proc, &links()).unwrap_err();
