@@ -89,7 +89,17 @@ fn apply_file(proc: &Proc, file: &Path, check: bool) -> Result<(), Error> {
         say("no changes");
         return Ok(());
     }
-    apply::execute(&changes, proc, &mut rtnl, names, &mut say)
+    apply::execute(&changes, proc, &mut rtnl, names, &mut say)?;
+    // As after route add: return once the module balances the routes.
+    if changes
+        .iter()
+        .any(|c| matches!(c, apply::Change::Route { .. }))
+    {
+        if let Some(w) = mpbal::steering_warning(proc, Duration::from_secs(2)) {
+            warn(&w);
+        }
+    }
+    Ok(())
 }
 
 fn run(cmd: Command, cli: &Cli) -> Result<String, Error> {
