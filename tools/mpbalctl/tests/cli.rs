@@ -733,11 +733,27 @@ fn help_and_version_succeed() {
     assert!(help_of(f.path(), &["strategy", "set", "-h"]).contains("STRATEGY := route | packet"));
     assert!(help_of(f.path(), &["link", "set", "help"]).contains("RATE     := NUMBER"));
     assert!(help_of(f.path(), &["stats", "help"]).contains("Usage: mpbalctl stats [show]"));
+    let apply = help_of(f.path(), &["apply", "-h"]);
+    assert!(
+        apply.contains("\nUsage: mpbalctl apply [-f FILE] [--check]\n"),
+        "{apply}"
+    );
+    assert!(apply.contains("default /etc/mpbal/mpbal.toml"), "{apply}");
+    for args in [
+        &["help", "apply"][..],
+        &["-h", "apply"],
+        &["apply", "--help"],
+    ] {
+        assert_eq!(help_of(f.path(), args), apply, "{args:?}");
+    }
+    let set = help_of(f.path(), &["link", "set", "help"]);
+    assert!(set.contains("TIER     := 1..15"), "{set}");
     // Help never runs the command.
     for args in [
         &["strategy", "set", "packet", "-h"][..],
         &["-h", "strategy", "set", "packet"],
         &["link", "set", "eth1", "capacity", "1", "--help"],
+        &["apply", "-f", "/dev/null", "--help"],
     ] {
         help_of(f.path(), args);
     }
