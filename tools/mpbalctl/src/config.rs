@@ -49,7 +49,7 @@ pub const SYSCTLS: &[(&str, u64, u64)] = &[
 
 /// The whole file. Every table rejects keys it does not know.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table")]
 pub struct File {
     /// `net.mpbal.strategy`.
     pub strategy: Option<Spanned<String>>,
@@ -66,7 +66,7 @@ pub struct File {
 
 /// `[[route]]`: an equalize route, as `mpbalctl route add equalize` takes it.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table (a [[route]])")]
 pub struct RouteEntry {
     /// A prefix or `default`.
     pub to: Spanned<String>,
@@ -79,7 +79,10 @@ pub struct RouteEntry {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a nexthop table { via, dev, weight }"
+)]
 pub struct NexthopEntry {
     pub via: Option<Spanned<String>>,
     pub dev: Option<Spanned<String>>,
@@ -88,7 +91,7 @@ pub struct NexthopEntry {
 
 /// `[uplink.DEV]`: `net.mpbal.conf.DEV.*`, and the device's probes.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table (an [uplink.DEV])")]
 pub struct UplinkEntry {
     /// A rate as `link set DEV capacity` takes it, or bit/s.
     pub capacity: Option<Spanned<Word>>,
@@ -99,7 +102,7 @@ pub struct UplinkEntry {
 
 /// `[uplink.DEV.probe]`: health probes, with mwan3track's parameters.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table (an [uplink.DEV.probe])")]
 pub struct ProbeEntry {
     pub targets: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
@@ -815,6 +818,21 @@ uplink_id = 2
             assert!(e.starts_with(want), "{text:?}\n got: {e}\nwant: {want}");
             assert!(!e.contains('\n'), "one line: {e}");
         }
+    }
+
+    /// Type errors name TOML's words, not the structs'.
+    #[test]
+    fn type_errors_say_table() {
+        let e = err("[uplink.wan1]\nprobe = 3\n");
+        assert_eq!(
+            e,
+            "f:2:9: invalid type: integer `3`, expected a table (an [uplink.DEV.probe])"
+        );
+        let e = err("[[route]]\nto = \"default\"\nnexthops = [1, 2]\n");
+        assert!(
+            e.ends_with("expected a nexthop table { via, dev, weight }"),
+            "{e}"
+        );
     }
 
     #[test]
