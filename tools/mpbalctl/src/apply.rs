@@ -166,27 +166,43 @@ impl Change {
     }
 }
 
-/// The sysctls the file sets, with their values, in the order `diff`
-/// changes them: the strategy, the others, then per device.
-fn wanted_sysctls(cfg: &Config) -> Vec<(String, String, Pos, bool)> {
-    // (key, value, where, is a tier)
+/// A sysctl the file sets: its path under net/mpbal, the value, where the
+/// file says it, and whether it is a tier (which an older module lacks).
+struct Wanted {
+    key: String,
+    value: String,
+    pos: Pos,
+    tier: bool,
+}
+
+/// The sysctls the file sets, in the order `diff` changes them: the
+/// strategy, the others, then per device.
+fn wanted_sysctls(cfg: &Config) -> Vec<Wanted> {
     let mut out = Vec::new();
+    let mut want = |key: String, value: String, pos: Pos, tier: bool| {
+        out.push(Wanted {
+            key,
+            value,
+            pos,
+            tier,
+        })
+    };
     if let Some(s) = &cfg.strategy {
-        out.push(("strategy".into(), s.value.clone(), s.pos, false));
+        want("strategy".into(), s.value.clone(), s.pos, false);
     }
     for (name, v) in &cfg.sysctls {
-        out.push((name.value.clone(), v.to_string(), name.pos, false));
+        want(name.value.clone(), v.to_string(), name.pos, false);
     }
     for u in &cfg.uplinks {
         let dev = &u.dev.value;
         if let Some(c) = u.capacity {
-            out.push((conf_key(dev, "capacity"), c.to_string(), u.dev.pos, false));
+            want(conf_key(dev, "capacity"), c.to_string(), u.dev.pos, false);
         }
         if let Some(t) = &u.tier {
-            out.push((conf_key(dev, "tier"), t.value.to_string(), t.pos, true));
+            want(conf_key(dev, "tier"), t.value.to_string(), t.pos, true);
         }
         if let Some(id) = u.uplink_id {
-            out.push((conf_key(dev, "uplink_id"), id.to_string(), u.dev.pos, false));
+            want(conf_key(dev, "uplink_id"), id.to_string(), u.dev.pos, false);
         }
     }
     out
@@ -194,7 +210,7 @@ fn wanted_sysctls(cfg: &Config) -> Vec<(String, String, Pos, bool)> {
 
 /// The sysctl paths `diff` needs to read.
 pub fn sysctl_keys(cfg: &Config) -> Vec<String> {
-    wanted_sysctls(cfg).into_iter().map(|(k, ..)| k).collect()
+    wanted_sysctls(cfg).into_iter().map(|w| w.key).collect()
 }
 
 /// The changes that make `cur` what `cfg` says; none when it already is.
@@ -202,7 +218,13 @@ pub fn sysctl_keys(cfg: &Config) -> Vec<String> {
 /// a replaced route.
 pub fn diff(cfg: &Config, cur: &State, names: &RtNames, file: &str) -> Result<Vec<Change>, Error> {
     let mut changes = Vec::new();
-    for (key, to, pos, tier) in wanted_sysctls(cfg) {
+    for Wanted {
+        key,
+        value: to,
+        pos,
+        tier,
+    } in wanted_sysctls(cfg)
+    {
         let Some(from) = cur.sysctls.get(&key) else {
             // An older module has no tiers: fine while the file asks for
             // the tier every uplink has anyway.
