@@ -481,11 +481,12 @@ apply_conf()
 	cp "$(dirname "$0")/mpbal_apply.toml" "$1"
 }
 
-# apply_state NS: what apply may change, to compare before and after.
+# apply_state NS: what apply may change, to compare before and after (two
+# processes: forks are slow under TCG, and sysctl -a reads all of /proc/sys).
 apply_state()
 {
 	ip -n "$1" route show table all
-	ip netns exec "$1" sysctl -a 2>/dev/null | grep '^net\.mpbal\.'
+	ip netns exec "$1" grep -r . /proc/sys/net/mpbal
 }
 
 # apply_broken NS STATE CODE ERROR DESCRIPTION SED_EXPR..: the file, with
@@ -512,21 +513,22 @@ apply_broken()
 test_mpbalctl_apply()
 {
 	local ns f=$MPBAL_TMP/mpbal.toml bad=$MPBAL_TMP/bad.toml out err rc detail before after code
-	local want v d tiers=0
+	local want v tiers=0
 
 	ns_create apply || { log_test 1 "apply: netns"; return; }
 	ns=$NS_apply
-	rc=0
-	ip -n "$ns" link add wan1 type veth peer name wan1p &&
-		ip -n "$ns" link add wan2 type veth peer name wan2p &&
-		ip -n "$ns" addr add 192.0.2.2/24 dev wan1 &&
-		ip -n "$ns" addr add 198.51.100.2/24 dev wan2 || rc=1
-	for d in wan1 wan1p wan2 wan2p; do
-		ip -n "$ns" link set "$d" up || rc=1
-	done
-	ip -n "$ns" route add default via 192.0.2.1 dev wan1 &&
-		ip -n "$ns" route add 10.9.0.0/16 via 198.51.100.1 || rc=1
-	[ $rc = 0 ] || { log_test 1 "apply: topology"; return; }
+	ip -n "$ns" -batch - <<-EOF || { log_test 1 "apply: topology"; return; }
+		link add wan1 type veth peer name wan1p
+		link add wan2 type veth peer name wan2p
+		addr add 192.0.2.2/24 dev wan1
+		addr add 198.51.100.2/24 dev wan2
+		link set wan1 up
+		link set wan1p up
+		link set wan2 up
+		link set wan2p up
+		route add default via 192.0.2.1 dev wan1
+		route add 10.9.0.0/16 via 198.51.100.1
+	EOF
 	[ -e "$D/conf/lo/tier" ] && tiers=1
 	apply_conf "$f"
 
