@@ -96,7 +96,8 @@ install: $(TOOL_OUT)/mpbalctl $(GEN_DIR)/mpbalctl.8
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mpbalctl.fish
 	install -D -m 644 packaging/mpbal.modules-load.conf $(DESTDIR)/usr/lib/modules-load.d/mpbal.conf
 	install -d $(DOC_DIR)/Documentation
-	install -m 644 README.md LICENSE packaging/mpbal.conf.example $(DOC_DIR)
+	install -m 644 README.md LICENSE packaging/mpbal.conf.example packaging/mpbal.toml.example \
+		$(DOC_DIR)
 	install -m 644 Documentation/*.rst $(DOC_DIR)/Documentation
 
 # Removes the module's build outputs without needing a kernel tree (the

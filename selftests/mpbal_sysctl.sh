@@ -3,7 +3,7 @@
 #
 # net.mpbal.* sysctls: strategy names, numeric ranges, privileges, user
 # namespaces, per-netns independence, per-device capacity, and mpbalctl's
-# strategy and link commands. Runs in the guest:
+# strategy, link and apply commands. Runs in the guest:
 #
 #   selftests/vm/run.sh --kernel BZIMAGE --module mpbal.ko --tool mpbalctl \
 #       [--bin /usr/bin/setpriv] -- /selftests/mpbal_sysctl.sh
@@ -22,6 +22,7 @@ ALL_TESTS="
 	test_netns_independent
 	test_mpbalctl_strategy
 	test_devconf
+	test_mpbalctl_apply
 "
 
 # shellcheck source=selftests/lib.sh
@@ -471,6 +472,145 @@ test_devconf()
 	[[ " $out " == *" dmx "* || " $out " == *" ve0 "* || " $out " == *" ve1 "* ]] &&
 		{ rc=1; detail+="conf now: $out; "; }
 	log_test $rc "devconf: conf.DEV disappears when the device is deleted" "$detail"
+}
+
+# apply_conf FILE: the configuration test_mpbalctl_apply applies (apply.rs's
+# unit tests use it too). The tests name its lines: 4 flowlet_gap_us, 7 the
+# default route's nexthops, 19 reliability.
+apply_conf()
+{
+	cp "$(dirname "$0")/mpbal_apply.toml" "$1"
+}
+
+# apply_state NS: what apply may change, to compare before and after (two
+# processes: forks are slow under TCG, and sysctl -a reads all of /proc/sys).
+apply_state()
+{
+	ip -n "$1" route show table all
+	ip netns exec "$1" grep -r . /proc/sys/net/mpbal
+}
+
+# apply_broken NS STATE CODE ERROR DESCRIPTION SED_EXPR..: the file, with
+# the sed expressions applied, fails with exit CODE and exactly the message
+# "mpbalctl: FILE:ERROR", and NS's apply_state is still STATE.
+apply_broken()
+{
+	local ns=$1 state=$2 code=$3 want=$4 desc=$5 bad=$MPBAL_TMP/bad.toml err rc e sed=()
+
+	shift 5
+	for e in "$@"; do sed+=(-e "$e"); done
+	apply_conf "$bad"
+	sed -i "${sed[@]}" "$bad"
+	err=$(mpbalctl -n "$ns" apply -f "$bad" 2>&1 >/dev/null)
+	rc=$?
+	[ "$rc" = "$code" ] && [ "$err" = "mpbalctl: $bad:$want" ] && [ "$(apply_state "$ns")" = "$state" ]
+	log_test $? "$desc" "exit $rc: $err"
+}
+
+# mpbalctl apply: a file into a fresh netns, then again (no changes), then
+# broken files (nothing changes, the line is named), and --check. Then
+# link set tier/state and link show on the uplinks it made (or, on a
+# module without tiers, the error and the nulls that says).
+test_mpbalctl_apply()
+{
+	local ns f=$MPBAL_TMP/mpbal.toml bad=$MPBAL_TMP/bad.toml out err rc detail before after code
+	local want v tiers=0
+
+	ns_create apply || { log_test 1 "apply: netns"; return; }
+	ns=$NS_apply
+	ip -n "$ns" -batch - <<-EOF || { log_test 1 "apply: topology"; return; }
+		link add wan1 type veth peer name wan1p
+		link add wan2 type veth peer name wan2p
+		addr add 192.0.2.2/24 dev wan1
+		addr add 198.51.100.2/24 dev wan2
+		link set wan1 up
+		link set wan1p up
+		link set wan2 up
+		link set wan2p up
+		route add default via 192.0.2.1 dev wan1
+		route add 10.9.0.0/16 via 198.51.100.1
+	EOF
+	[ -e "$D/conf/lo/tier" ] && tiers=1
+	apply_conf "$f"
+
+	rc=0
+	detail=""
+	out=$(mpbalctl -n "$ns" apply -f "$f" 2>&1) || { rc=1; detail+="exit $?; "; }
+	for want in "sysctl net.mpbal.strategy session -> flowlet" \
+		"sysctl net.mpbal.flowlet_gap_us 50000 -> 20000" \
+		"sysctl net.mpbal.conf.wan1.capacity 0 -> 10000000" \
+		"sysctl net.mpbal.conf.wan2.capacity 0 -> 20000000" \
+		"route replace default table main equalize nexthop via 192.0.2.1 dev wan1 weight 1 nexthop via 198.51.100.1 dev wan2 weight 2 (was: default table main nexthop via 192.0.2.1 dev wan1 weight 1 metric 0 proto boot)" \
+		"route add 20.0.0.0/24 table 100 equalize nexthop via 192.0.2.1 weight 1 nexthop via 198.51.100.1 weight 1"; do
+		grep -qxF "$want" <<<"$out" || { rc=1; detail+="no line '$want'; "; }
+	done
+	[ "$(wc -l <<<"$out")" = 6 ] || { rc=1; detail+="$(wc -l <<<"$out") lines; "; }
+	log_test $rc "apply: a fresh netns: prints its 6 changes (4 sysctls, replace, add)" "$detail out: $out"
+
+	rc=0
+	detail=""
+	[ "$(ns_sysctl_get "$ns" net.mpbal.strategy)" = flowlet ] || { rc=1; detail+="strategy; "; }
+	[ "$(ns_sysctl_get "$ns" net.mpbal.flowlet_gap_us)" = 20000 ] || { rc=1; detail+="gap; "; }
+	[ "$(ns_sysctl_get "$ns" net.mpbal.conf.wan1.capacity)" = 10000000 ] || { rc=1; detail+="wan1; "; }
+	[ "$(ns_sysctl_get "$ns" net.mpbal.conf.wan2.capacity)" = 20000000 ] || { rc=1; detail+="wan2; "; }
+	out=$(mpbalctl -n "$ns" -j route show table all) || rc=1
+	v=$(jq -r '.[] | [.dst, .table, .equalize, (.nexthops | map("\(.gateway)@\(.dev)x\(.weight)") | join(","))] | join(" ")' <<<"$out")
+	grep -qxF "default main true 192.0.2.1@wan1x1,198.51.100.1@wan2x2" <<<"$v" || { rc=1; detail+="default; "; }
+	grep -qxF "20.0.0.0/24 100 true 192.0.2.1@wan1x1,198.51.100.1@wan2x1" <<<"$v" || { rc=1; detail+="table 100; "; }
+	ip -n "$ns" route show 10.9.0.0/16 | grep -q "via 198.51.100.1" || { rc=1; detail+="10.9.0.0/16 gone; "; }
+	log_test $rc "apply: sysctls and equalize routes as the file says, other routes left" "$detail routes: $v"
+
+	before=$(apply_state "$ns")
+	out=$(mpbalctl -n "$ns" apply -f "$f" 2>&1)
+	code=$?
+	after=$(apply_state "$ns")
+	[ "$code" = 0 ] && [ "$out" = "no changes" ] && [ "$before" = "$after" ]
+	log_test $? "apply: the same file again prints 'no changes', changes nothing" "exit $code: $out"
+
+	# A bad value on line 19, after lines that would change things.
+	apply_broken "$ns" "$before" 2 "19:15: reliability 3 is more than the 2 target(s)" \
+		"apply: a bad value (line 19) exits 2, names 19:15, changes nothing" \
+		's/^strategy = .*/strategy = "packet"/' 's/weight = 2/weight = 3/' \
+		's/"20mbit"/"30mbit"/' 's/^reliability = 2/reliability = 3/'
+	# A device the netns does not have, after a strategy that would change.
+	apply_broken "$ns" "$before" 1 '7:80: Cannot find device "wan3"' \
+		"apply: a missing device (line 7) exits 1, names 7:80, changes nothing" \
+		's/^strategy = .*/strategy = "packet"/' 's/dev = "wan2"/dev = "wan3"/'
+
+	rc=0
+	detail=""
+	out=$(mpbalctl apply --check -f "$f" 2>&1) || { rc=1; detail+="good: exit $?; "; }
+	[ "$out" = "$f: ok" ] || { rc=1; detail+="good: '$out'; "; }
+	apply_conf "$bad"
+	sed -i 's/^flowlet_gap_us = .*/flowlet_gap_us = 5/' "$bad"
+	err=$(mpbalctl -n "$ns" apply --check -f "$bad" 2>&1)
+	code=$?
+	[ "$code" = 2 ] || { rc=1; detail+="bad: exit $code; "; }
+	[ "$err" = "mpbalctl: $bad:4:18: net.mpbal.flowlet_gap_us = 5 is out of range (100..10000000)" ] ||
+		{ rc=1; detail+="bad: '$err'; "; }
+	[ "$(apply_state "$ns")" = "$before" ] || { rc=1; detail+="changed; "; }
+	log_test $rc "apply --check: ok for the good file, 4:18 for a bad one" "$detail"
+
+	rc=0
+	detail=""
+	if [ $tiers = 1 ]; then
+		mpbalctl -n "$ns" link set wan2 tier 2 state down || { rc=1; detail+="set: exit $?; "; }
+		[ "$(ns_sysctl_get "$ns" net.mpbal.conf.wan2.tier)" = 2 ] || { rc=1; detail+="tier; "; }
+		[ "$(ns_sysctl_get "$ns" net.mpbal.conf.wan2.down)" = 1 ] || { rc=1; detail+="down; "; }
+		out=$(mpbalctl -n "$ns" -j link show dev wan2 | jq -c '[.[0].tier, .[0].admin]')
+		[ "$out" = '[2,"down"]' ] || { rc=1; detail+="show: $out; "; }
+		mpbalctl -n "$ns" link set wan2 tier 1 state up || { rc=1; detail+="restore; "; }
+		log_test $rc "link set DEV tier 2 state down: written, link show -j says so" "$detail"
+	else
+		err=$(mpbalctl -n "$ns" link set wan2 tier 2 2>&1)
+		code=$?
+		[ "$code" = 1 ] || { rc=1; detail+="exit $code; "; }
+		grep -qF "net.mpbal.conf.wan2.tier does not exist" <<<"$err" || { rc=1; detail+="'$err'; "; }
+		out=$(mpbalctl -n "$ns" -j link show dev wan2 | jq -c '[.[0].dev, .[0].tier, .[0].admin]')
+		[ "$out" = '["wan2",null,null]' ] || { rc=1; detail+="show: $out; "; }
+		log_test $rc "link set DEV tier, module without tiers: exit 1 names the sysctl; show: null" "$detail"
+	fi
+	ns_delete "$ns"
 }
 
 setup

@@ -103,4 +103,11 @@ done
 [ -f "$root/share/doc/mpbal/README.md" ] && [ -f "$root/share/doc/mpbal/Documentation/sysctl.rst" ] || rc=1
 verdict $rc "doc: README, rst docs, mpbal.conf.example (real params)"
 
+# The configuration example is one mpbalctl apply takes.
+example=$root/share/doc/mpbal/mpbal.toml.example
+out=$("$root/sbin/mpbalctl" apply --check -f "$example" 2>&1)
+rc=$?
+[ $rc = 0 ] || echo "$out"
+verdict $rc "doc: mpbal.toml.example passes mpbalctl apply --check"
+
 exit $failed

@@ -13,16 +13,18 @@
 //! ip/iproute.c, ip/iplink.c). `strategy` and `stats` are not ip's: `s` and
 //! `st` could mean either, so they take three letters.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
-use crate::grammar::usage;
+use crate::grammar::{usage, CONFIG_FILE};
 
 /// The abbreviations, for the main help; a test checks it against the
 /// aliases below.
 pub const ABBREVIATIONS: &str = "\
 Abbreviations, as in ip: a word may be cut down to the letters outside the
 brackets, so `mpbalctl r a ...` is `mpbalctl route add ...`:
-  objects         r[oute] l[ink] str[ategy] sta[ts] h[elp]
+  objects         r[oute] l[ink] str[ategy] sta[ts] h[elp] apply
   route           a[dd] r[eplace] d[elete] s[how] l[ist] ls[t] h[elp]
   link, strategy  s[et] sh[ow] l[ist] ls[t] h[elp]
   stats           s[how] l[ist] ls[t] h[elp]
@@ -116,6 +118,21 @@ pub enum Object {
     Link {
         #[command(subcommand)]
         verb: Option<LinkVerb>,
+    },
+    /// Make the system what the configuration file says
+    #[command(
+        override_usage = usage(&["apply"]),
+        after_help = "Prints each change it makes, or \"no changes\". With --check it only\n\
+                      checks the file (syntax, keys, values), without looking at the system.\n\
+                      Routes the file does not name are left alone."
+    )]
+    Apply {
+        /// The configuration file
+        #[arg(short = 'f', long = "file", value_name = "FILE", default_value = CONFIG_FILE)]
+        file: PathBuf,
+        /// Check the file only; change nothing
+        #[arg(long = "check")]
+        check: bool,
     },
     /// Help on everything, an object or a command
     #[command(aliases = HELP_ALIASES, override_usage = usage(&["help"]))]
@@ -215,11 +232,14 @@ pub enum LinkVerb {
         after_help = "A device called \"help\" needs \"dev\": link show dev help."
     )]
     Show(Words),
-    /// Set the capacity the bandwidth-based strategies use
+    /// Set an uplink's capacity, tier or admin state
     #[command(
         aliases = SET_ALIASES,
         override_usage = usage(&["link", "set"]),
-        after_help = "0 or none clears the capacity (the ethtool speed applies again)."
+        after_help = "capacity: what the bandwidth-based strategies use; 0 or none clears it\n\
+                      (the ethtool speed applies again). tier: uplinks of the lowest tier\n\
+                      that has a usable one carry the traffic. state down: mpbal uses the\n\
+                      uplink no more (net.mpbal.conf.DEV.down)."
     )]
     Set {
         /// The uplink's device
@@ -384,11 +404,11 @@ mod tests {
             "route" | "link" | "help" => Some(k.to_string()),
             _ => None,
         };
-        for w in prefixes(&[IP, &["strategy", "stats"]].concat()) {
+        for w in prefixes(&[IP, &["strategy", "stats", "apply"]].concat()) {
             let ours = resolve(&[], &w);
             match ours.as_deref() {
                 // Ours alone: never a word ip gives to route, link or help.
-                Some("strategy" | "stats") => {
+                Some("strategy" | "stats" | "apply") => {
                     assert!(w.len() >= 3, "{w:?}");
                     assert_eq!(ip_first_match(IP, &w).and_then(ip_objects), None, "{w:?}");
                 }
@@ -399,6 +419,9 @@ mod tests {
         assert_eq!(resolve(&[], "st"), None);
         assert_eq!(resolve(&[], "str").as_deref(), Some("strategy"));
         assert_eq!(resolve(&[], "sta").as_deref(), Some("stats"));
+        // apply changes the system: never a prefix of it.
+        assert_eq!(resolve(&[], "apply").as_deref(), Some("apply"));
+        assert_eq!(resolve(&[], "appl"), None);
         assert_eq!(resolve(&[], "routes"), None);
         assert_eq!(resolve(&[], "Route"), None);
     }
@@ -429,7 +452,8 @@ mod tests {
             let entries: Vec<(&str, String, String)> = words
                 .split_whitespace()
                 .map(|w| {
-                    let (short, rest) = w.trim_end_matches(']').split_once('[').unwrap();
+                    // A word without brackets takes no abbreviation.
+                    let (short, rest) = w.trim_end_matches(']').split_once('[').unwrap_or((w, ""));
                     let full = format!("{short}{rest}");
                     let name = resolve(path, &full).unwrap_or_else(|| panic!("{path:?} {w}"));
                     (short, full, name)

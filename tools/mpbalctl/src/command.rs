@@ -4,6 +4,8 @@
 //! Every argument is checked here, before setns or any I/O, so bad
 //! arguments are always exit 2 whatever the state of the system.
 
+use std::path::PathBuf;
+
 use clap::CommandFactory;
 
 use crate::cli::{Cli, LinkVerb, Object, RouteVerb, StatsVerb, StrategyVerb, Words};
@@ -29,7 +31,19 @@ pub enum Command {
     StrategySet(String),
     Stats,
     LinkShow(Option<String>),
-    LinkSet { dev: String, bps: u64, arg: String },
+    LinkSet(LinkSet),
+    Apply { file: PathBuf, check: bool },
+}
+
+/// `link set DEV ...`: what to set, at least one of them.
+#[derive(Debug, Default, PartialEq)]
+pub struct LinkSet {
+    pub dev: String,
+    /// bit/s, and the rate as written.
+    pub capacity: Option<(u64, String)>,
+    pub tier: Option<u8>,
+    /// Admin state: true is down.
+    pub down: Option<bool>,
 }
 
 pub fn parse(object: Object) -> Result<Request, Error> {
@@ -83,6 +97,7 @@ pub fn parse(object: Object) -> Result<Request, Error> {
             LinkVerb::Help(w) => help_topic(&["link"], &w.words),
             LinkVerb::Unknown(w) => unknown_or_help(&["link"], &w),
         },
+        Object::Apply { file, check } => Ok(Request::Run(Command::Apply { file, check })),
         Object::Help(w) => help_topic(&[], &w.words),
         Object::Unknown(w) => unknown_or_help(&[], &w),
     }
@@ -202,24 +217,59 @@ fn parse_link_show(args: &[String]) -> Result<Option<String>, Error> {
     Ok(Some(dev.clone()))
 }
 
-/// `link set DEV capacity RATE`
+/// `link set DEV { capacity RATE | tier TIER | state { up | down } }...`,
+/// each at most once, as `ip link set` takes several.
 fn parse_link_set(dev: String, args: &[String]) -> Result<Command, Error> {
-    let [kw, arg] = args else {
-        return Err(Error::usage("expected: link set DEV capacity RATE"));
-    };
-    if kw != "capacity" {
-        return Err(Error::usage(format!(
-            "unknown link attribute \"{kw}\" (expected: capacity)"
-        )));
+    const EXPECTED: &str =
+        "expected: link set DEV { capacity RATE | tier TIER | state { up | down } }...";
+    if args.is_empty() {
+        return Err(Error::usage(EXPECTED));
     }
     mpbal::check_ifname(&dev)?;
-    let bps =
-        rate::parse_rate(arg).map_err(|e| Error::usage(format!("invalid rate \"{arg}\": {e}")))?;
-    Ok(Command::LinkSet {
+    let mut set = LinkSet {
         dev,
-        bps,
-        arg: arg.clone(),
-    })
+        ..LinkSet::default()
+    };
+    for pair in args.chunks(2) {
+        let [kw, arg] = pair else {
+            return Err(Error::usage(format!("\"{}\" needs an argument", pair[0])));
+        };
+        let dup = match kw.as_str() {
+            "capacity" => {
+                let bps = rate::parse_rate(arg)
+                    .map_err(|e| Error::usage(format!("invalid rate \"{arg}\": {e}")))?;
+                set.capacity.replace((bps, arg.clone())).is_some()
+            }
+            "tier" => {
+                let t = match arg.parse::<u8>() {
+                    Ok(t) if crate::config::TIERS.contains(&t) => t,
+                    _ => return Err(Error::usage(format!("invalid tier \"{arg}\" (1..15)"))),
+                };
+                set.tier.replace(t).is_some()
+            }
+            "state" => {
+                let down = match arg.as_str() {
+                    "up" => false,
+                    "down" => true,
+                    _ => {
+                        return Err(Error::usage(format!(
+                            "invalid state \"{arg}\" (up or down)"
+                        )))
+                    }
+                };
+                set.down.replace(down).is_some()
+            }
+            _ => {
+                return Err(Error::usage(format!(
+                    "unknown link attribute \"{kw}\" (expected: capacity, tier, state)"
+                )))
+            }
+        };
+        if dup {
+            return Err(Error::usage(format!("duplicate \"{kw}\"")));
+        }
+    }
+    Ok(Command::LinkSet(set))
 }
 
 #[cfg(test)]
@@ -283,10 +333,42 @@ mod tests {
         );
         assert_eq!(
             run("link set eth1 capacity 10mbit"),
-            Command::LinkSet {
+            Command::LinkSet(LinkSet {
                 dev: "eth1".into(),
-                bps: 10_000_000,
-                arg: "10mbit".into()
+                capacity: Some((10_000_000, "10mbit".into())),
+                ..LinkSet::default()
+            })
+        );
+        assert_eq!(
+            run("link set eth1 tier 15 state down"),
+            Command::LinkSet(LinkSet {
+                dev: "eth1".into(),
+                tier: Some(15),
+                down: Some(true),
+                ..LinkSet::default()
+            })
+        );
+        assert_eq!(
+            run("link set eth1 state up capacity none tier 1"),
+            Command::LinkSet(LinkSet {
+                dev: "eth1".into(),
+                capacity: Some((0, "none".into())),
+                tier: Some(1),
+                down: Some(false),
+            })
+        );
+        assert_eq!(
+            run("apply"),
+            Command::Apply {
+                file: "/etc/mpbal/mpbal.toml".into(),
+                check: false
+            }
+        );
+        assert_eq!(
+            run("apply --check -f /tmp/x.toml"),
+            Command::Apply {
+                file: "/tmp/x.toml".into(),
+                check: true
             }
         );
         assert!(matches!(
@@ -325,10 +407,7 @@ mod tests {
         assert_eq!(run("l"), Command::LinkShow(None));
         assert_eq!(run("l sh eth1"), Command::LinkShow(Some("eth1".into())));
         assert_eq!(run("li ls"), Command::LinkShow(None));
-        assert!(matches!(
-            run("l s eth1 capacity 1"),
-            Command::LinkSet { .. }
-        ));
+        assert!(matches!(run("l s eth1 capacity 1"), Command::LinkSet(_)));
         assert_eq!(run("str"), Command::StrategyShow);
         assert_eq!(run("strat sh"), Command::StrategyShow);
         assert_eq!(run("str s packet"), Command::StrategySet("packet".into()));
@@ -432,6 +511,17 @@ mod tests {
             "link set eth1 capacity",
             "link set eth1 capacity 1x",
             "link set eth1 mtu 1",
+            "link set eth1 tier",
+            "link set eth1 tier 0",
+            "link set eth1 tier 16",
+            "link set eth1 tier x",
+            "link set eth1 state",
+            "link set eth1 state dormant",
+            "link set eth1 state up state down",
+            "link set eth1 tier 1 capacity 1 tier 2",
+            "apply -x",
+            "apply --file",
+            "apply extra",
             "link set ../eth1 capacity 1",
             "link show a b",
             "link show dev",

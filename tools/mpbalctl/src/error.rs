@@ -15,6 +15,9 @@ pub enum Error {
     Usage(String),
     /// The operation itself failed.
     Op(String),
+    /// A configuration file is invalid: `FILE:LINE:COL: message`, exit 2
+    /// like bad arguments, but without the usage.
+    Config(String),
 }
 
 impl Error {
@@ -26,16 +29,20 @@ impl Error {
         Error::Op(msg.into())
     }
 
+    pub fn config(msg: impl Into<String>) -> Self {
+        Error::Config(msg.into())
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::Config(_) => 2,
             Error::Op(_) => 1,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Error::Usage(m) | Error::Op(m) => m,
+            Error::Usage(m) | Error::Op(m) | Error::Config(m) => m,
         }
     }
 }
@@ -73,6 +80,7 @@ mod tests {
     fn exit_codes() {
         assert_eq!(Error::usage("x").exit_code(), 2);
         assert_eq!(Error::op("x").exit_code(), 1);
+        assert_eq!(Error::config("x").exit_code(), 2);
     }
 
     #[test]

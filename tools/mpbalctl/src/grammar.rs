@@ -13,6 +13,9 @@ pub fn strategies() -> impl Iterator<Item = &'static str> {
     StrategyId::all().map(StrategyId::name)
 }
 
+/// Where `mpbalctl apply` reads the configuration unless told otherwise.
+pub const CONFIG_FILE: &str = "/etc/mpbal/mpbal.toml";
+
 /// The words in capitals that need a definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Def {
@@ -23,9 +26,12 @@ enum Def {
     Proto,
     Strategy,
     Rate,
+    Tier,
+    File,
 }
 
-/// One verb: its object and name (clap's), and its grammar.
+/// One verb: its object and name (clap's), and its grammar. An object
+/// that is a command itself (apply) has one verb with the name "".
 struct Verb {
     object: &'static str,
     name: &'static str,
@@ -85,8 +91,14 @@ const VERBS: &[Verb] = &[
     Verb {
         object: "link",
         name: "set",
-        usage: "link set DEV capacity RATE",
-        defs: &[Def::Rate],
+        usage: "link set DEV { capacity RATE | tier TIER | state { up | down } }...",
+        defs: &[Def::Rate, Def::Tier],
+    },
+    Verb {
+        object: "apply",
+        name: "",
+        usage: "apply [-f FILE] [--check]",
+        defs: &[Def::File],
     },
 ];
 
@@ -113,6 +125,11 @@ fn def_text(d: Def) -> String {
         Def::Rate => (
             "RATE",
             "NUMBER[bit|kbit|mbit|gbit|tbit|kibit|..|bps|kbps|..|kibps|..] | none".into(),
+        ),
+        Def::Tier => ("TIER", "1..15   (1 is preferred, and the default)".into()),
+        Def::File => (
+            "FILE",
+            format!("a TOML configuration file, default {CONFIG_FILE}"),
         ),
     };
     format!("  {name:<8} := {text}")
@@ -143,9 +160,11 @@ pub fn usage(path: &[&str]) -> String {
         _ => {}
     }
     lines.extend(verbs.iter().map(|v| v.usage.to_string()));
+    // An object that is a command itself has no COMMAND to ask help of.
+    let has_verbs = |o: &str| VERBS.iter().any(|v| v.object == o && !v.name.is_empty());
     match path {
         [] | ["help"] => lines.push("help [OBJECT [COMMAND]]".into()),
-        [o] | [o, "help"] => lines.push(format!("{o} help [COMMAND]")),
+        [o] | [o, "help"] if has_verbs(o) => lines.push(format!("{o} help [COMMAND]")),
         _ => {}
     }
     for d in verbs.iter().flat_map(|v| v.defs) {
@@ -181,6 +200,12 @@ mod tests {
         let u = usage(&["strategy", "set"]);
         assert!(u.contains("STRATEGY := route | packet | session"), "{u}");
         assert!(usage(&["link", "set"]).contains("RATE     := NUMBER[bit"));
+        assert!(usage(&["link", "set"]).contains("TIER     := 1..15"));
+        assert_eq!(
+            usage(&["apply"]),
+            "mpbalctl apply [-f FILE] [--check]\n  \
+             FILE     := a TOML configuration file, default /etc/mpbal/mpbal.toml"
+        );
         assert_eq!(usage(&["stats", "show"]), "mpbalctl stats [show]");
     }
 
@@ -218,7 +243,7 @@ mod tests {
             "{u}"
         );
         for d in [
-            "OPTIONS", "PREFIX", "NH", "TABLE", "PROTO", "STRATEGY", "RATE",
+            "OPTIONS", "PREFIX", "NH", "TABLE", "PROTO", "STRATEGY", "RATE", "TIER", "FILE",
         ] {
             assert_eq!(u.matches(&format!("\n  {d} ")).count(), 1, "{d}: {u}");
         }

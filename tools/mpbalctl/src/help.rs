@@ -81,6 +81,7 @@ mod tests {
             "strategy set",
             "stats",
             "link set",
+            "apply",
             "help",
         ] {
             assert_eq!(text(&path(s)), clap_help(s), "{s}");
@@ -119,7 +120,11 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("objects         r[oute] l[ink]"), "{t}");
-        assert!(t.contains("mpbalctl link set DEV capacity RATE"), "{t}");
+        assert!(
+            t.contains("mpbalctl link set DEV { capacity RATE | tier TIER"),
+            "{t}"
+        );
+        assert!(t.contains("mpbalctl apply [-f FILE] [--check]"), "{t}");
         assert!(t.contains("-j, --json"), "{t}");
     }
 
@@ -128,7 +133,7 @@ mod tests {
         assert_eq!(usage(&path("route get")), usage(&path("route")));
         assert_eq!(usage(&path("nope")), usage(&[]));
         assert!(
-            usage(&path("link set")).starts_with("Usage: mpbalctl link set DEV capacity RATE\n")
+            usage(&path("link set")).starts_with("Usage: mpbalctl link set DEV { capacity RATE |")
         );
     }
 }

@@ -5,8 +5,10 @@
 //! The command line (clap, see cli.rs), dispatch, and exit codes: 0 ok and
 //! help, 1 operational failure, 2 bad arguments.
 
+mod apply;
 mod cli;
 mod command;
+mod config;
 mod error;
 mod grammar;
 mod help;
@@ -22,6 +24,7 @@ mod rtnames;
 mod rtnl;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -56,8 +59,47 @@ fn execute(cmd: Command, p: &mut Printer) -> Result<(), Error> {
         Command::StrategySet(name) => mpbal::strategy_set(&proc, &name),
         Command::Stats => mpbal::stats(&proc, p),
         Command::LinkShow(dev) => mpbal::link_show(&proc, p, dev.as_deref()),
-        Command::LinkSet { dev, bps, arg } => mpbal::link_set_capacity(&proc, &dev, bps, &arg),
+        Command::LinkSet(set) => mpbal::link_set(&proc, &set),
+        Command::Apply { file, check } => apply_file(&proc, &file, check),
     }
+}
+
+/// `apply [-f FILE] [--check]`: check everything, then change, printing
+/// each change on stdout as soon as it is made, so that the lines record
+/// what was done even if a later change fails. Text only, also with -j.
+fn apply_file(proc: &Proc, file: &Path, check: bool) -> Result<(), Error> {
+    let names = RtNames::system();
+    let cfg = apply::load(file, names)?;
+    let name = file.display().to_string();
+    let mut out = std::io::stdout().lock();
+    let mut say = |line: &str| {
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    };
+    if check {
+        say(&format!("{name}: ok"));
+        return Ok(());
+    }
+    let mut rtnl = Rtnl::open()?;
+    let links = rtnl.links()?;
+    apply::check_system(&cfg, &name, proc, &links)?;
+    let state = apply::read_state(&cfg, proc, &mut rtnl, &links)?;
+    let changes = apply::diff(&cfg, &state, names, &name)?;
+    if changes.is_empty() {
+        say("no changes");
+        return Ok(());
+    }
+    apply::execute(&changes, proc, &mut rtnl, names, &mut say)?;
+    // As after route add: return once the module balances the routes.
+    if changes
+        .iter()
+        .any(|c| matches!(c, apply::Change::Route { .. }))
+    {
+        if let Some(w) = mpbal::steering_warning(proc, Duration::from_secs(2)) {
+            warn(&w);
+        }
+    }
+    Ok(())
 }
 
 fn run(cmd: Command, cli: &Cli) -> Result<String, Error> {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::command::LinkSet;
 use crate::error::Error;
 use crate::grammar::strategies;
 use crate::output::{scalar, Printer};
@@ -143,6 +144,11 @@ pub struct Uplink {
     pub packets: Option<u64>,
     pub bytes: Option<u64>,
     pub sessions: Option<u64>,
+    /// net.mpbal.conf.DEV.tier; None on a module without tiers.
+    pub tier: Option<u64>,
+    /// Admin state, net.mpbal.conf.DEV.down: true is down; None on a
+    /// module without it.
+    pub admin_down: Option<bool>,
 }
 
 impl Uplink {
@@ -159,6 +165,22 @@ impl Uplink {
             packets: t.get_u64(row, "packets"),
             bytes: t.get_u64(row, "bytes"),
             sessions: t.get_u64(row, "sessions"),
+            tier: t.get_u64(row, "tier"),
+            admin_down: t.get_u64(row, "down").map(|d| d != 0),
+        }
+    }
+
+    /// Tier and admin state from the device's sysctls, where the uplinks
+    /// table has no column for them.
+    pub fn read_conf(&mut self, proc: &Proc) {
+        let conf = proc.dev_conf(&self.dev);
+        let read =
+            |f: &str| -> Option<u64> { procfs::read(&conf.join(f)).ok()?.trim().parse().ok() };
+        if self.tier.is_none() {
+            self.tier = read("tier");
+        }
+        if self.admin_down.is_none() {
+            self.admin_down = read("down").map(|d| d != 0);
         }
     }
 
@@ -186,6 +208,11 @@ impl Uplink {
             Some(up) => p.field("up", up, if up { " up" } else { " down" }),
             None => p.field("up", Value::Null, ""),
         }
+        match self.admin_down {
+            Some(down) => p.string("admin", " admin {}", if down { "down" } else { "up" }),
+            None => p.field("admin", Value::Null, ""),
+        }
+        p.opt_u64("tier", " tier {}", self.tier);
         match self.capacity_bps {
             Some(0) => p.field("capacity_bps", 0, " capacity unknown"),
             Some(c) => p.rate("capacity_bps", " capacity {}", c),
@@ -222,6 +249,10 @@ pub fn link_show(proc: &Proc, p: &mut Printer, dev: Option<&str>) -> Result<(), 
         .iter()
         .map(|r| Uplink::from_row(&table, r))
         .filter(|u| dev.is_none_or(|d| u.dev == d))
+        .map(|mut u| {
+            u.read_conf(proc);
+            u
+        })
         .collect();
     // A device that exists but is not an uplink just shows nothing; one that
     // does not exist at all is an error, as with `ip link show dev`.
@@ -238,18 +269,52 @@ pub fn link_show(proc: &Proc, p: &mut Printer, dev: Option<&str>) -> Result<(), 
     Ok(())
 }
 
-pub fn link_set_capacity(proc: &Proc, dev: &str, bps: u64, arg: &str) -> Result<(), Error> {
+/// `link set`: every file it writes must exist before any is written.
+pub fn link_set(proc: &Proc, set: &LinkSet) -> Result<(), Error> {
+    let dev = &set.dev;
     check_ifname(dev)?;
     proc.ensure_loaded()?;
     let conf = proc.dev_conf(dev);
     if !conf.is_dir() {
         return Err(cannot_find_device(dev));
     }
-    procfs::write(
-        &conf.join("capacity"),
-        &bps.to_string(),
-        &format!("capacity '{arg}' for {dev}"),
-    )
+    let mut writes = Vec::new();
+    if let Some((bps, arg)) = &set.capacity {
+        writes.push((
+            "capacity",
+            bps.to_string(),
+            format!("capacity '{arg}' for {dev}"),
+        ));
+    }
+    if let Some(t) = set.tier {
+        writes.push(("tier", t.to_string(), format!("tier {t} for {dev}")));
+    }
+    if let Some(down) = set.down {
+        let state = if down { "down" } else { "up" };
+        writes.push((
+            "down",
+            u8::from(down).to_string(),
+            format!("state {state} for {dev}"),
+        ));
+    }
+    for (file, ..) in &writes {
+        if !conf.join(file).exists() {
+            return Err(Error::op(format!(
+                "net.mpbal.conf.{}.{file} does not exist: the loaded mpbal module is older \
+                 and has no {}",
+                dev.replace('.', "/"),
+                if *file == "tier" {
+                    "tiers"
+                } else {
+                    "admin state"
+                }
+            )));
+        }
+    }
+    for (file, value, what) in &writes {
+        procfs::write(&conf.join(file), value, what)?;
+    }
+    Ok(())
 }
 
 /// Why a just-added equalize route is not balanced, if it is not: the
@@ -423,9 +488,9 @@ mod tests {
         let v: Value = serde_json::from_str(&p.finish()).unwrap();
         assert_eq!(
             v[0],
-            json!({"dev":"eth1","ifindex":3,"up":true,"capacity_bps":10000000,
-                   "capacity_src":"config","rate_bps":8123456,"headroom_bps":1876544,
-                   "packets":1000,"bytes":1500000,"sessions":4})
+            json!({"dev":"eth1","ifindex":3,"up":true,"admin":null,"tier":null,
+                   "capacity_bps":10000000,"capacity_src":"config","rate_bps":8123456,
+                   "headroom_bps":1876544,"packets":1000,"bytes":1500000,"sessions":4})
         );
         assert_eq!(v[1]["headroom_bps"], Value::Null);
         assert_eq!(v[1]["up"], json!(false));
@@ -453,6 +518,44 @@ mod tests {
         let v: Value = serde_json::from_str(&p.finish()).unwrap();
         assert_eq!(v["id"], json!(2));
         assert_eq!(v["gw"], json!("10.0.1.2"));
+    }
+
+    /// Tier and admin state: from the uplinks table if it has them, else
+    /// from the device's sysctls, else nothing (a module without them).
+    #[test]
+    fn tier_and_admin_state() {
+        let (dir, proc) = stats_fixture(None);
+        let conf = dir.path().join("sys/net/mpbal/conf");
+        for (dev, tier, down) in [("eth1", "2\n", "1\n"), ("eth2", "1\n", "0\n")] {
+            std::fs::create_dir_all(conf.join(dev)).unwrap();
+            std::fs::write(conf.join(dev).join("tier"), tier).unwrap();
+            std::fs::write(conf.join(dev).join("down"), down).unwrap();
+        }
+        let mut u = uplinks();
+        for x in &mut u {
+            x.read_conf(&proc);
+        }
+        assert_eq!((u[0].tier, u[0].admin_down), (Some(2), Some(true)));
+        assert_eq!((u[1].tier, u[1].admin_down), (Some(1), Some(false)));
+        let mut p = Printer::new(false, false);
+        u[0].print(&mut p);
+        assert!(p
+            .finish()
+            .starts_with("eth1: ifindex 3 up admin down tier 2 capacity 10Mbit"));
+        let mut p = Printer::new(true, false);
+        u[1].print(&mut p);
+        let v: Value = serde_json::from_str(&p.finish()).unwrap();
+        assert_eq!((&v["tier"], &v["admin"]), (&json!(1), &json!("up")));
+        // A column wins over the sysctl.
+        let t = parse_table("dev tier down\neth1 7 0\n");
+        let mut w = Uplink::from_row(&t, &t.rows[0]);
+        w.read_conf(&proc);
+        assert_eq!((w.tier, w.admin_down), (Some(7), Some(false)));
+        // Neither: nothing in text, null in JSON.
+        let (_d, old) = stats_fixture(None);
+        let mut x = uplinks().remove(0);
+        x.read_conf(&old);
+        assert_eq!((x.tier, x.admin_down), (None, None));
     }
 
     #[test]

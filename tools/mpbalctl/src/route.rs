@@ -136,33 +136,58 @@ fn gateway(attrs: &[RouteAttribute]) -> Option<Ipv4Addr> {
 /// mpbal route, and the kernel dumps it without the equalize flag anyway
 /// (rtm_flags then carries only the nexthop's flags).
 pub fn from_message(msg: &RouteMessage) -> Option<Route> {
+    match decode(msg)? {
+        (r, RouteType::Unicast, true) => Some(r),
+        _ => None,
+    }
+}
+
+/// Any IPv4 route, with its type: a single-path route has its one nexthop
+/// from RTA_GATEWAY and RTA_OIF (what `apply` may have to replace).
+pub fn any_from_message(msg: &RouteMessage) -> Option<(Route, RouteType)> {
+    decode(msg).map(|(r, kind, _)| (r, kind))
+}
+
+/// An IPv4 route, its type, and whether it came with RTA_MULTIPATH.
+fn decode(msg: &RouteMessage) -> Option<(Route, RouteType, bool)> {
     let h = &msg.header;
-    if h.address_family != AddressFamily::Inet || h.kind != RouteType::Unicast {
+    if h.address_family != AddressFamily::Inet {
         return None;
     }
     let mut table = u32::from(h.table);
     let mut dst = Ipv4Addr::UNSPECIFIED;
     let mut metric = 0;
     let mut multipath = None;
+    let mut oif = 0;
     for attr in &msg.attributes {
         match attr {
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Destination(RouteAddress::Inet(a)) => dst = *a,
             RouteAttribute::Priority(m) => metric = *m,
             RouteAttribute::MultiPath(hops) => multipath = Some(hops),
+            RouteAttribute::Oif(i) => oif = *i,
             _ => {}
         }
     }
-    let nexthops = multipath?
-        .iter()
-        .map(|hop| NextHop {
-            gateway: gateway(&hop.attributes),
-            ifindex: hop.interface_index,
-            weight: u16::from(hop.hops) + 1,
-            flags: nh_flag_names(hop.flags),
-        })
-        .collect();
-    Some(Route {
+    let nexthops = match multipath {
+        Some(hops) => hops
+            .iter()
+            .map(|hop| NextHop {
+                gateway: gateway(&hop.attributes),
+                ifindex: hop.interface_index,
+                weight: u16::from(hop.hops) + 1,
+                flags: nh_flag_names(hop.flags),
+            })
+            .collect(),
+        None if oif != 0 => vec![NextHop {
+            gateway: gateway(&msg.attributes),
+            ifindex: oif,
+            weight: 1,
+            flags: Vec::new(),
+        }],
+        None => Vec::new(),
+    };
+    let route = Route {
         dst: Prefix {
             addr: dst,
             len: h.destination_prefix_length,
@@ -172,21 +197,30 @@ pub fn from_message(msg: &RouteMessage) -> Option<Route> {
         protocol: h.protocol.into(),
         metric,
         nexthops,
-    })
+    };
+    Some((route, h.kind, multipath.is_some()))
+}
+
+/// Every IPv4 route of every table.
+pub fn dump(rtnl: &mut Rtnl) -> Result<Vec<RouteMessage>, Error> {
+    let mut req = RouteMessage::default();
+    req.header.address_family = AddressFamily::Inet;
+    Ok(rtnl
+        .dump(RouteNetlinkMessage::GetRoute(req))?
+        .into_iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewRoute(r) => Some(r),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Dump IPv4 routes and print the multipath ones of the selected tables.
 pub fn show(rtnl: &mut Rtnl, sel: TableSel, names: &RtNames, p: &mut Printer) -> Result<(), Error> {
     let links = rtnl.links()?;
-    let mut req = RouteMessage::default();
-    req.header.address_family = AddressFamily::Inet;
-    let routes: Vec<Route> = rtnl
-        .dump(RouteNetlinkMessage::GetRoute(req))?
+    let routes: Vec<Route> = dump(rtnl)?
         .iter()
-        .filter_map(|m| match m {
-            RouteNetlinkMessage::NewRoute(r) => from_message(r),
-            _ => None,
-        })
+        .filter_map(from_message)
         .filter(|r| sel == TableSel::All || sel == TableSel::One(r.table))
         .collect();
     print_routes(&routes, &links, names, p);

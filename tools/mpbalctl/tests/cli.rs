@@ -216,8 +216,9 @@ fn link_show_json() {
     let v = json_of(f.path(), &["-j", "link", "show"]);
     assert_eq!(
         v[0],
-        json!({"dev":"eth1","ifindex":3,"up":true,"capacity_bps":10000000,"capacity_src":"config",
-               "rate_bps":8123456,"headroom_bps":1876544,"packets":1000,"bytes":1500000,"sessions":4})
+        json!({"dev":"eth1","ifindex":3,"up":true,"admin":null,"tier":null,"capacity_bps":10000000,
+               "capacity_src":"config","rate_bps":8123456,"headroom_bps":1876544,"packets":1000,
+               "bytes":1500000,"sessions":4})
     );
     assert_eq!(v[1]["headroom_bps"], Value::Null);
     assert_eq!(v[1]["up"], json!(false));
@@ -265,6 +266,229 @@ fn link_set_errors() {
     );
 }
 
+/// A module with tiers and admin state: conf.DEV.tier and conf.DEV.down.
+fn with_tiers(root: &Path) {
+    for dev in ["lo", "eth1", "eth2", "eth3"] {
+        let conf = root.join("sys/net/mpbal/conf").join(dev);
+        fs::write(conf.join("tier"), "1\n").unwrap();
+        fs::write(conf.join("down"), "0\n").unwrap();
+    }
+}
+
+#[test]
+fn link_set_tier_and_state() {
+    let f = fixture();
+    with_tiers(f.path());
+    let conf = "sys/net/mpbal/conf/eth2";
+    assert_eq!(ok(f.path(), &["link", "set", "eth2", "tier", "3"]), "");
+    assert_eq!(read(f.path(), &format!("{conf}/tier")), "3\n");
+    ok(f.path(), &["link", "set", "eth2", "state", "down"]);
+    assert_eq!(read(f.path(), &format!("{conf}/down")), "1\n");
+    let text = ok(f.path(), &["link", "show", "eth2"]);
+    assert!(
+        text.starts_with("eth2: ifindex 4 down admin down tier 3 capacity"),
+        "{text}"
+    );
+    let v = json_of(f.path(), &["-j", "link", "show", "eth2"]);
+    assert_eq!((&v[0]["tier"], &v[0]["admin"]), (&json!(3), &json!("down")));
+    // Several at once, as ip link set takes them.
+    ok(
+        f.path(),
+        &[
+            "l", "s", "eth2", "state", "up", "tier", "1", "capacity", "2mbit",
+        ],
+    );
+    assert_eq!(read(f.path(), &format!("{conf}/down")), "0\n");
+    assert_eq!(read(f.path(), &format!("{conf}/tier")), "1\n");
+    assert_eq!(read(f.path(), &format!("{conf}/capacity")), "2000000\n");
+    for args in [
+        &["link", "set", "eth2", "tier", "0"][..],
+        &["link", "set", "eth2", "tier", "16"],
+        &["link", "set", "eth2", "state", "dormant"],
+        &["link", "set", "eth2", "tier", "2", "tier", "3"],
+        &["link", "set", "eth2", "tier"],
+    ] {
+        fails(f.path(), args, 2);
+    }
+    assert_eq!(read(f.path(), &format!("{conf}/tier")), "1\n");
+}
+
+#[test]
+fn link_set_tier_on_an_older_module() {
+    let f = fixture();
+    let err = fails(
+        f.path(),
+        &["link", "set", "eth2", "capacity", "1mbit", "tier", "2"],
+        1,
+    );
+    assert_eq!(
+        err,
+        "mpbalctl: net.mpbal.conf.eth2.tier does not exist: the loaded mpbal module is older \
+         and has no tiers\n"
+    );
+    // Nothing written: the capacity either.
+    assert_eq!(read(f.path(), "sys/net/mpbal/conf/eth2/capacity"), "0\n");
+    let err = fails(f.path(), &["link", "set", "eth2", "state", "down"], 1);
+    assert!(err.contains("has no admin state"), "{err}");
+    // link show leaves them out (null in JSON).
+    let text = ok(f.path(), &["link", "show", "eth2"]);
+    assert!(!text.contains("tier") && !text.contains("admin"), "{text}");
+}
+
+/// The configuration of the apply tests: only what this namespace has
+/// (lo), so that the host's routes are never touched.
+const APPLY_OK: &str = "strategy = \"packet\"\n\
+[sysctl]\n\
+route_idle_timeout = 30\n\
+[uplink.lo]\n\
+capacity = \"10mbit\"\n\
+tier = 2\n\
+[uplink.lo.probe]\n\
+targets = [\"127.0.0.1\"]\n";
+
+fn conf_file(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// The fixture's sysctls, to see that nothing changed.
+fn sysctls(root: &Path) -> Vec<String> {
+    [
+        "strategy",
+        "route_idle_timeout",
+        "conf/lo/capacity",
+        "conf/lo/tier",
+    ]
+    .iter()
+    .map(|k| read(root, &format!("sys/net/mpbal/{k}")))
+    .collect()
+}
+
+#[test]
+fn apply_twice_changes_once() {
+    let f = fixture();
+    with_tiers(f.path());
+    let file = conf_file(f.path(), "mpbal.toml", APPLY_OK);
+    let out = ok(f.path(), &["apply", "-f", &file]);
+    assert_eq!(
+        out,
+        "sysctl net.mpbal.strategy session -> packet\n\
+         sysctl net.mpbal.route_idle_timeout 60 -> 30\n\
+         sysctl net.mpbal.conf.lo.capacity 0 -> 10000000\n\
+         sysctl net.mpbal.conf.lo.tier 1 -> 2\n"
+    );
+    assert_eq!(sysctls(f.path()), ["packet\n", "30\n", "10000000\n", "2\n"]);
+    assert_eq!(ok(f.path(), &["apply", "-f", &file]), "no changes\n");
+    assert_eq!(ok(f.path(), &["apply", "--file", &file]), "no changes\n");
+    // Something changed behind its back: only that is put back.
+    fs::write(f.path().join("sys/net/mpbal/conf/lo/tier"), "5\n").unwrap();
+    assert_eq!(
+        ok(f.path(), &["apply", "-f", &file]),
+        "sysctl net.mpbal.conf.lo.tier 5 -> 2\n"
+    );
+}
+
+#[test]
+fn apply_check() {
+    let f = fixture();
+    let file = conf_file(f.path(), "good.toml", APPLY_OK);
+    // No module, no devices needed: only the file is read.
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(
+        ok(empty.path(), &["apply", "--check", "-f", &file]),
+        format!("{file}: ok\n")
+    );
+    let bad = conf_file(
+        f.path(),
+        "bad.toml",
+        &APPLY_OK.replace("tier = 2", "tier = 16"),
+    );
+    let o = run(f.path(), &["apply", "--check", "-f", &bad]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(2), String::new()));
+    // One line, no usage: the file is wrong, not the command line.
+    assert_eq!(
+        stderr(&o),
+        format!("mpbalctl: {bad}:6:8: tier 16 is out of range (1..15, 1 preferred)\n")
+    );
+    let err = fails(
+        f.path(),
+        &["apply", "--check", "-f", "/nonexistent/mpbal.toml"],
+        1,
+    );
+    assert!(err.contains("cannot read /nonexistent/mpbal.toml"), "{err}");
+}
+
+#[test]
+fn apply_a_broken_file_changes_nothing() {
+    let f = fixture();
+    with_tiers(f.path());
+    let before = sysctls(f.path());
+    for (text, want) in [
+        // The last line is wrong: the lines before it must not be applied.
+        (
+            format!("{APPLY_OK}reliability = 2\n"),
+            ":9:15: reliability 2 is more than the 1 target(s)",
+        ),
+        (
+            APPLY_OK.replace("tier = 2", "tier = 0"),
+            ":6:8: tier 0 is out of range",
+        ),
+        (
+            format!("{APPLY_OK}colour = \"blue\"\n"),
+            ":9:1: unknown field `colour`",
+        ),
+        (
+            APPLY_OK.replace("\"packet\"", "\"fastest\""),
+            ":1:12: unknown strategy 'fastest'",
+        ),
+        (
+            format!("{APPLY_OK}[uplink.nosuchdev0]\ntier = 3\n"),
+            ":9:9: Cannot find device \"nosuchdev0\"",
+        ),
+        (
+            APPLY_OK.replace("route_idle", "[oops"),
+            ":3:14: unclosed table, expected `]`",
+        ),
+    ] {
+        let file = conf_file(f.path(), "broken.toml", &text);
+        let o = run(f.path(), &["apply", "-f", &file]);
+        let err = stderr(&o);
+        assert!(matches!(o.status.code(), Some(1 | 2)), "{err}");
+        assert!(
+            err.starts_with(&format!("mpbalctl: {file}{want}")),
+            "{err}\nwant: {want}"
+        );
+        assert!(!err.contains("Usage:"), "{err}");
+        assert_eq!(stdout(&o), "");
+        assert_eq!(sysctls(f.path()), before, "{text}");
+    }
+}
+
+#[test]
+fn apply_tier_on_an_older_module() {
+    let f = fixture();
+    let file = conf_file(f.path(), "t.toml", APPLY_OK);
+    let err = fails(f.path(), &["apply", "-f", &file], 1);
+    assert_eq!(
+        err,
+        format!(
+            "mpbalctl: {file}:6:8: net.mpbal.conf.lo.tier does not exist (the loaded mpbal \
+             module is older and has no tiers)\n"
+        )
+    );
+    assert_eq!(read(f.path(), "sys/net/mpbal/strategy"), "session\n");
+    // Tier 1, what every uplink has there, is no error.
+    let file = conf_file(
+        f.path(),
+        "t1.toml",
+        &APPLY_OK.replace("tier = 2", "tier = 1"),
+    );
+    let out = ok(f.path(), &["apply", "-f", &file]);
+    assert!(!out.contains("tier"), "{out}");
+    assert!(out.contains("conf.lo.capacity 0 -> 10000000"), "{out}");
+}
+
 #[test]
 fn module_not_loaded() {
     let empty = tempfile::tempdir().unwrap();
@@ -279,6 +503,7 @@ fn module_not_loaded() {
         &["-j", "stats"],
         &["link", "show"],
         &["link", "set", "eth1", "capacity", "1mbit"],
+        &["apply", "-f", "/dev/null"],
     ] {
         assert_eq!(fails(empty.path(), args, 1), want, "{args:?}");
     }
@@ -508,11 +733,27 @@ fn help_and_version_succeed() {
     assert!(help_of(f.path(), &["strategy", "set", "-h"]).contains("STRATEGY := route | packet"));
     assert!(help_of(f.path(), &["link", "set", "help"]).contains("RATE     := NUMBER"));
     assert!(help_of(f.path(), &["stats", "help"]).contains("Usage: mpbalctl stats [show]"));
+    let apply = help_of(f.path(), &["apply", "-h"]);
+    assert!(
+        apply.contains("\nUsage: mpbalctl apply [-f FILE] [--check]\n"),
+        "{apply}"
+    );
+    assert!(apply.contains("default /etc/mpbal/mpbal.toml"), "{apply}");
+    for args in [
+        &["help", "apply"][..],
+        &["-h", "apply"],
+        &["apply", "--help"],
+    ] {
+        assert_eq!(help_of(f.path(), args), apply, "{args:?}");
+    }
+    let set = help_of(f.path(), &["link", "set", "help"]);
+    assert!(set.contains("TIER     := 1..15"), "{set}");
     // Help never runs the command.
     for args in [
         &["strategy", "set", "packet", "-h"][..],
         &["-h", "strategy", "set", "packet"],
         &["link", "set", "eth1", "capacity", "1", "--help"],
+        &["apply", "-f", "/dev/null", "--help"],
     ] {
         help_of(f.path(), args);
     }
@@ -528,7 +769,9 @@ fn usage_errors_show_the_grammar_of_what_was_named() {
     let f = fixture();
     let err = fails(f.path(), &["link", "set", "eth1", "mtu", "1"], 2);
     assert!(
-        err.contains("\nUsage: mpbalctl link set DEV capacity RATE\n  RATE "),
+        err.contains(
+            "\nUsage: mpbalctl link set DEV { capacity RATE | tier TIER | state { up | down } }...\n  RATE "
+        ),
         "{err}"
     );
     let err = fails(f.path(), &["strategy", "set"], 2);

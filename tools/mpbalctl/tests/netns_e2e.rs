@@ -9,6 +9,7 @@
 //! are accepted and dumped back by a stock kernel (multipath ones, at least).
 
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
@@ -17,7 +18,10 @@ struct Netns(String);
 
 impl Netns {
     fn new() -> Self {
-        let ns = Netns(format!("mpbalctl-e2e-{}", std::process::id()));
+        // One per test: the tests run in parallel.
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let ns = Netns(format!("mpbalctl-e2e-{}-{n}", std::process::id()));
         ip(&["netns", "add", &ns.0]);
         for (a, b) in [("va", "vb"), ("vc", "vd")] {
             ip(&[
@@ -324,4 +328,114 @@ fn routes_in_a_real_netns() {
     // The module is not loaded in this namespace (nor anywhere here).
     let err = fails(&ns, &["strategy"], 1);
     assert!(err.contains("module not loaded"), "{err}");
+}
+
+/// `apply` against the real kernel's routes, with the module's sysctls in
+/// a fixture tree (MPBAL_PROC_ROOT): the guest test (mpbal_sysctl.sh,
+/// test_mpbalctl_apply) does the same with the module loaded.
+#[test]
+#[ignore = "needs root: creates a network namespace"]
+fn apply_in_a_real_netns() {
+    let ns = Netns::new();
+    let proc = tempfile::tempdir().unwrap();
+    let sys = proc.path().join("sys/net/mpbal");
+    for dev in ["va", "vc"] {
+        std::fs::create_dir_all(sys.join("conf").join(dev)).unwrap();
+        std::fs::write(sys.join("conf").join(dev).join("capacity"), "0\n").unwrap();
+    }
+    std::fs::write(sys.join("strategy"), "session\n").unwrap();
+    std::fs::write(sys.join("available_strategies"), "route packet session\n").unwrap();
+    ip(&[
+        "-n", &ns.0, "route", "add", "default", "via", "10.0.1.2", "dev", "va",
+    ]);
+    ip(&[
+        "-n",
+        &ns.0,
+        "route",
+        "add",
+        "10.9.0.0/16",
+        "via",
+        "10.0.2.2",
+    ]);
+    let file = proc.path().join("mpbal.toml");
+    let good = "strategy = \"packet\"\n\
+                [[route]]\n\
+                to = \"default\"\n\
+                nexthops = [{ via = \"10.0.1.2\", dev = \"va\" }, { via = \"10.0.2.2\", dev = \"vc\", weight = 2 }]\n\
+                [[route]]\n\
+                to = \"20.0.0.0/24\"\n\
+                table = 100\n\
+                nexthops = [{ via = \"10.0.1.2\" }, { via = \"10.0.2.2\" }]\n\
+                [uplink.va]\n\
+                capacity = \"10mbit\"\n";
+    let apply = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_mpbalctl"))
+            .args(["-n", &ns.0, "apply", "-f"])
+            .arg(&file)
+            .env("MPBAL_PROC_ROOT", proc.path())
+            .output()
+            .unwrap()
+    };
+    let routes = || ip(&["-n", &ns.0, "route", "show", "table", "all"]);
+
+    let o = apply(good);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "sysctl net.mpbal.strategy session -> packet\n\
+         sysctl net.mpbal.conf.va.capacity 0 -> 10000000\n\
+         route replace default table main equalize nexthop via 10.0.1.2 dev va weight 1 \
+         nexthop via 10.0.2.2 dev vc weight 2 (was: default table main nexthop via 10.0.1.2 \
+         dev va weight 1 metric 0 proto boot)\n\
+         route add 20.0.0.0/24 table 100 equalize nexthop via 10.0.1.2 weight 1 \
+         nexthop via 10.0.2.2 weight 1\n"
+    );
+    let json: Value =
+        serde_json::from_str(&ok(&ns, &["-j", "route", "show", "table", "all"])).unwrap();
+    let def = by_dst(&json, "default").unwrap();
+    assert_eq!(def["equalize"], true);
+    assert_eq!(def["nexthops"][1]["weight"], 2);
+    assert_eq!(
+        by_dst(&json, "20.0.0.0/24").unwrap()["nexthops"][1]["dev"],
+        "vc"
+    );
+    assert!(routes().contains("10.9.0.0/16 via 10.0.2.2"));
+
+    let before = routes();
+    let o = apply(good);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "no changes\n");
+    assert_eq!(routes(), before);
+
+    // A device the namespace does not have: nothing changes.
+    let o = apply(
+        &good
+            .replace("\"packet\"", "\"route\"")
+            .replace("dev = \"vc\"", "dev = \"vx\""),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).ends_with(":4:73: Cannot find device \"vx\"\n"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(routes(), before);
+    assert_eq!(
+        std::fs::read_to_string(sys.join("strategy")).unwrap(),
+        "packet\n"
+    );
+
+    // Another weight: the route is replaced, nothing else.
+    let o = apply(&good.replace("weight = 2", "weight = 3"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.starts_with("route replace default table main equalize"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
 }
