@@ -509,12 +509,11 @@ apply_broken()
 
 # mpbalctl apply: a file into a fresh netns, then again (no changes), then
 # broken files (nothing changes, the line is named), and --check. Then
-# link set tier/state and link show on the uplinks it made (or, on a
-# module without tiers, the error and the nulls that says).
+# link set tier/state and link show on the uplinks it made.
 test_mpbalctl_apply()
 {
 	local ns f=$MPBAL_TMP/mpbal.toml bad=$MPBAL_TMP/bad.toml out err rc detail before after code
-	local want v tiers=0
+	local want v
 
 	ns_create apply || { log_test 1 "apply: netns"; return; }
 	ns=$NS_apply
@@ -530,7 +529,6 @@ test_mpbalctl_apply()
 		route add default via 192.0.2.1 dev wan1
 		route add 10.9.0.0/16 via 198.51.100.1
 	EOF
-	[ -e "$D/conf/lo/tier" ] && tiers=1
 	apply_conf "$f"
 
 	rc=0
@@ -593,23 +591,13 @@ test_mpbalctl_apply()
 
 	rc=0
 	detail=""
-	if [ $tiers = 1 ]; then
-		mpbalctl -n "$ns" link set wan2 tier 2 state down || { rc=1; detail+="set: exit $?; "; }
-		[ "$(ns_sysctl_get "$ns" net.mpbal.conf.wan2.tier)" = 2 ] || { rc=1; detail+="tier; "; }
-		[ "$(ns_sysctl_get "$ns" net.mpbal.conf.wan2.down)" = 1 ] || { rc=1; detail+="down; "; }
-		out=$(mpbalctl -n "$ns" -j link show dev wan2 | jq -c '[.[0].tier, .[0].admin]')
-		[ "$out" = '[2,"down"]' ] || { rc=1; detail+="show: $out; "; }
-		mpbalctl -n "$ns" link set wan2 tier 1 state up || { rc=1; detail+="restore; "; }
-		log_test $rc "link set DEV tier 2 state down: written, link show -j says so" "$detail"
-	else
-		err=$(mpbalctl -n "$ns" link set wan2 tier 2 2>&1)
-		code=$?
-		[ "$code" = 1 ] || { rc=1; detail+="exit $code; "; }
-		grep -qF "net.mpbal.conf.wan2.tier does not exist" <<<"$err" || { rc=1; detail+="'$err'; "; }
-		out=$(mpbalctl -n "$ns" -j link show dev wan2 | jq -c '[.[0].dev, .[0].tier, .[0].admin]')
-		[ "$out" = '["wan2",null,null]' ] || { rc=1; detail+="show: $out; "; }
-		log_test $rc "link set DEV tier, module without tiers: exit 1 names the sysctl; show: null" "$detail"
-	fi
+	mpbalctl -n "$ns" link set wan2 tier 2 state down || { rc=1; detail+="set: exit $?; "; }
+	[ "$(ns_sysctl_get "$ns" net.mpbal.conf.wan2.tier)" = 2 ] || { rc=1; detail+="tier; "; }
+	[ "$(ns_sysctl_get "$ns" net.mpbal.conf.wan2.down)" = 1 ] || { rc=1; detail+="down; "; }
+	out=$(mpbalctl -n "$ns" -j link show dev wan2 | jq -c '[.[0].tier, .[0].admin]')
+	[ "$out" = '[2,"down"]' ] || { rc=1; detail+="show: $out; "; }
+	mpbalctl -n "$ns" link set wan2 tier 1 state up || { rc=1; detail+="restore; "; }
+	log_test $rc "link set DEV tier 2 state down: written, link show -j says so" "$detail"
 	ns_delete "$ns"
 }
 
