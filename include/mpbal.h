@@ -433,6 +433,9 @@ int mpbal_dev_ifindex(const struct net_device *dev);
 void mpbal_dev_name(const struct net_device *dev, char *buf);
 /* ethtool link speed in Mbit/s, 0 if unknown. Caller holds RTNL. */
 u32 mpbal_dev_speed_mbps(struct net_device *dev);
+/* Bytes waiting in the qdiscs of @ifindex in @net (0 if gone or none); any
+ * context. */
+u32 mpbal_dev_backlog(struct net *net, int ifindex);
 
 u32 mpbal_now_secs(void);
 u64 mpbal_now_ms(void);

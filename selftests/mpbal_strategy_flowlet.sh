@@ -16,7 +16,9 @@
 #     fail) and at most 10 % of that under flowlet (default gap, 50 ms).
 #  5. the same paths with the uplinks shaped as in the thesis (tbf
 #     1/10/10 Mbit on the balancer): flowlet finishes no later than packet
-#     and session (reordering is reported, see the test);
+#     and session (reordering is reported, see the test); paused flows
+#     stay for their queue (flowlet_held > 0), and never do with
+#     net.mpbal.flowlet_queue_wait=0;
 #  6. bad gaps are refused and change nothing (mpbal_sysctl.sh checks the
 #     bounds; here the strategy keeps its flows across a failed write).
 # The routers count the datagrams per destination (nft); the destinations
@@ -213,25 +215,38 @@ test_no_reordering()
 # 9000-byte packet takes 72 ms on the 1 Mbit uplink), more than the gap,
 # so a flow that moves may overtake its own queued packets; and TCP's
 # counters here also count the undo of spurious retransmissions, which
-# session, that never moves a flow, shows as well.
+# session, that never moves a flow, shows as well. The kernel reads the
+# tbfs' backlogs and paused flows stay for them (flowlet_held), which they
+# never do with flowlet_queue_wait=0 (run last).
 test_shaped()
 {
-	local pt st ft rc d reo=()
+	local pt st ft wt rc d reo=() held=() moves=()
 
 	bal sysctl -qw net.mpbal.flowlet_gap_us=50000
 	testbed_shape && testbed_jumbo && testbed_delay 5ms 20ms 40ms &&
 		bal_capacities "${TB_SHAPE_BPS[@]}"
 	log_test $? "flowlet: tbf 1/10/10 Mbit on the uplinks, MTU 9000, netem 5/20/40 ms on the paths: $BAL_CAPS"
 	SHAPED="tbf 1/10/10 Mbit"
-	for d in packet session flowlet; do
-		transfer_reorder "$d"
+	# flowlet-nowait: flowlet with net.mpbal.flowlet_queue_wait=0.
+	for d in packet session flowlet flowlet-nowait; do
+		[ "$d" = flowlet-nowait ] && bal sysctl -qw net.mpbal.flowlet_queue_wait=0
+		bal_snap S0
+		transfer_reorder "${d%-nowait}"
 		log_test $? "flowlet: shaped: $d strategy: 2 x 8 TCP transfers of 512 KB delivered ($TOOK_MS ms)"
+		bal_snap S1
 		reo+=("$d $REORDER")
-		case $d in packet) pt=$TOOK_MS ;; session) st=$TOOK_MS ;; flowlet) ft=$TOOK_MS ;; esac
+		held+=("$(snap_d S0 S1 s:flowlet_held)")
+		moves+=("$(snap_d S0 S1 s:flowlet_moves)")
+		case $d in packet) pt=$TOOK_MS ;; session) st=$TOOK_MS ;; flowlet) ft=$TOOK_MS ;; *) wt=$TOOK_MS ;; esac
 	done
+	bal sysctl -qw net.mpbal.flowlet_queue_wait=1
 	[ "$ft" -le "$pt" ] && [ "$ft" -le "$st" ]
 	log_test $? "flowlet: shaped: flowlet took $ft ms <= packet's $pt and session's $st"
-	log_info "shaped reordering events (TCP's counters): ${reo[*]}"
+	log_info "shaped reordering events (TCP's counters): ${reo[*]}; flowlet-nowait took $wt ms"
+	# The wait (the default) reads the tbfs' backlogs in the kernel: only
+	# with it do paused flows stay for a queue.
+	[ "${held[2]}" -gt 0 ] && [ "${held[3]}" = 0 ] && [ "${moves[3]}" -gt 0 ]
+	log_test $? "flowlet: shaped: flowlet_held ${held[2]} > 0 with flowlet_queue_wait (moves ${moves[2]}), 0 without it: ${held[3]} (moves ${moves[3]})"
 	SHAPED=
 	testbed_delay 0 0 0
 	testbed_jumbo 1500

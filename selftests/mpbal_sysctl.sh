@@ -184,6 +184,7 @@ test_numeric()
 	numeric bw_ewma_log 3 "0 8 5" "9 -1"
 	numeric flowlet_gap_us 50000 "100 10000000 20000" "99 10000001"
 	numeric ct_flush_on_down 0 "1 0" "2 -1"
+	numeric flowlet_queue_wait 1 "0 1" "2 -1"
 }
 
 # status_field FIELD: from a /proc/PID/status text on stdin.

@@ -262,12 +262,15 @@ th_snap()
 			read -r p </sys/class/net/$d/statistics/tx_packets
 			echo "t $d $b $p"
 		done
+		grep -s "^flowlet_" /proc/net/mpbal/stats
 		tc -s qdisc show') || return 1
 	_s=()
 	while read -r l; do
 		if [[ $l =~ ^t\ (up[123])\ ([0-9]+)\ ([0-9]+) ]]; then
 			_s["txb:${BASH_REMATCH[1]}"]=${BASH_REMATCH[2]}
 			_s["txp:${BASH_REMATCH[1]}"]=${BASH_REMATCH[3]}
+		elif [[ $l =~ ^(flowlet_[a-z]+)\ ([0-9]+)$ ]]; then
+			_s["s:${BASH_REMATCH[1]}"]=${BASH_REMATCH[2]}
 		elif [[ $l =~ ^qdisc\ [^\ ]+\ [^\ ]+\ dev\ ([^\ ]+) ]]; then
 			dev=${BASH_REMATCH[1]}
 		elif [[ $l =~ \(dropped\ ([0-9]+), ]] && [ -n "$dev" ]; then
@@ -391,6 +394,12 @@ th_run()
 	done
 	for k in "${TH_TCP_KEYS[@]}"; do
 		kv+=" $k=$((A1[$k] - A0[$k] + B1[$k] - B0[$k]))"
+	done
+	# The flowlet strategy's moves and holds (the module's counters).
+	for k in flowlet_moves flowlet_held; do
+		if [ -n "${S1["s:$k"]:-}" ]; then
+			kv+=" $k=$((S1["s:$k"] - ${S0["s:$k"]:-0}))"
+		fi
 	done
 	th_out "run $var $wl $cfg $kv"
 	if [ "$TH_XFER_LINES" != 0 ]; then

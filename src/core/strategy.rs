@@ -227,7 +227,7 @@ pub struct Env<'a> {
     /// The packet's size in bits: a strategy that reads the load books it
     /// against the uplink it chooses, so it counts until the next sample.
     pub bits: u64,
-    /// The flow table and what it needs (flowlet strategy; [`Flowlets::NONE`]
+    /// The flow table and what it needs (flowlet strategy; [`NO_FLOWLETS`]
     /// for the others).
     pub flowlets: &'a Flowlets<'a>,
 }
@@ -243,17 +243,56 @@ pub struct Flowlets<'a> {
     pub now_us: u64,
     /// `net.mpbal.flowlet_gap_us`.
     pub gap_us: u64,
+    /// `net.mpbal.flowlet_queue_wait`: a paused flow also waits for its
+    /// uplink's queue.
+    pub queue_wait: bool,
+    /// The uplinks' queues, read only when a flowlet may end and
+    /// `queue_wait` is set.
+    pub queues: &'a dyn UplinkQueues,
 }
 
-impl Flowlets<'static> {
-    /// No table: every packet would start a flowlet.
-    pub const NONE: Flowlets<'static> = Flowlets {
-        table: FlowletTable::EMPTY,
-        flow: 0,
-        now_us: 0,
-        gap_us: 0,
-    };
+/// How long the bytes waiting in an uplink's queue (its qdisc) take to
+/// leave. The flowlet strategy asks this only when a flow has paused for
+/// the gap: a flow's last packets may still wait there.
+pub trait UplinkQueues: Sync {
+    /// Microseconds uplink `id`'s queue takes to drain, 0 if unknown.
+    fn queue_us(&self, id: u32) -> u64;
 }
+
+/// Queues that are always empty (no qdisc, or not measured).
+pub struct NoQueues;
+
+impl UplinkQueues for NoQueues {
+    fn queue_us(&self, _id: u32) -> u64 {
+        0
+    }
+}
+
+/// Longest queue the flowlet strategy waits for, us: a pause of the gap and
+/// this long always ends a flowlet.
+pub const MAX_QUEUE_US: u64 = 1 << 20;
+
+/// Microseconds `backlog_bytes` take to leave at `bps` (0 when the rate is
+/// not known), at most [`MAX_QUEUE_US`].
+pub fn queue_us(backlog_bytes: u32, bps: u64) -> u64 {
+    // Below 2^32 * 8e6 < 2^56: no overflow, and no 128-bit division (the
+    // kernel has none).
+    match bps {
+        0 => 0,
+        _ => (u64::from(backlog_bytes) * 8_000_000 / bps).min(MAX_QUEUE_US),
+    }
+}
+
+/// No table: every packet would start a flowlet (the strategies that keep
+/// no flows get this). A static: it holds a reference to a trait object.
+pub static NO_FLOWLETS: Flowlets<'static> = Flowlets {
+    table: FlowletTable::EMPTY,
+    flow: 0,
+    now_us: 0,
+    gap_us: 0,
+    queue_wait: false,
+    queues: &NoQueues,
+};
 
 /// Why a remembered uplink was not used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,12 +343,17 @@ pub enum Outcome {
     PerPacket,
     /// Session strategy on a packet without conntrack: per-packet WRR.
     Untracked,
+    /// A flow that paused for the flowlet gap kept its uplink: its last
+    /// packets may still wait in that uplink's queue.
+    Held,
+    /// A flow that paused for the flowlet gap took another uplink.
+    Moved,
 }
 
 impl Outcome {
     /// A first choice for a destination or connection (new or replacing).
     pub fn is_first_choice(self) -> bool {
-        matches!(self, Outcome::New | Outcome::Rechosen(_))
+        matches!(self, Outcome::New | Outcome::Rechosen(_) | Outcome::Moved)
     }
 }
 

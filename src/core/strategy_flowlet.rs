@@ -11,13 +11,23 @@
 //! transfers thus move off an uplink whose queue slows them down, with no
 //! reordering, and short flows spread by capacity.
 //!
+//! A flow's packets may still wait in its uplink's queue (a saturated
+//! uplink's qdisc holds far more than the paths' delays differ), and then
+//! a flow moved after the gap overtakes them. With `flowlet_queue_wait` a
+//! paused flow moves only toward a queue no longer than its own, once the
+//! pause also exceeds the difference (see `after_pause`): no reordering,
+//! but flows stay in a full uplink's queue while another uplink idles. The
+//! queues are read from the qdiscs
+//! ([`UplinkQueues`](super::strategy::UplinkQueues)) only then.
+//!
 //! Every packet is booked against its uplink's load, so headroom choices
 //! see what the flowlets already send. The flow table is shared by the CPUs
 //! of the netns (lock-free, 4-way); a remembered uplink that is dead, link-down or
 //! no longer a nexthop starts a new flowlet at once.
 
-use super::nexthop::Route;
-use super::strategy::{recall, Direct, Env, Needs, Outcome, Selection, Strategy};
+use super::flowlettable::Found;
+use super::nexthop::{NexthopMask, Route};
+use super::strategy::{recall, Direct, Env, Needs, Outcome, Selection, Strategy, MAX_QUEUE_US};
 
 /// The flowlet strategy.
 pub struct FlowletStrategy;
@@ -50,27 +60,67 @@ impl Strategy for FlowletStrategy {
         let refresh = fl.gap_us >> 3;
         let mut outcome = Outcome::New;
         let gap = fl.gap_us + refresh;
-        if let Some(found) = fl.table.lookup(flow, now, gap) {
+        let mut previous = None;
+        if let Some(found) = fl.table.lookup(flow, now, gap + MAX_QUEUE_US) {
             let id = found.id;
             // Where the load table last found the uplink: O(1) for a flow
             // that stays.
             if let Some(index) = env.load.nexthop_in(route, usable, id) {
-                env.load.book_share(id, env.bits);
-                if found.idle_us >= refresh {
-                    fl.table.refresh(flow, &found, now);
+                let stay = match (found.idle_us < gap, fl.queue_wait) {
+                    (true, _) => Some(Outcome::Remembered),
+                    (false, false) => None,
+                    (false, true) => after_pause(route, env, usable, &found, gap),
+                };
+                if let Some(outcome) = stay {
+                    env.load.book_share(id, env.bits);
+                    if found.idle_us >= refresh {
+                        fl.table.refresh(flow, &found, now);
+                    }
+                    return Some(Selection { index, outcome });
                 }
-                return Some(Selection {
-                    index,
-                    outcome: Outcome::Remembered,
-                });
-            }
-            // Not usable now: only says why.
-            if let Err(rechosen) = recall(route, usable, id) {
-                outcome = rechosen;
+                previous = Some(id);
+            } else if found.idle_us < gap {
+                // Not usable now: only says why.
+                if let Err(rechosen) = recall(route, usable, id) {
+                    outcome = rechosen;
+                }
             }
         }
         let (id, index) = env.load.take_nexthop::<true>(route, usable, env.bits)?;
         fl.table.place(flow, id, now, gap);
+        if previous.is_some_and(|p| p != id) {
+            outcome = Outcome::Moved;
+        }
         Some(Selection { index, outcome })
     }
+}
+
+/// With `flowlet_queue_wait`, what a flow that paused for the gap does:
+/// stays where the headroom choice is its uplink anyway (`Remembered`),
+/// moves (`None`), or stays because its last packets may still wait in its
+/// uplink's queue and the next ones would overtake them on the new uplink
+/// (`Held`; the packet restarts the pause). It moves:
+/// - once the pause exceeds the gap (for the paths' delays) plus how much
+///   longer its queue is than the new one's;
+/// - never onto a longer queue, though that would not reorder: a long queue
+///   means a full uplink, and flows that moved there never paused long
+///   enough to leave again (28 of 32 MB on one uplink while another sat
+///   idle, in `make thesis`'s mixed run).
+fn after_pause(
+    route: &Route<'_>,
+    env: &mut Env<'_>,
+    usable: NexthopMask,
+    found: &Found,
+    gap: u64,
+) -> Option<Outcome> {
+    let queues = env.flowlets.queues;
+    let next = match env.load.best_share(route.uplinks_of(usable)) {
+        Some(next) if next != found.id => next,
+        _ => return Some(Outcome::Remembered),
+    };
+    let (old_q, next_q) = (queues.queue_us(found.id), queues.queue_us(next));
+    if next_q > old_q {
+        return Some(Outcome::Held);
+    }
+    (next_q > old_q || found.idle_us < gap.saturating_add(old_q - next_q)).then_some(Outcome::Held)
 }

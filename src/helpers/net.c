@@ -7,6 +7,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/timekeeping.h>
 #include <net/net_namespace.h>
+#include <net/sch_generic.h>
 
 #include "../../include/mpbal.h"
 
@@ -59,6 +60,36 @@ u32 mpbal_dev_speed_mbps(struct net_device *dev)
 	    ks.base.speed == SPEED_UNKNOWN)
 		return 0;
 	return ks.base.speed;
+}
+
+/*
+ * The root qdisc's backlog; a multiqueue root (mq, mqprio) keeps none of its
+ * own, so its children's are summed as mq_dump() (net/sched/sch_mq.c, 6.12)
+ * does. Without the qdisc locks: an estimate, read when a flowlet may end.
+ */
+u32 mpbal_dev_backlog(struct net *net, int ifindex)
+{
+	struct net_device *dev;
+	u32 qlen, backlog, sum = 0;
+	struct Qdisc *q;
+	unsigned int i;
+
+	rcu_read_lock();
+	dev = dev_get_by_index_rcu(net, ifindex);
+	q = dev ? rcu_dereference(dev->qdisc) : NULL;
+	if (q && !(q->flags & TCQ_F_MQROOT)) {
+		qdisc_qstats_qlen_backlog(q, &qlen, &sum);
+	} else if (q) {
+		for (i = 0; i < dev->num_tx_queues; i++) {
+			q = rcu_dereference(netdev_get_tx_queue(dev, i)->qdisc_sleeping);
+			if (!q)
+				continue;
+			qdisc_qstats_qlen_backlog(q, &qlen, &backlog);
+			sum += backlog;
+		}
+	}
+	rcu_read_unlock();
+	return sum;
 }
 
 u32 mpbal_now_secs(void) { return (u32)(jiffies / HZ); }

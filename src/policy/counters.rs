@@ -49,6 +49,11 @@ counters! {
     RechosenGone => "rechosen_gone",
     /// Session strategy on packets without conntrack (chosen per packet).
     Untracked => "untracked",
+    /// Flows that paused for the flowlet gap and took another uplink.
+    FlowletMoves => "flowlet_moves",
+    /// Flows that paused for the flowlet gap but stayed: their uplink's
+    /// queue was longer than the new one's by more than the pause.
+    FlowletHeld => "flowlet_held",
     /// Inbound connections whose uplink was remembered for their replies.
     InboundRecorded => "inbound_recorded",
     /// Replies of inbound connections sent through the uplink they came in

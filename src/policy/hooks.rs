@@ -24,7 +24,8 @@ use super::uplinks::Booking;
 use crate::mpbal_core::desttable::DestTable;
 use crate::mpbal_core::nexthop::{NexthopMask, Route, RouteKind};
 use crate::mpbal_core::strategy::{
-    recall, Direct, Env, Flowlets, Needs, Outcome, Rechoose, Selection, StrategyId, WithStrategy,
+    queue_us, recall, Direct, Env, Flowlets, Needs, Outcome, Rechoose, Selection, StrategyId,
+    UplinkQueues, WithStrategy, NO_FLOWLETS,
 };
 use crate::mpbal_core::wrr::{Pick, WrrCache};
 use crate::sys::log::warn_ratelimited;
@@ -207,6 +208,19 @@ fn flowlet_clock(gap_us: u64) -> (u64, u64) {
     }
 }
 
+/// The uplinks' qdiscs, for the flowlet strategy: read only when a flow
+/// has paused for the gap.
+struct Qdiscs<'x>(&'x NetState);
+
+impl UplinkQueues for Qdiscs<'_> {
+    fn queue_us(&self, id: u32) -> u64 {
+        let st = self.0;
+        st.uplinks.drain_of(id).map_or(0, |(ifindex, bps)| {
+            queue_us(st.net.dev_backlog(ifindex), bps)
+        })
+    }
+}
+
 /// One choice, compiled per strategy ([`StrategyId::with`]): what a
 /// strategy does not need is neither read nor tested on its packets.
 struct Choose<'x, 'r> {
@@ -241,6 +255,7 @@ impl WithStrategy for Choose<'_, '_> {
             DestTable::EMPTY
         };
         let flows;
+        let qdiscs = Qdiscs(st);
         let flowlets = if needs.flowlets {
             let (now_us, gap_us) = flowlet_clock(st.knob(Knob::FlowletGapUs).max(1) as u64);
             flows = Flowlets {
@@ -248,10 +263,12 @@ impl WithStrategy for Choose<'_, '_> {
                 flow: q.flow,
                 now_us,
                 gap_us,
+                queue_wait: st.knob(Knob::FlowletQueueWait) != 0,
+                queues: &qdiscs,
             };
             &flows
         } else {
-            &Flowlets::NONE
+            &NO_FLOWLETS
         };
         // Only strategies that read the load or the table need the clocks.
         let load = if needs.load {
@@ -300,6 +317,14 @@ fn count_outcome(c: &CpuCounters, outcome: Outcome) {
         Outcome::Rechosen(Rechoose::StoredDead) => c.inc(Counter::RechosenDead),
         Outcome::Rechosen(Rechoose::StoredGone) => c.inc(Counter::RechosenGone),
         Outcome::Untracked => c.inc(Counter::Untracked),
+        Outcome::Held => {
+            c.inc(Counter::Remembered);
+            c.inc(Counter::FlowletHeld);
+        }
+        Outcome::Moved => {
+            c.inc(Counter::NewChoices);
+            c.inc(Counter::FlowletMoves);
+        }
         Outcome::PerPacket => {}
     }
 }

@@ -64,10 +64,11 @@ pub(crate) enum Knob {
     BwEwmaLog,
     FlowletGapUs,
     CtFlushOnDown,
+    FlowletQueueWait,
 }
 
 /// Names, defaults and bounds (Documentation/sysctl.rst).
-static KNOBS: [IntKnob; 5] = [
+static KNOBS: [IntKnob; 6] = [
     // Seconds a destination keeps its uplink while idle (route strategy).
     IntKnob {
         name: c"route_idle_timeout",
@@ -103,6 +104,15 @@ static KNOBS: [IntKnob; 5] = [
     IntKnob {
         name: c"ct_flush_on_down",
         default: 0,
+        min: 0,
+        max: 1,
+    },
+    // 1: a paused flow also waits for its uplink's queue (flowlet
+    // strategy): no reordering from queues; 0 spreads a little more
+    // (Documentation/strategies.rst).
+    IntKnob {
+        name: c"flowlet_queue_wait",
+        default: 1,
         min: 0,
         max: 1,
     },

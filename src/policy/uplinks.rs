@@ -383,6 +383,18 @@ impl Uplinks {
         }
     }
 
+    /// Device of uplink `id` and the rate its queue drains at: the
+    /// capacity, else the estimated rate (0 if neither is known).
+    pub(crate) fn drain_of(&self, id: u32) -> Option<(u32, u64)> {
+        let s = self.slots.get(index(id)?)?;
+        let ifindex = s.ifindex.load(Ordering::Acquire);
+        let bps = match s.capacity_bps.load(Ordering::Relaxed) {
+            0 => s.rate_bps.load(Ordering::Relaxed),
+            c => c,
+        };
+        (ifindex != 0).then_some((ifindex, bps))
+    }
+
     fn load_of(&self, id: u32) -> Option<UplinkLoad> {
         let s = self.slots.get(index(id)?)?;
         if s.ifindex.load(Ordering::Acquire) == 0 {

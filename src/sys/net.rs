@@ -129,6 +129,13 @@ impl Net {
         found.then_some((bytes, up))
     }
 
+    /// Bytes waiting in the qdiscs of device `ifindex` (0 if it is gone).
+    pub(crate) fn dev_backlog(self, ifindex: u32) -> u32 {
+        // SAFETY: `self.0` is live; the helper looks the device up under
+        // RCU, reads its qdiscs' counters there and keeps no reference.
+        unsafe { bindings::mpbal_dev_backlog(self.0.as_ptr(), ifindex as i32) }
+    }
+
     /// The name of device `ifindex`, if it exists.
     pub(crate) fn dev_name(self, ifindex: u32) -> Option<IfName> {
         let mut name = IfName::default();

@@ -18,7 +18,7 @@ use mpbal_core::desttable::DestTable;
 use mpbal_core::flowlettable::FlowletTable;
 use mpbal_core::loadtable::LoadTable;
 use mpbal_core::nexthop::{Nexthop, Route};
-use mpbal_core::strategy::{Env, Flowlets, StrategyId};
+use mpbal_core::strategy::{Env, Flowlets, NoQueues, StrategyId, NO_FLOWLETS};
 use mpbal_core::wrr::WrrState;
 
 /// Entries of the route strategy's destination table.
@@ -127,6 +127,8 @@ fn decision(c: &mut Criterion) {
                     flow: (i as u32 % 1024).wrapping_mul(0x9e37_79b1),
                     now_us: i as u64 * 10,
                     gap_us: 50_000,
+                    queue_wait: false,
+                    queues: &NoQueues,
                 };
                 let mut env = Env {
                     daddr,
@@ -141,7 +143,7 @@ fn decision(c: &mut Criterion) {
                     load: &mut load,
                     // A 1500-byte packet.
                     bits: 12_000,
-                    flowlets: if keeps_flows { &flows } else { &Flowlets::NONE },
+                    flowlets: if keeps_flows { &flows } else { &NO_FLOWLETS },
                 };
                 id.ops().select(black_box(&route), &mut env)
             };

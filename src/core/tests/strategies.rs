@@ -14,7 +14,8 @@ use mpbal_core::flowlettable::FlowletTable;
 use mpbal_core::loadtable::{LoadTable, MAX_UPLINK_IDS};
 use mpbal_core::nexthop::{Nexthop, Route};
 use mpbal_core::strategy::{
-    Direct, Env, Flowlets, Needs, Outcome, Rechoose, Selection, StrategyId, WithStrategy,
+    queue_us, Direct, Env, Flowlets, Needs, Outcome, Rechoose, Selection, StrategyId, UplinkQueues,
+    WithStrategy, MAX_QUEUE_US, NO_FLOWLETS,
 };
 use mpbal_core::wrr::WrrState;
 use proptest::prelude::*;
@@ -84,6 +85,20 @@ struct Harness {
     /// The flowlet table (shared in the kernel).
     flows: Vec<AtomicU64>,
     loads: LoadTable,
+    /// What each uplink id's queue takes to drain, us.
+    queues: Queues,
+    /// `flowlet_queue_wait`.
+    queue_wait: bool,
+}
+
+/// Fixed queue delays by uplink id.
+#[derive(Default)]
+struct Queues([u64; 8]);
+
+impl UplinkQueues for Queues {
+    fn queue_us(&self, id: u32) -> u64 {
+        self.0.get(id as usize).copied().unwrap_or(0)
+    }
 }
 
 impl Harness {
@@ -94,6 +109,8 @@ impl Harness {
             mem: (0..table_slots).map(|_| AtomicU64::new(0)).collect(),
             flows: (0..table_slots).map(|_| AtomicU64::new(0)).collect(),
             loads: loads(),
+            queues: Queues::default(),
+            queue_wait: false,
         }
     }
 
@@ -114,6 +131,8 @@ impl Harness {
             flow: p.flow,
             now_us: p.now_us,
             gap_us: GAP_US,
+            queue_wait: self.queue_wait,
+            queues: &self.queues,
         };
         let mut env = Env {
             daddr: p.daddr,
@@ -540,7 +559,7 @@ fn route_racing_cpus_agree_on_a_destination() {
                                 has_conn: true,
                                 load: &mut loads,
                                 bits: 0,
-                                flowlets: &Flowlets::NONE,
+                                flowlets: &NO_FLOWLETS,
                             };
                             sid("route").ops().select(&route, &mut env).unwrap().index
                         })
@@ -869,32 +888,119 @@ fn flowlet_keeps_a_flow_within_the_gap() {
     assert_eq!(h.loads.booked_bits(nhs[first.index].uplink), 200 * 12_000);
 }
 
-#[test]
-fn flowlet_may_move_after_a_gap() {
+/// A packet of flow 7 at `now_us`.
+fn flow7(h: &mut Harness, nhs: &[Nexthop], now_us: u64) -> Selection {
+    h.select(sid("flowlet"), &r(nhs), Pkt::to(1).flow(7, now_us))
+        .unwrap()
+}
+
+/// A new flowlet, away from nexthop `from`.
+fn assert_moved(s: Selection, from: usize) {
+    assert_eq!(s.outcome, Outcome::Moved);
+    assert_ne!(s.index, from);
+}
+
+/// Two 10 Mbit/s uplinks and flow 7 started on one of them at 0 (its
+/// index is returned).
+fn flow_on_one_of_two() -> (Vec<Nexthop>, Harness, usize) {
     let nhs = route_of(&[(2, 1, true), (3, 1, true)]);
     let mut h = Harness::new(64);
     h.loads.set(2, 0, 10 * M).set(3, 0, 10 * M);
     h.loads.set_window(1000, 0);
     let a = pick_of(&mut h, "flowlet", &nhs, Pkt::to(1).flow(7, 0));
+    (nhs, h, a)
+}
+
+#[test]
+fn flowlet_may_move_after_a_gap() {
+    let (nhs, mut h, a) = flow_on_one_of_two();
     // Under the gap: same flowlet.
-    let s = h
-        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, GAP_US - 1))
-        .unwrap();
+    let s = flow7(&mut h, &nhs, GAP_US - 1);
     assert_eq!((s.index, s.outcome), (a, Outcome::Remembered));
     // The other uplink has more room now (two packets booked on this one).
     // The stamp was written at GAP_US - 1 (an eighth of the gap after the
     // first): a pause of the gap is not yet enough to be sure of a pause
     // of the gap since the last packet, the gap and an eighth is.
-    let s = h
-        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, 2 * GAP_US - 1))
-        .unwrap();
+    let s = flow7(&mut h, &nhs, 2 * GAP_US - 1);
     assert_eq!((s.index, s.outcome), (a, Outcome::Remembered));
     let t = 2 * GAP_US - 1 + GAP_US + GAP_US / 8;
-    let s = h
-        .select(sid("flowlet"), &r(&nhs), Pkt::to(1).flow(7, t))
-        .unwrap();
-    assert_eq!(s.outcome, Outcome::New);
-    assert_ne!(s.index, a);
+    let s = flow7(&mut h, &nhs, t);
+    assert_moved(s, a);
+}
+
+#[test]
+fn flowlet_without_queue_wait_moves_at_the_gap() {
+    // flowlet_queue_wait off (the default): the queues are not read, a
+    // flow moves after the gap even from a long queue.
+    let (nhs, mut h, a) = flow_on_one_of_two();
+    h.queues.0[nhs[a].uplink as usize] = 300_000;
+    let s = flow7(&mut h, &nhs, GAP_US + GAP_US / 8);
+    assert_moved(s, a);
+}
+
+#[test]
+fn flowlet_waits_for_its_uplinks_queue() {
+    let (nhs, mut h, a) = flow_on_one_of_two();
+    h.queue_wait = true;
+    let (mine, other) = (nhs[a].uplink, nhs[1 - a].uplink);
+    // 200 ms wait in its uplink's queue, 50 ms in the other's: after the
+    // gap and an eighth it stays (its last packet may still be queued)...
+    h.queues.0[mine as usize] = 200_000;
+    h.queues.0[other as usize] = 50_000;
+    let gap = GAP_US + GAP_US / 8;
+    let s = flow7(&mut h, &nhs, gap);
+    assert_eq!((s.index, s.outcome), (a, Outcome::Held));
+    // ... and that packet restarted the pause. Until the gap and the 150
+    // ms the queues differ by have passed, it stays.
+    let s = flow7(&mut h, &nhs, 2 * gap + 149_999);
+    assert_eq!((s.index, s.outcome), (a, Outcome::Held));
+    let t = 2 * gap + 149_999 + gap + 150_000;
+    let s = flow7(&mut h, &nhs, t);
+    assert_moved(s, a);
+}
+
+#[test]
+fn flowlet_never_moves_onto_a_longer_queue() {
+    // The other uplink has the room but the longer queue: moving would not
+    // reorder, but flows that move onto a full uplink's queue never pause
+    // long enough to leave it again, and pile up there.
+    let (nhs, mut h, a) = flow_on_one_of_two();
+    h.queue_wait = true;
+    let gap = GAP_US + GAP_US / 8;
+    h.queues.0[nhs[1 - a].uplink as usize] = 300_000;
+    let s = flow7(&mut h, &nhs, gap);
+    assert_eq!((s.index, s.outcome), (a, Outcome::Held));
+    let s = flow7(&mut h, &nhs, 2 * gap + MAX_QUEUE_US / 2);
+    assert_eq!((s.index, s.outcome), (a, Outcome::Held));
+    // Once it has drained, the next pause of a gap moves the flow.
+    h.queues.0[nhs[1 - a].uplink as usize] = 0;
+    let s = flow7(&mut h, &nhs, 3 * gap + MAX_QUEUE_US / 2);
+    assert_moved(s, a);
+}
+
+#[test]
+fn flowlet_queue_wait_is_bounded() {
+    // A pause of the gap and MAX_QUEUE_US ends a flowlet whatever the
+    // queues: the flow is placed afresh (it may stay).
+    let (nhs, mut h, _) = flow_on_one_of_two();
+    h.queue_wait = true;
+    for q in h.queues.0.iter_mut() {
+        *q = u64::MAX;
+    }
+    let t = GAP_US + GAP_US / 8 + MAX_QUEUE_US;
+    assert_eq!(flow7(&mut h, &nhs, t).outcome, Outcome::New);
+}
+
+#[test]
+fn queue_us_is_backlog_over_rate() {
+    // 9000 bytes at 1 Mbit/s: 72 ms; at 10 Mbit/s, 7.2 ms.
+    assert_eq!(queue_us(9000, M), 72_000);
+    assert_eq!(queue_us(9000, 10 * M), 7_200);
+    assert_eq!(queue_us(0, M), 0);
+    // Unknown rate: not measured.
+    assert_eq!(queue_us(9000, 0), 0);
+    // Bounded, without overflow.
+    assert_eq!(queue_us(u32::MAX, 1), MAX_QUEUE_US);
 }
 
 #[test]

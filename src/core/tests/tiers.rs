@@ -11,7 +11,7 @@ use common::{config, kernel_nexthops, loads};
 use mpbal_core::desttable::DestTable;
 use mpbal_core::flowlettable::FlowletTable;
 use mpbal_core::nexthop::{best_tier, Nexthop, NexthopMask, Route, MAX_TIER, MIN_TIER};
-use mpbal_core::strategy::{Env, Flowlets, Outcome, Rechoose, Selection, StrategyId};
+use mpbal_core::strategy::{Env, Flowlets, NoQueues, Outcome, Rechoose, Selection, StrategyId};
 use mpbal_core::wrr::WrrState;
 use proptest::prelude::*;
 
@@ -77,6 +77,8 @@ impl Harness {
             flow: daddr,
             now_us: 1_000_000,
             gap_us: 50_000,
+            queue_wait: false,
+            queues: &NoQueues,
         };
         let mut env = Env {
             daddr,

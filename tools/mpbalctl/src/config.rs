@@ -41,6 +41,8 @@ pub const SYSCTLS: &[(&str, u64, u64)] = &[
     ("bw_interval_ms", 100, 60_000),
     ("bw_ewma_log", 0, 8),
     ("flowlet_gap_us", 100, 10_000_000),
+    ("flowlet_queue_wait", 0, 1),
+    ("ct_flush_on_down", 0, 1),
 ];
 
 // ---------------------------------------------------------------------
