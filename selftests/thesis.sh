@@ -42,7 +42,9 @@
 # (testbed_multipath_route 1 1 1, mpbal not loaded,
 # fib_multipath_hash_policy 0 and 1), then every name in
 # net.mpbal.available_strategies (bal_eq_route 1 1 1 and bal_strategy; a
-# listed strategy that cannot be selected is an error). Every mpbal
+# listed strategy that cannot be selected is an error), then flowlet-nowait:
+# flowlet with net.mpbal.flowlet_queue_wait=0 (the others keep its default,
+# 1). Every mpbal
 # configuration gets the capacities 1mbit/10mbit/10mbit (mpbalctl link set)
 # and net.mpbal.bw_interval_ms=250, bw_ewma_log=2 (the bandwidth suite's
 # settings; THESIS_BW="MS LOG" to change). net.mpbal.flowlet_gap_us keeps
@@ -200,9 +202,13 @@ th_config()
 		testbed_multipath_route 1 1 1 || { echo "th_config $1: multipath route" >&2; return 1; }
 		;;
 	*)
+		# flowlet-nowait: flowlet with net.mpbal.flowlet_queue_wait=0.
+		local strategy=$1 wait=1
+		[ "$1" = flowlet-nowait ] && strategy=flowlet wait=0
 		# From one strategy to the next only the strategy changes.
 		if [ "$TH_MPBAL_READY" = 1 ] && mpbal_loaded; then
-			bal_strategy "$1" || { echo "th_config $1: strategy $1 could not be selected" >&2; return 1; }
+			bal_strategy "$strategy" || { echo "th_config $1: strategy $strategy could not be selected" >&2; return 1; }
+			bal sysctl -qw net.mpbal.flowlet_queue_wait=$wait || { echo "th_config $1: flowlet_queue_wait" >&2; return 1; }
 			return 0
 		fi
 		if ! mpbal_loaded; then
@@ -214,7 +220,8 @@ th_config()
 		bal sysctl -qw net.mpbal.bw_interval_ms="$TH_BW_MS" net.mpbal.bw_ewma_log="$TH_BW_LOG" ||
 			{ echo "th_config $1: bw sysctls" >&2; return 1; }
 		bal_capacities "${TH_RATE_BPS[@]}" || { echo "th_config $1: capacities: $BAL_CAPS" >&2; return 1; }
-		bal_strategy "$1" || { echo "th_config $1: strategy $1 could not be selected" >&2; return 1; }
+		bal_strategy "$strategy" || { echo "th_config $1: strategy $strategy could not be selected" >&2; return 1; }
+		bal sysctl -qw net.mpbal.flowlet_queue_wait=$wait || { echo "th_config $1: flowlet_queue_wait" >&2; return 1; }
 		TH_MPBAL_READY=1
 		;;
 	esac
@@ -527,11 +534,12 @@ th_configs()
 		read -r -a TH_CONFIGS <<<"$1"
 	else
 		TH_CONFIGS=(stock-l3 stock-l4 "${TH_STRATEGIES[@]}")
+		[[ " ${TH_STRATEGIES[*]} " == *" flowlet "* ]] && TH_CONFIGS+=(flowlet-nowait)
 	fi
 	for c in "${TH_CONFIGS[@]}"; do
-		case " stock-l3 stock-l4 ${TH_STRATEGIES[*]} " in
+		case " stock-l3 stock-l4 ${TH_STRATEGIES[*]} flowlet-nowait " in
 		*" $c "*) ;;
-		*) echo "thesis: unknown configuration '$c' (stock-l3 stock-l4 ${TH_STRATEGIES[*]})" >&2
+		*) echo "thesis: unknown configuration '$c' (stock-l3 stock-l4 ${TH_STRATEGIES[*]} flowlet-nowait)" >&2
 			return 1 ;;
 		esac
 	done
@@ -565,7 +573,7 @@ th_main()
 		done
 	fi
 	for c in "${dcfgs[@]}"; do
-		[[ " stock-l3 stock-l4 ${TH_STRATEGIES[*]} " == *" $c "* ]] ||
+		[[ " stock-l3 stock-l4 ${TH_STRATEGIES[*]} flowlet-nowait " == *" $c "* ]] ||
 			{ echo "thesis: unknown delay configuration '$c'" >&2; exit 1; }
 	done
 	th_out "meta kernel=$(uname -r) cpus=$(nproc) strategies=$(IFS=,; echo "${TH_STRATEGIES[*]}")" \
