@@ -11,14 +11,14 @@
 #  3. a pause longer than the gap moves the flow: two bursts 1 s apart
 #     with a 100 ms gap each reach one router, and the second goes to
 #     another uplink (the first one's load shows in its estimate);
+#  3b. with the uplinks' qdiscs holding a flow's packets, a pause longer
+#     than the gap moves it only with net.mpbal.flowlet_queue_wait=0;
 #  4. no reordering: with netem delays of 5, 20 and 40 ms on the paths, TCP
 #     transfers see reordering under the packet strategy (the test could
 #     fail) and at most 10 % of that under flowlet (default gap, 50 ms).
 #  5. the same paths with the uplinks shaped as in the thesis (tbf
 #     1/10/10 Mbit on the balancer): flowlet finishes no later than packet
-#     and session (reordering is reported, see the test); paused flows
-#     stay for their queue (flowlet_held > 0), and never do with
-#     net.mpbal.flowlet_queue_wait=0;
+#     and session (reordering is reported, see the test);
 #  6. bad gaps are refused and change nothing (mpbal_sysctl.sh checks the
 #     bounds; here the strategy keeps its flows across a failed write).
 # The routers count the datagrams per destination (nft); the destinations
@@ -33,6 +33,7 @@ ALL_TESTS="
 	test_within_gap
 	test_tiny_gap_spreads
 	test_moves_after_gap
+	test_queue_wait
 	test_no_reordering
 	test_shaped
 "
@@ -161,6 +162,58 @@ test_moves_after_gap()
 	log_test $? "flowlet: burst 2 after 1 s moved to another router (router $a, then $ONE_AT; routers $c2)"
 }
 
+# 3b. flowlet_queue_wait: bursts of 400 datagrams of 1400 bytes and of 10,
+# 300 ms apart (gap 100 ms), over tbfs of 1 Mbit/s (capacities alike): the
+# first burst still waits seconds in its uplink's qdisc when the second
+# comes (the source sends ~250/s on TCG, the tbf drains 87/s). With the wait (the default)
+# the second stays behind it on the same router and mpbal counts a hold;
+# with flowlet_queue_wait=0 it moves, and nothing is held.
+test_queue_wait()
+{
+	local wait c0 c1 x y d rc
+
+	bal_need_strategy flowlet
+	bal sysctl -qw net.mpbal.flowlet_gap_us=100000
+	for d in "${TB_UPLINKS[@]}"; do
+		tc -n "$NS_BAL" qdisc replace dev "$d" root tbf rate 1mbit burst 2k latency 10s || return 1
+	done
+	bal_capacities 1000000 1000000 1000000
+	log_test $? "flowlet: tbf 1 Mbit/s on every uplink, capacities alike: $BAL_CAPS"
+	for wait in 1 0; do
+		bal sysctl -qw net.mpbal.flowlet_queue_wait=$wait
+		bal_quiesce
+		bal_snap S0
+		c0=$(per_router "$DST2_IP2")
+		ip netns exec "$NS_SRCA" flowgen udp -d "$DST2_IP2" -p 20001 -S $((40005 + wait)) \
+			-n 400 -s 1400 -r 2000 >/dev/null
+		sleep 0.3
+		burst "$DST2_IP2" $((40005 + wait)) 10 1000
+		# Both bursts through the tbfs (4.7 s at 1 Mbit/s).
+		sleep 5
+		c1=$(per_router "$DST2_IP2")
+		bal_snap S1
+		read -r -a x <<<"$c0"
+		read -r -a y <<<"$c1"
+		d="$((y[0] - x[0])) $((y[1] - x[1])) $((y[2] - x[2]))"
+		if [ "$wait" = 1 ]; then
+			one_router "$d" 410 && [ "$(snap_d S0 S1 s:flowlet_held)" -ge 1 ]
+			rc=$?
+		else
+			! one_router "$d" 410 && [ "$(snap_d S0 S1 s:flowlet_held)" = 0 ] &&
+				[ "$(snap_d S0 S1 s:flowlet_moves)" -ge 1 ]
+			rc=$?
+		fi
+		log_test $rc "flowlet: flowlet_queue_wait=$wait: 400 + 10 datagrams 300 ms apart: routers $d, held $(snap_d S0 S1 s:flowlet_held), moves $(snap_d S0 S1 s:flowlet_moves)"
+	done
+	bal sysctl -qw net.mpbal.flowlet_queue_wait=1
+	rc=0
+	for d in "${TB_UPLINKS[@]}"; do
+		tc -n "$NS_BAL" qdisc del dev "$d" root || rc=1
+	done
+	bal_capacities 10000000 10000000 10000000 || rc=1
+	log_test $rc "flowlet: tbfs removed, capacities 10 Mbit again"
+}
+
 # transfer_reorder STRATEGY [N [BYTES]]: TCP transfers from srcA and srcB
 # (N x BYTES each, N at a time; default 8 x 512 KB) under STRATEGY; REORDER
 # and RETRANS are what the sources' TCP counted meanwhile, TOOK_MS how long
@@ -215,9 +268,8 @@ test_no_reordering()
 # 9000-byte packet takes 72 ms on the 1 Mbit uplink), more than the gap,
 # so a flow that moves may overtake its own queued packets; and TCP's
 # counters here also count the undo of spurious retransmissions, which
-# session, that never moves a flow, shows as well. The kernel reads the
-# tbfs' backlogs and paused flows stay for them (flowlet_held), which they
-# never do with flowlet_queue_wait=0 (run last).
+# session, that never moves a flow, shows as well. flowlet runs with
+# flowlet_queue_wait (the default) and then without it (never a hold).
 test_shaped()
 {
 	local pt st ft wt rc d reo=() held=() moves=()
@@ -243,10 +295,10 @@ test_shaped()
 	[ "$ft" -le "$pt" ] && [ "$ft" -le "$st" ]
 	log_test $? "flowlet: shaped: flowlet took $ft ms <= packet's $pt and session's $st"
 	log_info "shaped reordering events (TCP's counters): ${reo[*]}; flowlet-nowait took $wt ms"
-	# The wait (the default) reads the tbfs' backlogs in the kernel: only
-	# with it do paused flows stay for a queue.
-	[ "${held[2]}" -gt 0 ] && [ "${held[3]}" = 0 ] && [ "${moves[3]}" -gt 0 ]
-	log_test $? "flowlet: shaped: flowlet_held ${held[2]} > 0 with flowlet_queue_wait (moves ${moves[2]}), 0 without it: ${held[3]} (moves ${moves[3]})"
+	# Without the wait paused flows move and are never held (test_queue_wait
+	# shows a hold; here how many depends on the flows' pauses).
+	[ "${held[3]}" = 0 ] && [ "${moves[3]}" -gt 0 ]
+	log_test $? "flowlet: shaped: without flowlet_queue_wait flowlet_held ${held[3]}, moves ${moves[3]} (with it: held ${held[2]}, moves ${moves[2]})"
 	SHAPED=
 	testbed_delay 0 0 0
 	testbed_jumbo 1500
