@@ -119,8 +119,5 @@ fn after_pause(
         _ => return Some(Outcome::Remembered),
     };
     let (old_q, next_q) = (queues.queue_us(found.id), queues.queue_us(next));
-    if next_q > old_q {
-        return Some(Outcome::Held);
-    }
     (next_q > old_q || found.idle_us < gap.saturating_add(old_q - next_q)).then_some(Outcome::Held)
 }
