@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::command::LinkSet;
@@ -192,50 +193,106 @@ impl Uplink {
         }
     }
 
-    pub fn print(&self, p: &mut Printer) {
-        p.open_object(None);
-        p.string("dev", "{}:", &self.dev);
-        if let Some(id) = self.id {
-            p.field("id", id, &format!(" id {id}"));
+    /// The JSON form: `link show -j`'s object, and the `module` part of
+    /// the daemon's status file (daemon/metrics.rs), one definition.
+    pub fn json(&self) -> UplinkJson {
+        UplinkJson {
+            dev: self.dev.clone(),
+            id: self.id,
+            gw: self
+                .gw
+                .as_ref()
+                .map(|g| (g != "0.0.0.0").then(|| g.clone())),
+            ifindex: self.ifindex,
+            up: self.up,
+            admin: self.admin_down.map(|d| if d { "down" } else { "up" }),
+            tier: self.tier,
+            capacity_bps: self.capacity_bps,
+            capacity_src: self.capacity_src.clone(),
+            rate_bps: self.rate_bps,
+            headroom_bps: self.headroom_bps(),
+            packets: self.packets,
+            bytes: self.bytes,
+            sessions: self.sessions,
         }
-        match self.gw.as_deref() {
-            Some("0.0.0.0") => p.field("gw", Value::Null, ""),
-            Some(gw) => p.string("gw", " via {}", gw),
+    }
+
+    pub fn print(&self, p: &mut Printer) {
+        if p.is_json() {
+            p.value(serde_json::to_value(self.json()).unwrap_or(Value::Null));
+            return;
+        }
+        p.text(&format!("{}:", self.dev));
+        if let Some(id) = self.id {
+            p.text(&format!(" id {id}"));
+        }
+        if let Some(gw) = self.gw.as_deref().filter(|g| *g != "0.0.0.0") {
+            p.text(&format!(" via {gw}"));
+        }
+        if let Some(i) = self.ifindex {
+            p.text(&format!(" ifindex {i}"));
+        }
+        if let Some(up) = self.up {
+            p.text(if up { " up" } else { " down" });
+        }
+        if let Some(down) = self.admin_down {
+            p.text(if down { " admin down" } else { " admin up" });
+        }
+        if let Some(t) = self.tier {
+            p.text(&format!(" tier {t}"));
+        }
+        match self.capacity_bps {
+            Some(0) => p.text(" capacity unknown"),
+            Some(c) => p.text(&format!(" capacity {}", format_rate(c))),
             None => {}
         }
-        p.opt_u64("ifindex", " ifindex {}", self.ifindex);
-        match self.up {
-            Some(up) => p.field("up", up, if up { " up" } else { " down" }),
-            None => p.field("up", Value::Null, ""),
+        if let Some(src) = &self.capacity_src {
+            p.text(&format!(" ({src})"));
         }
-        match self.admin_down {
-            Some(down) => p.string("admin", " admin {}", if down { "down" } else { "up" }),
-            None => p.field("admin", Value::Null, ""),
-        }
-        p.opt_u64("tier", " tier {}", self.tier);
-        match self.capacity_bps {
-            Some(0) => p.field("capacity_bps", 0, " capacity unknown"),
-            Some(c) => p.rate("capacity_bps", " capacity {}", c),
-            None => p.field("capacity_bps", Value::Null, ""),
-        }
-        match &self.capacity_src {
-            Some(src) => p.string("capacity_src", " ({})", src),
-            None => p.field("capacity_src", Value::Null, ""),
-        }
-        match self.rate_bps {
-            Some(r) => p.rate("rate_bps", " rate {}", r),
-            None => p.field("rate_bps", Value::Null, ""),
+        if let Some(r) = self.rate_bps {
+            p.text(&format!(" rate {}", format_rate(r)));
         }
         match self.headroom_bps() {
-            Some(h) => p.field("headroom_bps", h, &format!(" headroom {}", format_rate(h))),
-            None => p.field("headroom_bps", Value::Null, " headroom unknown"),
+            Some(h) => p.text(&format!(" headroom {}", format_rate(h))),
+            None => p.text(" headroom unknown"),
         }
-        p.opt_u64("packets", " packets {}", self.packets);
-        p.opt_u64("bytes", " bytes {}", self.bytes);
-        p.opt_u64("sessions", " sessions {}", self.sessions);
+        for (name, v) in [
+            ("packets", self.packets),
+            ("bytes", self.bytes),
+            ("sessions", self.sessions),
+        ] {
+            if let Some(v) = v {
+                p.text(&format!(" {name} {v}"));
+            }
+        }
         p.text("\n");
-        p.close();
     }
+}
+
+/// One uplink in JSON, typed: `mpbalctl -j link show` prints an array of
+/// these, and the daemon's status file embeds them. Keys and types follow
+/// `ip -j`: `up` is a bool, an unknown value is null. `id` is left out,
+/// and `gw` too, when the module's table has no such column (an older
+/// module); `gw` is null for a device route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UplinkJson {
+    pub dev: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gw: Option<Option<String>>,
+    pub ifindex: Option<u64>,
+    pub up: Option<bool>,
+    /// "up" or "down": net.mpbal.conf.DEV.down.
+    pub admin: Option<&'static str>,
+    pub tier: Option<u64>,
+    pub capacity_bps: Option<u64>,
+    pub capacity_src: Option<String>,
+    pub rate_bps: Option<u64>,
+    pub headroom_bps: Option<u64>,
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+    pub sessions: Option<u64>,
 }
 
 pub fn link_show(proc: &Proc, p: &mut Printer, dev: Option<&str>) -> Result<(), Error> {

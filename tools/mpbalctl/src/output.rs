@@ -6,8 +6,6 @@
 
 use serde_json::{Map, Value};
 
-use crate::rate::format_rate;
-
 struct Frame {
     key: Option<String>,
     value: Value,
@@ -78,6 +76,18 @@ impl Printer {
         }
     }
 
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// A whole value (an array element, or the root) in JSON mode; nothing
+    /// in text mode.
+    pub fn value(&mut self, v: Value) {
+        if self.json {
+            self.insert(None, v);
+        }
+    }
+
     /// Text-only decoration (separators, newlines).
     pub fn text(&mut self, s: &str) {
         if !self.json {
@@ -93,19 +103,6 @@ impl Printer {
     /// An unsigned field; `fmt` has one `{}` for the value.
     pub fn u64(&mut self, key: &str, fmt: &str, v: u64) {
         self.field(key, v, &fill(fmt, &v.to_string()));
-    }
-
-    /// A rate: a number of bit/s in JSON, tc style ("10Mbit") in text.
-    pub fn rate(&mut self, key: &str, fmt: &str, bps: u64) {
-        self.field(key, bps, &fill(fmt, &format_rate(bps)));
-    }
-
-    /// An optional unsigned field: null in JSON and nothing in text if absent.
-    pub fn opt_u64(&mut self, key: &str, fmt: &str, v: Option<u64>) {
-        match v {
-            Some(v) => self.u64(key, fmt, v),
-            None => self.field(key, Value::Null, ""),
-        }
     }
 
     /// The finished output: text as built, or the JSON document plus newline
@@ -154,8 +151,6 @@ mod tests {
             p.open_object(None);
             p.string("name", "{}:", name);
             p.u64("n", " n {}", n);
-            p.rate("rate", " rate {}", n * 1_000_000);
-            p.opt_u64("x", " x {}", None);
             p.open_array(Some("flags"));
             p.string("flag", " {}", "dead");
             p.close();
@@ -169,10 +164,7 @@ mod tests {
     fn text_mode() {
         let mut p = Printer::new(false, false);
         sample(&mut p);
-        assert_eq!(
-            p.finish(),
-            "a: n 1 rate 1Mbit dead\nb: n 2 rate 2Mbit dead\n"
-        );
+        assert_eq!(p.finish(), "a: n 1 dead\nb: n 2 dead\n");
     }
 
     #[test]
@@ -183,10 +175,24 @@ mod tests {
         assert_eq!(
             v,
             json!([
-                {"name": "a", "n": 1, "rate": 1000000, "x": null, "flags": ["dead"]},
-                {"name": "b", "n": 2, "rate": 2000000, "x": null, "flags": ["dead"]}
+                {"name": "a", "n": 1, "flags": ["dead"]},
+                {"name": "b", "n": 2, "flags": ["dead"]}
             ])
         );
+    }
+
+    /// A whole value goes into the open array in JSON, and nowhere in text.
+    #[test]
+    fn whole_values() {
+        for json in [false, true] {
+            let mut p = Printer::new(json, false);
+            p.open_array(None);
+            p.value(json!({"dev": "x"}));
+            p.text("x\n");
+            p.close();
+            let out = p.finish();
+            assert_eq!(out, if json { "[{\"dev\":\"x\"}]\n" } else { "x\n" });
+        }
     }
 
     #[test]
