@@ -824,6 +824,42 @@ impl Engine for Arp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::TcpListener;
+    use std::thread;
+
+    fn probe(targets: &[&str], method: ProbeMethod, count: u32, timeout_ms: u64) -> config::Probe {
+        config::Probe {
+            targets: targets.iter().map(|t| t.parse().unwrap()).collect(),
+            method,
+            port: None,
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_millis(timeout_ms),
+            reliability: 1,
+            count,
+            down: 3,
+            up: 3,
+        }
+    }
+
+    const LO4: Uplink = Uplink {
+        dev: "lo",
+        ifindex: 1,
+        src4: Some(Ipv4Addr::LOCALHOST),
+        src6: Some(Ipv6Addr::LOCALHOST),
+    };
+
+    /// Asserts `r` answered all `count` probes without error.
+    fn assert_all(r: &TargetResult, count: u32) {
+        assert_eq!(
+            (r.sent, r.answered, &r.error),
+            (count, count, &None),
+            "{r:?}"
+        );
+        assert!(
+            r.rtt.is_some_and(|t| t < Duration::from_millis(500)),
+            "{r:?}"
+        );
+    }
 
     #[test]
     fn checksum_rfc1071() {
@@ -992,5 +1028,117 @@ mod tests {
         let mut ipx = bytes;
         ipx[2] = 0x81;
         assert_eq!(ArpPacket::decode(&ipx), None);
+    }
+
+    #[test]
+    fn icmp4_loopback_answers() {
+        let r = round(
+            &LO4,
+            &probe(&["127.0.0.1"], ProbeMethod::Icmp, 2, 1000),
+            0x4d01,
+        );
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].target, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_all(&r[0], 2);
+    }
+
+    #[test]
+    fn icmp_unanswered_ends_at_timeout() {
+        // TEST-NET-1 out of lo: sent, or refused, but never answered.
+        let p = probe(&["192.0.2.1", "127.0.0.1"], ProbeMethod::Icmp, 3, 300);
+        let t0 = Instant::now();
+        let r = round(&LO4, &p, 0x4d02);
+        let took = t0.elapsed();
+        assert_eq!((r[0].answered, r[0].rtt), (0, None), "{r:?}");
+        assert_all(&r[1], 3);
+        assert!(
+            took >= Duration::from_millis(300) || r[0].sent == 0,
+            "{took:?}"
+        );
+        assert!(took < Duration::from_millis(350), "{took:?}");
+    }
+
+    #[test]
+    fn icmp_without_the_device_says_why() {
+        let up = Uplink {
+            dev: "mpbal-nodev0",
+            ifindex: 999,
+            src4: None,
+            src6: None,
+        };
+        let t0 = Instant::now();
+        let r = round(
+            &up,
+            &probe(&["127.0.0.1", "::1"], ProbeMethod::Icmp, 2, 1000),
+            0x4d03,
+        );
+        assert!(
+            t0.elapsed() < Duration::from_millis(100),
+            "nothing to wait for"
+        );
+        for r in &r {
+            assert_eq!((r.sent, r.answered), (0, 0));
+            assert_eq!(r.error.as_deref(), Some("SO_BINDTODEVICE: No such device"));
+        }
+    }
+
+    #[test]
+    fn icmp6_loopback_answers() {
+        let inet6 = std::fs::read_to_string("/proc/net/if_inet6").unwrap();
+        assert!(
+            inet6
+                .lines()
+                .any(|l| l.starts_with("00000000000000000000000000000001 ")),
+            "this test needs ::1 on lo"
+        );
+        // IPv4 and IPv6 targets in one round.
+        let r = round(
+            &LO4,
+            &probe(&["::1", "127.0.0.1"], ProbeMethod::Icmp, 2, 1000),
+            0x4d04,
+        );
+        assert_eq!(r[0].target, IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_all(&r[0], 2);
+        assert_all(&r[1], 2);
+    }
+
+    #[test]
+    fn concurrent_rounds_count_their_own_replies() {
+        let p = probe(&["127.0.0.1"], ProbeMethod::Icmp, 3, 1000);
+        let results = thread::scope(|s| {
+            let a = s.spawn(|| round(&LO4, &p, 0x4d05));
+            let b = s.spawn(|| round(&LO4, &p, 0x4d06));
+            [a.join().unwrap(), b.join().unwrap()]
+        });
+        for r in &results {
+            assert_all(&r[0], 3);
+        }
+    }
+
+    #[test]
+    fn tcp_listener_and_closed_port_answer() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut p = probe(&["127.0.0.1"], ProbeMethod::Tcp, 2, 1000);
+        p.port = Some(listener.local_addr().unwrap().port());
+        assert_all(&round(&LO4, &p, 0)[0], 2);
+        // A closed port: the host answers with a reset.
+        drop(listener);
+        assert_all(&round(&LO4, &p, 0)[0], 2);
+    }
+
+    #[test]
+    fn tcp_without_the_device_says_why() {
+        let up = Uplink {
+            dev: "mpbal-nodev0",
+            ..LO4
+        };
+        let mut p = probe(&["127.0.0.1"], ProbeMethod::Tcp, 2, 1000);
+        p.port = Some(9);
+        let r = round(&up, &p, 0);
+        assert_eq!((r[0].sent, r[0].answered), (0, 0));
+        assert_eq!(
+            r[0].error.as_deref(),
+            Some("SO_BINDTODEVICE: No such device")
+        );
     }
 }
