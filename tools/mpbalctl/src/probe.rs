@@ -824,8 +824,12 @@ impl Engine for Arp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::net::TcpListener;
+    use std::process::Command;
     use std::thread;
+
+    use nix::sched::{setns, CloneFlags};
 
     fn probe(targets: &[&str], method: ProbeMethod, count: u32, timeout_ms: u64) -> config::Probe {
         config::Probe {
@@ -1140,5 +1144,175 @@ mod tests {
             r[0].error.as_deref(),
             Some("SO_BINDTODEVICE: No such device")
         );
+    }
+
+    // -----------------------------------------------------------------
+    // Two network namespaces joined by two veth pairs:
+    //
+    //   A: va1 10.231.1.1/24, fd31::1/64  <->  B: vb1 10.231.1.2/24
+    //   A: va2 10.231.2.1/24              <->  B: vb2 10.231.2.2/24
+    //   B: lo 10.231.9.9/32
+    //
+    // A reaches 10.231.9.9 through either; B answers 10.231.1.1 through
+    // vb2, so echoes sent out of va1 come back in on va2.
+    // -----------------------------------------------------------------
+
+    struct Pair {
+        a: String,
+        b: String,
+    }
+
+    fn ip(args: &str) {
+        let st = Command::new("ip")
+            .args(args.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args}");
+    }
+
+    impl Pair {
+        fn new(tag: &str) -> Pair {
+            let pid = std::process::id();
+            let pair = Pair {
+                a: format!("mpbal-probe-{pid}-{tag}-a"),
+                b: format!("mpbal-probe-{pid}-{tag}-b"),
+            };
+            let (a, b) = (pair.a.as_str(), pair.b.as_str());
+            // New namespaces copy the host's IPv4 settings: set those that matter.
+            let sysctls = "for c in all default; do \
+                echo 0 > /proc/sys/net/ipv4/conf/$c/rp_filter; \
+                echo 0 > /proc/sys/net/ipv4/conf/$c/arp_ignore; done";
+            for ns in [a, b] {
+                ip(&format!("netns add {ns}"));
+                let st = Command::new("ip")
+                    .args(["netns", "exec", ns, "sh", "-c", sysctls])
+                    .status()
+                    .unwrap();
+                assert!(st.success(), "sysctls in {ns}");
+                ip(&format!("-n {ns} link set lo up"));
+            }
+            for n in [1, 2] {
+                ip(&format!(
+                    "-n {a} link add va{n} type veth peer name vb{n} netns {b}"
+                ));
+                ip(&format!("-n {a} addr add 10.231.{n}.1/24 dev va{n}"));
+                ip(&format!("-n {b} addr add 10.231.{n}.2/24 dev vb{n}"));
+                ip(&format!("-n {a} link set va{n} up"));
+                ip(&format!("-n {b} link set vb{n} up"));
+            }
+            ip(&format!("-n {a} addr add fd31::1/64 dev va1 nodad"));
+            ip(&format!("-n {b} addr add 10.231.9.9/32 dev lo"));
+            ip(&format!(
+                "-n {a} route add 10.231.9.9 via 10.231.1.2 dev va1"
+            ));
+            ip(&format!(
+                "-n {a} route add 10.231.9.9 via 10.231.2.2 dev va2 metric 10"
+            ));
+            ip(&format!(
+                "-n {b} route add 10.231.1.1 via 10.231.2.1 dev vb2"
+            ));
+            pair
+        }
+
+        /// Runs `f` on a thread in namespace A.
+        fn in_a<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+            thread::scope(|s| {
+                s.spawn(|| {
+                    let ns = File::open(format!("/run/netns/{}", self.a)).unwrap();
+                    setns(&ns, CloneFlags::CLONE_NEWNET).unwrap();
+                    f()
+                })
+                .join()
+                .unwrap()
+            })
+        }
+
+        /// The uplink through `dev` in A.
+        fn uplink(dev: &str) -> Uplink<'_> {
+            let (src4, src6) = dev_addrs(dev);
+            Uplink {
+                dev,
+                ifindex: nix::net::if_::if_nametoindex(dev).unwrap(),
+                src4,
+                src6,
+            }
+        }
+    }
+
+    impl Drop for Pair {
+        fn drop(&mut self) {
+            for ns in [&self.a, &self.b] {
+                let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            }
+        }
+    }
+
+    #[test]
+    fn dev_addrs_primary_v4_and_global_v6() {
+        let pair = Pair::new("addrs");
+        // A secondary address, which is not the one to pick.
+        ip(&format!("-n {} addr add 10.231.1.100/24 dev va1", pair.a));
+        pair.in_a(|| {
+            let fd31: Ipv6Addr = "fd31::1".parse().unwrap();
+            assert_eq!(
+                dev_addrs("va1"),
+                (Some(Ipv4Addr::new(10, 231, 1, 1)), Some(fd31))
+            );
+            // va2 has only a link-local IPv6 address.
+            assert_eq!(dev_addrs("va2"), (Some(Ipv4Addr::new(10, 231, 2, 1)), None));
+            assert_eq!(dev_addrs("lo"), (Some(Ipv4Addr::LOCALHOST), None));
+            assert_eq!(dev_addrs("mpbal-nodev0"), (None, None));
+        });
+    }
+
+    #[test]
+    fn icmp_replies_on_another_device_count() {
+        let pair = Pair::new("asym");
+        let route = Command::new("ip")
+            .args(["-n", &pair.b, "route", "get", "10.231.1.1"])
+            .output()
+            .unwrap();
+        let route = String::from_utf8_lossy(&route.stdout);
+        assert!(
+            route.contains(" dev vb2 "),
+            "B answers va1 via vb2: {route}"
+        );
+        let r = pair.in_a(|| {
+            let p = probe(&["10.231.9.9"], ProbeMethod::Icmp, 2, 1000);
+            [
+                round(&Pair::uplink("va1"), &p, 0x4d07),
+                round(&Pair::uplink("va2"), &p, 0x4d08),
+            ]
+        });
+        // Through va1 the replies come back in on va2; through va2 on va2.
+        assert_all(&r[0][0], 2);
+        assert_all(&r[1][0], 2);
+    }
+
+    #[test]
+    fn arp_gateway_answers() {
+        let pair = Pair::new("arp");
+        let (with_src, without_src) = pair.in_a(|| {
+            let p = probe(&["10.231.1.2", "10.231.1.77"], ProbeMethod::Arp, 2, 500);
+            let up = Pair::uplink("va1");
+            let t0 = Instant::now();
+            let with_src = round(&up, &p, 0);
+            let took = t0.elapsed();
+            assert!(took >= Duration::from_millis(500), "{took:?}");
+            assert!(took < Duration::from_millis(550), "{took:?}");
+            // Without an address, an ARP probe (sender 0.0.0.0, RFC 5227).
+            let up = Uplink { src4: None, ..up };
+            (
+                with_src,
+                round(&up, &probe(&["10.231.1.2"], ProbeMethod::Arp, 2, 500), 0),
+            )
+        });
+        assert_all(&with_src[0], 2);
+        assert_eq!(
+            (with_src[1].sent, with_src[1].answered),
+            (2, 0),
+            "{with_src:?}"
+        );
+        assert_all(&without_src[0], 2);
     }
 }
