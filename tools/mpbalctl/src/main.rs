@@ -16,6 +16,7 @@ mod ipargs;
 mod mpbal;
 mod netns;
 mod output;
+mod probe;
 mod procfs;
 mod rate;
 mod route;
