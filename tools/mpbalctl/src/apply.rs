@@ -130,7 +130,7 @@ impl KernelRoute {
     /// The file's route is there as it says: equalize, the same nexthops
     /// in the same order (a nexthop without `dev` takes the kernel's), and
     /// the same protocol if the file names one.
-    fn matches(&self, spec: &RouteSpec) -> bool {
+    pub fn matches(&self, spec: &RouteSpec) -> bool {
         let hop_eq = |want: &NextHopSpec, have: &NextHopSpec| {
             want.via == have.via
                 && want.weight == have.weight

@@ -17,14 +17,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::grammar::{usage, CONFIG_FILE};
+use crate::grammar::{usage, CONFIG_FILE, STATE_DIR};
 
 /// The abbreviations, for the main help; a test checks it against the
 /// aliases below.
 pub const ABBREVIATIONS: &str = "\
 Abbreviations, as in ip: a word may be cut down to the letters outside the
 brackets, so `mpbalctl r a ...` is `mpbalctl route add ...`:
-  objects         r[oute] l[ink] str[ategy] sta[ts] h[elp] apply
+  objects         r[oute] l[ink] str[ategy] sta[ts] h[elp] apply daemon
   route           a[dd] r[eplace] d[elete] s[how] l[ist] ls[t] h[elp]
   link, strategy  s[et] sh[ow] l[ist] ls[t] h[elp]
   stats           s[how] l[ist] ls[t] h[elp]
@@ -133,6 +133,27 @@ pub enum Object {
         /// Check the file only; change nothing
         #[arg(long = "check")]
         check: bool,
+    },
+    /// Probe the uplinks, guard the routes, publish status (mpbald)
+    #[command(
+        override_usage = usage(&["daemon"]),
+        after_help = "Applies FILE, then runs until SIGTERM or SIGINT: probes every uplink that\n\
+                      has [uplink.DEV.probe] and sets it down or up in the module, puts back\n\
+                      the file's routes when another program deletes or replaces them, and\n\
+                      writes DIR/status.json and DIR/mpbal.prom after every round. Logs to\n\
+                      stderr. Installed as mpbald too: `mpbald ARGS` is `mpbalctl daemon ARGS`."
+    )]
+    Daemon {
+        /// The configuration file
+        #[arg(short = 'f', long = "file", value_name = "FILE", default_value = CONFIG_FILE)]
+        file: PathBuf,
+        /// Where status.json and mpbal.prom go
+        #[arg(long = "state-dir", value_name = "DIR", default_value = STATE_DIR,
+              conflicts_with = "no_state")]
+        state_dir: PathBuf,
+        /// Write no status files
+        #[arg(long = "no-state")]
+        no_state: bool,
     },
     /// Help on everything, an object or a command
     #[command(aliases = HELP_ALIASES, override_usage = usage(&["help"]))]
@@ -404,11 +425,11 @@ mod tests {
             "route" | "link" | "help" => Some(k.to_string()),
             _ => None,
         };
-        for w in prefixes(&[IP, &["strategy", "stats", "apply"]].concat()) {
+        for w in prefixes(&[IP, &["strategy", "stats", "apply", "daemon"]].concat()) {
             let ours = resolve(&[], &w);
             match ours.as_deref() {
                 // Ours alone: never a word ip gives to route, link or help.
-                Some("strategy" | "stats" | "apply") => {
+                Some("strategy" | "stats" | "apply" | "daemon") => {
                     assert!(w.len() >= 3, "{w:?}");
                     assert_eq!(ip_first_match(IP, &w).and_then(ip_objects), None, "{w:?}");
                 }
@@ -422,6 +443,8 @@ mod tests {
         // apply changes the system: never a prefix of it.
         assert_eq!(resolve(&[], "apply").as_deref(), Some("apply"));
         assert_eq!(resolve(&[], "appl"), None);
+        assert_eq!(resolve(&[], "daemon").as_deref(), Some("daemon"));
+        assert_eq!(resolve(&[], "daem"), None);
         assert_eq!(resolve(&[], "routes"), None);
         assert_eq!(resolve(&[], "Route"), None);
     }

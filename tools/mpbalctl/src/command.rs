@@ -32,7 +32,15 @@ pub enum Command {
     Stats,
     LinkShow(Option<String>),
     LinkSet(LinkSet),
-    Apply { file: PathBuf, check: bool },
+    Apply {
+        file: PathBuf,
+        check: bool,
+    },
+    /// `daemon`: the state directory, None with --no-state.
+    Daemon {
+        file: PathBuf,
+        state_dir: Option<PathBuf>,
+    },
 }
 
 /// `link set DEV ...`: what to set, at least one of them.
@@ -98,6 +106,14 @@ pub fn parse(object: Object) -> Result<Request, Error> {
             LinkVerb::Unknown(w) => unknown_or_help(&["link"], &w),
         },
         Object::Apply { file, check } => Ok(Request::Run(Command::Apply { file, check })),
+        Object::Daemon {
+            file,
+            state_dir,
+            no_state,
+        } => Ok(Request::Run(Command::Daemon {
+            file,
+            state_dir: (!no_state).then_some(state_dir),
+        })),
         Object::Help(w) => help_topic(&[], &w.words),
         Object::Unknown(w) => unknown_or_help(&[], &w),
     }

@@ -16,6 +16,9 @@ pub fn strategies() -> impl Iterator<Item = &'static str> {
 /// Where `mpbalctl apply` reads the configuration unless told otherwise.
 pub const CONFIG_FILE: &str = "/etc/mpbal/mpbal.toml";
 
+/// Where `mpbalctl daemon` writes status.json and mpbal.prom.
+pub const STATE_DIR: &str = "/run/mpbal";
+
 /// The words in capitals that need a definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Def {
@@ -98,6 +101,12 @@ const VERBS: &[Verb] = &[
         object: "apply",
         name: "",
         usage: "apply [-f FILE] [--check]",
+        defs: &[Def::File],
+    },
+    Verb {
+        object: "daemon",
+        name: "",
+        usage: "daemon [-f FILE] [--state-dir DIR | --no-state]",
         defs: &[Def::File],
     },
 ];

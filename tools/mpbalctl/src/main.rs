@@ -9,6 +9,7 @@ mod apply;
 mod cli;
 mod command;
 mod config;
+mod daemon;
 mod error;
 mod grammar;
 mod help;
@@ -62,6 +63,9 @@ fn execute(cmd: Command, p: &mut Printer) -> Result<(), Error> {
         Command::LinkShow(dev) => mpbal::link_show(&proc, p, dev.as_deref()),
         Command::LinkSet(set) => mpbal::link_set(&proc, &set),
         Command::Apply { file, check } => apply_file(&proc, &file, check),
+        Command::Daemon { file, state_dir } => {
+            daemon::run(&proc, &daemon::Options { file, state_dir })
+        }
     }
 }
 
@@ -171,8 +175,21 @@ fn split_clap_error(rendered: &str) -> (String, String) {
     (msg.trim_start_matches("error: ").to_string(), usage)
 }
 
+/// Run as `mpbald` (a link to mpbalctl), the arguments are the daemon's.
+fn args() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<_> = std::env::args_os().collect();
+    let name = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .map(|n| n.to_os_string());
+    if name.as_deref() == Some(std::ffi::OsStr::new("mpbald")) {
+        args.insert(1, "daemon".into());
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let args = ipargs::normalize(std::env::args_os());
+    let args = ipargs::normalize(args());
     let matches = match Cli::command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => return clap_error(&e),

@@ -40,7 +40,6 @@ use crate::config::{self, ProbeMethod};
 use crate::error::strerror;
 
 /// Where one uplink's probes leave from.
-#[allow(dead_code)] // used by the daemon
 pub struct Uplink<'a> {
     /// Device name, e.g. "wan1".
     pub dev: &'a str,
@@ -52,7 +51,6 @@ pub struct Uplink<'a> {
 }
 
 /// One target's result in one round.
-#[allow(dead_code)] // used by the daemon
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetResult {
     pub target: IpAddr,
@@ -76,7 +74,6 @@ static ROUNDS: AtomicU64 = AtomicU64::new(0);
 /// One round: `probe.count` probes to every target of `probe` through `up`,
 /// all targets in parallel, waiting at most `probe.timeout` in all. Never
 /// panics; a socket error on one target becomes that target's `error`.
-#[allow(dead_code)] // used by the daemon
 pub fn round(up: &Uplink, probe: &config::Probe, ident: u16) -> Vec<TargetResult> {
     let start = Instant::now();
     // (A timeout too large for an Instant waits a day instead.)
@@ -153,7 +150,6 @@ pub fn round(up: &Uplink, probe: &config::Probe, ident: u16) -> Vec<TargetResult
 
 /// The device's addresses (for Uplink): its primary IPv4 address (the
 /// first the kernel lists) and a global IPv6 address, via getifaddrs.
-#[allow(dead_code)] // used by the daemon
 pub fn dev_addrs(dev: &str) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
     let (mut v4, mut v6) = (None, None);
     let Ok(addrs) = nix::ifaddrs::getifaddrs() else {

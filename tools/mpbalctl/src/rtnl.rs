@@ -4,13 +4,13 @@
 //! (or the end of a dump). Messages are built and parsed by
 //! netlink-packet-route; nothing here encodes netlink structs by hand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NlasIterator, NLM_F_ACK,
     NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_REQUEST,
 };
-use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
@@ -133,6 +133,9 @@ impl Rtnl {
                         links.insert(link.header.index, name.clone());
                     }
                 }
+                if link.header.flags.contains(LinkFlags::Up) {
+                    links.set_up(link.header.index);
+                }
             }
         }
         Ok(links)
@@ -171,15 +174,27 @@ fn extack_message(payload: &[u8], flags: u16) -> Option<String> {
         })
 }
 
-/// Interface names by ifindex.
+/// Interface names by ifindex, and which are administratively up.
 #[derive(Debug, Default, Clone)]
 pub struct Links {
     by_index: BTreeMap<u32, String>,
+    up: BTreeSet<u32>,
 }
 
 impl Links {
     pub fn insert(&mut self, index: u32, name: String) {
         self.by_index.insert(index, name);
+    }
+
+    /// IFF_UP is set on `index`.
+    pub fn set_up(&mut self, index: u32) {
+        self.up.insert(index);
+    }
+
+    /// `name` exists and is administratively up (IFF_UP): the kernel
+    /// accepts a nexthop through it.
+    pub fn is_up(&self, name: &str) -> bool {
+        self.index(name).is_ok_and(|i| self.up.contains(&i))
     }
 
     /// ifindex of `name`, or ip's "Cannot find device" error.
