@@ -27,7 +27,7 @@ mkdir -p "$out"
 SUITES=${MPBAL_SUITES:-"vm_smoke mpbal_load mpbal_sysctl mpbal_eqroutes mpbal_netns
 	mpbal_strategy_packet mpbal_strategy_route mpbal_strategy_session
 	mpbal_strategy_bandwidth mpbal_strategy_headroom mpbal_strategy_flowlet
-	mpbal_stock mpbal_local mpbal_switch mpbal_tiers mpbal_router mpbal_state mpbal_thesis"}
+	mpbal_stock mpbal_local mpbal_switch mpbal_tiers mpbal_daemon mpbal_router mpbal_state mpbal_thesis"}
 TESTS=${MPBAL_TESTS:-}
 HOST_TESTS=${MPBAL_HOST_TESTS:-1}
 VM_TIMEOUT=${MPBAL_VM_TIMEOUT:-900}
