@@ -14,8 +14,9 @@
 #   make thesis   the thesis's experiment (chapters 5, 6) on the bench kernel: out/thesis/
 #     THESIS_PARTS="calib sizes mixed delay" THESIS_SIZES="8k 1m" THESIS_CONFIGS="stock-l4 packet"
 #                                subsets (environment; see tools/build/thesis.sh)
-#   make install  the module's source for DKMS, mpbalctl, its man pages and
-#                 completions, a modules-load.d entry, docs (README.md, "Install")
+#   make install  the module's source for DKMS, mpbalctl and mpbald, man pages,
+#                 completions, mpbald.service, a modules-load.d entry, docs
+#                 (README.md, "Install")
 #     DESTDIR=/tmp/stage PREFIX=/usr    stage for a package; PREFIX defaults to /usr/local
 #
 # KDIR=/path/to/kernel/build builds the module against another Rust-enabled
@@ -58,9 +59,10 @@ bench: deps
 thesis: deps
 	bash tools/build/thesis.sh
 
-# make install. PREFIX is for mpbalctl and its files; the DKMS source tree
-# goes to /usr/src, where dkms looks, and the modules-load.d entry to
-# /usr/lib/modules-load.d, where systemd looks, whatever PREFIX is.
+# make install. PREFIX is for mpbalctl (and mpbald, a link to it) and its
+# files; the DKMS source tree goes to /usr/src, where dkms looks, and the
+# modules-load.d entry and mpbald.service to /usr/lib, where systemd looks,
+# whatever PREFIX is.
 PREFIX ?= /usr/local
 # Expanded only by install: the DKMS tree has this Makefile but no tools/.
 VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' tools/mpbalctl/Cargo.toml)
@@ -87,6 +89,9 @@ install: $(TOOL_OUT)/mpbalctl $(GEN_DIR)/mpbalctl.8
 	for f in $(DKMS_FILES); do install -D -m 644 $$f $(DKMS_DIR)/$$f || exit; done
 	sed 's/@VERSION@/$(VERSION)/' packaging/dkms.conf.in >$(DKMS_DIR)/dkms.conf
 	install -D -m 755 $(TOOL_OUT)/mpbalctl $(DESTDIR)$(PREFIX)/sbin/mpbalctl
+	ln -sf mpbalctl $(DESTDIR)$(PREFIX)/sbin/mpbald
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' packaging/mpbald.service.in | \
+		install -D -m 644 /dev/stdin $(DESTDIR)/usr/lib/systemd/system/mpbald.service
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 644 $(GEN_DIR)/*.8 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -D -m 644 $(GEN_DIR)/mpbalctl.bash \

@@ -22,6 +22,8 @@ packages=(
 	python3 gnuplot-nox
 	# make check's install test: man -l renders the generated pages
 	man-db groff-base
+	# and systemd-analyze verify checks mpbald.service
+	systemd
 )
 rust_packages=(rustc-web rust-web-src libstd-rust-web-dev rust-web-clippy)
 

@@ -35,10 +35,10 @@ verdict $rc "make install DESTDIR=... PREFIX=$prefix"
 
 # Everything lands under PREFIX, but for the two paths that must be fixed.
 outside=$(cd "$dest" && find . -type f ! -path ".$prefix/*" ! -path "./usr/src/mpbal-$version/*" \
-	! -path ./usr/lib/modules-load.d/mpbal.conf)
+	! -path ./usr/lib/modules-load.d/mpbal.conf ! -path ./usr/lib/systemd/system/mpbald.service)
 [ -z "$outside" ] || echo "outside PREFIX: $outside"
 [ -z "$outside" ]
-verdict $? "nothing outside PREFIX, the DKMS tree and modules-load.d"
+verdict $? "nothing outside PREFIX, the DKMS tree, modules-load.d and the unit"
 
 # The DKMS tree: dkms.conf, every module source git tracks, nothing built.
 (
@@ -61,6 +61,33 @@ verdict $? "DKMS tree: every module source, no build outputs"
 
 [ -x "$root/sbin/mpbalctl" ] && [ "$("$root/sbin/mpbalctl" --version)" = "mpbalctl $version" ]
 verdict $? "sbin/mpbalctl runs (--version)"
+
+# mpbald is the daemon: its help is the daemon's, and a bad file is an
+# error with its line and column (exit 2) before anything is touched.
+bad=$dest/bad.toml
+printf '[uplink.wan1.probe]\ntargets = ["192.0.2.1"]\ndown = "x"\n' >"$bad"
+out=$("$root/sbin/mpbald" -f "$bad" 2>&1)
+rc=$?
+rm -f "$bad"
+[ -L "$root/sbin/mpbald" ] && [ $rc = 2 ] && grep -q "bad.toml:3:8: " <<<"$out" &&
+	"$root/sbin/mpbald" --help | grep -q "Usage: mpbalctl daemon \[-f FILE\]"
+verdict $? "sbin/mpbald is mpbalctl daemon (help; a bad file: exit 2, LINE:COL)"
+
+# The unit: ExecStart and ExecStartPre run installed programs, and
+# systemd-analyze verify, on the staged tree, finds nothing wrong.
+unit=$dest/usr/lib/systemd/system/mpbald.service
+rc=0
+grep -qx "ExecStart=$prefix/sbin/mpbald -f /etc/mpbal/mpbal.toml --state-dir /run/mpbal" "$unit" &&
+	grep -qx "ExecStartPre=$prefix/sbin/mpbalctl apply --check -f /etc/mpbal/mpbal.toml" "$unit" ||
+	rc=1
+# verify checks that the commands exist: on a copy whose paths point into
+# the staged tree. Its man page is checked with the others below.
+sed "s|$prefix/sbin/|$root/sbin/|g" "$unit" >"$dest/mpbald.service"
+out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "$dest/mpbald.service" 2>&1) || rc=1
+rm -f "$dest/mpbald.service"
+[ -z "$out" ] || { echo "$out"; rc=1; }
+[ -f "$root/share/man/man8/mpbalctl-daemon.8" ] || rc=1
+verdict $rc "mpbald.service: ExecStart(Pre) installed, systemd-analyze verify clean, man page"
 
 # Every page renders without groff warnings and has its NAME line, and
 # every page a page refers to exists.
