@@ -224,6 +224,7 @@ struct Daemon<'a> {
     missing: Vec<String>,
     started: u64,
     state_dir: Option<PathBuf>,
+    publish_error: Option<String>,
 }
 
 impl Daemon<'_> {
@@ -363,18 +364,25 @@ impl Daemon<'_> {
         }
     }
 
-    fn publish(&self, running: bool) {
+    /// Writes the status files; a failure is logged once until it
+    /// changes (a full disk must not fill the journal too).
+    fn publish(&mut self, running: bool) {
         let Some(dir) = &self.state_dir else { return };
         let s = self.status(running);
         let json = serde_json::to_string_pretty(&s).unwrap_or_default() + "\n";
+        let mut err = None;
         for (name, text) in [
             ("status.json", json),
             ("mpbal.prom", status::prometheus(&s)),
         ] {
             if let Err(e) = status::write_atomic(dir, name, &text) {
-                log(&format!("cannot write {}: {e}", dir.join(name).display()));
+                err.get_or_insert(format!("cannot write {}: {e}", dir.join(name).display()));
             }
         }
+        if err.is_some() && err != self.publish_error {
+            log(err.as_deref().unwrap_or_default());
+        }
+        self.publish_error = err;
     }
 
     /// What the daemon leaves behind, for the log as it stops.
@@ -418,6 +426,7 @@ pub fn run(proc: &Proc, opts: &Options) -> Result<(), Error> {
         missing: Vec::new(),
         started: unix_now(),
         state_dir: opts.state_dir.clone(),
+        publish_error: None,
         cfg,
     };
     log(&format!(
