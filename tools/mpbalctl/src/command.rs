@@ -374,6 +374,27 @@ mod tests {
             })
         );
         assert_eq!(
+            run("daemon"),
+            Command::Daemon {
+                file: "/etc/mpbal/mpbal.toml".into(),
+                state_dir: Some("/run/mpbal".into()),
+            }
+        );
+        assert_eq!(
+            run("daemon -f /tmp/x.toml --no-state"),
+            Command::Daemon {
+                file: "/tmp/x.toml".into(),
+                state_dir: None,
+            }
+        );
+        assert_eq!(
+            run("daemon --state-dir /tmp/s"),
+            Command::Daemon {
+                file: "/etc/mpbal/mpbal.toml".into(),
+                state_dir: Some("/tmp/s".into()),
+            }
+        );
+        assert_eq!(
             run("apply"),
             Command::Apply {
                 file: "/etc/mpbal/mpbal.toml".into(),
@@ -536,6 +557,8 @@ mod tests {
             "link set eth1 state up state down",
             "link set eth1 tier 1 capacity 1 tier 2",
             "apply -x",
+            "daemon extra",
+            "daemon --no-state --state-dir /x",
             "apply --file",
             "apply extra",
             "link set ../eth1 capacity 1",

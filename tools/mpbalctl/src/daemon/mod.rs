@@ -517,3 +517,33 @@ pub fn run(proc: &Proc, opts: &Options) -> Result<(), Error> {
     log(&format!("stopping on {sig}: left {}", d.left()));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(ip: &str, sent: u32, answered: u32, error: Option<&str>) -> TargetResult {
+        TargetResult {
+            target: ip.parse().unwrap(),
+            sent,
+            answered,
+            rtt: (answered > 0).then(|| Duration::from_millis(2)),
+            error: error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn round_text_names_the_silent_targets() {
+        let r = [
+            target("192.0.2.1", 2, 0, None),
+            target("9.9.9.9", 0, 0, Some("sendto: Network is unreachable")),
+            target("1.1.1.1", 2, 1, None),
+        ];
+        assert_eq!(
+            round_text(&r, 2),
+            "1 of 3 targets answered, 2 needed (192.0.2.1: no answer to 2 probes; \
+             9.9.9.9: sendto: Network is unreachable)"
+        );
+        assert_eq!(round_text(&r[2..], 1), "1 of 1 targets answered, 1 needed");
+    }
+}
