@@ -55,12 +55,35 @@ DPID=""
 INTERVAL_MS=1000 TIMEOUT_MS=500 DOWN=3 UP=2
 SLACK_MS=1000
 
-# daemon_start: mpbalctl daemon in the balancer, in the background.
+# daemon_start: mpbalctl daemon in the balancer, in the background; its
+# log lines go to DLOG, each after the time it came, "MS LINE" (ms as
+# now_ms counts them), so that what it did is timed without polling.
 daemon_start()
 {
 	: >"$DLOG"
-	ip netns exec "$NS_BAL" mpbalctl daemon -f "$CFG" --state-dir "$SD" 2>>"$DLOG" &
+	ip netns exec "$NS_BAL" mpbalctl daemon -f "$CFG" --state-dir "$SD" \
+		2> >(while IFS= read -r l; do
+			t=${EPOCHREALTIME/./}
+			printf '%s %s\n' $((t / 1000)) "$l"
+		done >>"$DLOG") &
 	DPID=$!
+}
+
+# logged_after T0 TEXT: ELAPSED = ms from T0 to the first log line of the
+# daemon at or after T0 that contains TEXT; fails if none within 5 s.
+logged_after()
+{
+	local deadline ts rest
+
+	deadline=$(($(now_ms) + 5000))
+	while :; do
+		while read -r ts rest; do
+			[ "$ts" -ge "$1" ] 2>/dev/null && [[ $rest == *"$2"* ]] &&
+				{ ELAPSED=$((ts - $1)); return 0; }
+		done <"$DLOG"
+		[ "$(now_ms)" -ge "$deadline" ] && { ELAPSED=never; return 1; }
+		sleep 0.1
+	done
 }
 
 daemon_stop()
@@ -104,18 +127,17 @@ admin_is()
 	[ "$(bal_sysctl "conf/$1/down")" = "$2" ]
 }
 
-# wait_admin DEV 0|1 BOUND_MS: ELAPSED = ms until it is so; fails past BOUND_MS.
+# wait_admin DEV 0|1 BOUND_MS T0: the daemon logs DEV's transition (to
+# down for 1, up for 0) within BOUND_MS of T0, and the sysctl says so.
+# ELAPSED = ms from T0 to the log line.
 wait_admin()
 {
-	local t0 deadline
+	local what=up
 
-	t0=$(now_ms)
-	deadline=$((t0 + $3))
-	until admin_is "$1" "$2"; do
-		[ "$(now_ms)" -ge "$deadline" ] && { ELAPSED=$(($(now_ms) - t0)); return 1; }
-		sleep 0.05
-	done
-	ELAPSED=$(($(now_ms) - t0))
+	[ "$2" = 1 ] && what=down
+	logged_after "$4" "$1: $what: " || return 1
+	[ "$ELAPSED" -le "$3" ] || return 1
+	wait_until 2 admin_is "$1" "$2"
 }
 
 # route_is WANT: "EQUALIZE DEV,DEV.." of the balancer's 10.0.0.0/16 as
@@ -129,18 +151,24 @@ route_is()
 	[ "$ROUTE" = "$1" ]
 }
 
-# wait_route WANT BOUND_MS: ELAPSED as for wait_admin.
+# wait_route WANT TIMEOUT_S: the route becomes WANT.
 wait_route()
 {
-	local t0 deadline
+	wait_until "$2" route_is "$1"
+}
 
-	t0=$(now_ms)
-	deadline=$((t0 + $2))
-	until route_is "$1"; do
-		[ "$(now_ms)" -ge "$deadline" ] && { ELAPSED=$(($(now_ms) - t0)); return 1; }
-		sleep 0.05
-	done
-	ELAPSED=$(($(now_ms) - t0))
+# repaired T0 T1 TEXT: the daemon logs TEXT (a repair, logged once the
+# kernel acked it) after T0, within 1 s of T1, when the command that broke
+# the route had returned (under TCG a command takes 100 to 500 ms; the
+# break is at its end). ELAPSED = ms from T1 (0 if before), FROM0 from T0.
+FROM0=""
+repaired()
+{
+	logged_after "$1" "$3" || return 1
+	FROM0=$ELAPSED
+	ELAPSED=$((FROM0 - ($2 - $1)))
+	[ "$ELAPSED" -ge 0 ] || ELAPSED=0
+	[ "$ELAPSED" -le 1000 ]
 }
 
 # router_dead NS: it drops ICMP to itself and everything it would forward,
@@ -237,7 +265,7 @@ test_start()
 
 test_dead_upstream()
 {
-	local rc detail bound_down bound_up
+	local rc detail bound_down bound_up t0 t1
 
 	bound_down=$((DOWN * INTERVAL_MS + TIMEOUT_MS + SLACK_MS))
 	bound_up=$((UP * INTERVAL_MS + TIMEOUT_MS + SLACK_MS))
@@ -253,7 +281,7 @@ test_dead_upstream()
 	# testa stops passing anything; its link stays up.
 	rc=0
 	router_dead "$NS_TESTA" || rc=1
-	wait_admin up1 1 "$bound_down" || rc=1
+	wait_admin up1 1 "$bound_down" "$(now_ms)" || rc=1
 	detail="down after $ELAPSED ms (bound $bound_down)"
 	log_info "up1: $detail"
 	grep -q "up1: down: $DOWN failed rounds in a row: 0 of 2 targets answered" "$DLOG" || rc=1
@@ -275,7 +303,7 @@ test_dead_upstream()
 	# testb too: all of tier 1 is down, tier 2 takes over.
 	rc=0
 	router_dead "$NS_TESTB" || rc=1
-	wait_admin up2 1 "$bound_down" || rc=1
+	wait_admin up2 1 "$bound_down" "$(now_ms)" || rc=1
 	detail="up2 down after $ELAPSED ms; "
 	log_info "$detail"
 	flows tier2 40003 "$DESTS"
@@ -286,11 +314,13 @@ test_dead_upstream()
 	# Recovery.
 	rc=0
 	router_alive "$NS_TESTA" || rc=1
+	t0=$(now_ms)
 	router_alive "$NS_TESTB" || rc=1
-	wait_admin up1 0 "$bound_up" || rc=1
+	t1=$(now_ms)
+	wait_admin up1 0 "$bound_up" "$t0" || rc=1
 	detail="up1 up after $ELAPSED ms; "
-	wait_admin up2 0 "$bound_up" || rc=1
-	detail+="up2 after $ELAPSED ms more (bound $bound_up); "
+	wait_admin up2 0 "$bound_up" "$t1" || rc=1
+	detail+="up2 after $ELAPSED ms (bound $bound_up); "
 	log_info "$detail"
 	grep -q "up1: up: $UP good rounds in a row: 2 of 2 targets answered" "$DLOG" || rc=1
 	log_test $rc "dead upstream: up1 and up2 up again within up x interval + timeout" \
@@ -323,41 +353,59 @@ up1_recreate()
 		EOF
 }
 
+# The nexthops of the file's route as the daemon logs them.
+HOP1="nexthop via $UP1_GW dev up1 weight 1"
+HOP2="nexthop via $UP2_GW dev up2 weight 1"
+HOP3="nexthop via $UP3_GW dev up3 weight 1"
+ALL3="$HOP1 $HOP2 $HOP3"
+
 test_route_guard()
 {
-	local rc cap
+	local rc cap t0 t1
 
 	[ -n "$DPID" ] || { daemon_start; wait_until 15 all_probed_up; }
 	route_is "true up1,up2,up3" || log_info "before: route '$ROUTE'"
 
-	rc=0
+	# Each repair is timed from just before the command that undoes the
+	# route to the daemon's log line of the repair (written once the kernel
+	# acked it); then the route is checked.
+	rc=0 t0=$(now_ms)
 	ip -n "$NS_BAL" route replace "$DST_NET" nexthop via "$UP1_GW" dev up1 \
 		nexthop via "$UP2_GW" dev up2 || rc=1
-	wait_route "true up1,up2,up3" 1000 || rc=1
-	log_info "route guard: ip route replace without the flag: $ELAPSED ms"
+	t1=$(now_ms)
+	repaired "$t0" "$t1" "route guard: route replace $DST_NET table main equalize $ALL3" || rc=1
+	log_info "route guard: ip route replace without the flag: repaired $ELAPSED ms after it returned ($FROM0 ms after it started)"
+	wait_route "true up1,up2,up3" 2 || rc=1
 	log_test $rc "route guard: ip route replace without the flag undone within 1 s" \
 		"after $ELAPSED ms: '$ROUTE'"
 
-	rc=0
+	rc=0 t0=$(now_ms)
 	ip -n "$NS_BAL" route del "$DST_NET" || rc=1
-	wait_route "true up1,up2,up3" 1000 || rc=1
-	log_info "route guard: ip route del: $ELAPSED ms"
+	t1=$(now_ms)
+	repaired "$t0" "$t1" "route guard: route add $DST_NET table main equalize $ALL3" || rc=1
+	log_info "route guard: ip route del: repaired $ELAPSED ms after it returned ($FROM0 ms after it started)"
+	wait_route "true up1,up2,up3" 2 || rc=1
 	log_test $rc "route guard: ip route del undone within 1 s" "after $ELAPSED ms: '$ROUTE'"
 
-	rc=0
+	rc=0 t0=$(now_ms)
 	ip -n "$NS_BAL" link del up1 || rc=1
-	wait_route "true up2,up3" 1000 || rc=1
-	log_info "route guard: ip link del up1: $ELAPSED ms"
+	t1=$(now_ms)
+	repaired "$t0" "$t1" "route guard: route add $DST_NET table main equalize $HOP2 $HOP3" || rc=1
+	log_info "route guard: ip link del up1: route over up2, up3 $ELAPSED ms after it returned ($FROM0 ms after it started)"
+	wait_route "true up2,up3" 2 || rc=1
 	log_test $rc "route guard: ip link del up1: route over up2, up3 within 1 s" \
 		"after $ELAPSED ms: '$ROUTE'; log: $(grep -E 'up1|guard' "$DLOG" | tail -n 3)"
 
 	rc=0
 	up1_recreate || rc=1
+	t0=$(now_ms)
 	ip -n "$NS_BAL" addr add "$UP1_IP/24" dev up1 || rc=1
-	wait_route "true up1,up2,up3" 1000 || rc=1
+	t1=$(now_ms)
+	repaired "$t0" "$t1" "route guard: route replace $DST_NET table main equalize $ALL3" || rc=1
+	log_info "route guard: up1 back in the route $ELAPSED ms after its address ($FROM0 ms after the command started)"
+	wait_route "true up1,up2,up3" 2 || rc=1
 	cap=$(bal_sysctl conf/up1/capacity)
 	[ "$cap" = 10000000 ] || rc=1
-	log_info "route guard: up1 back in the route: $ELAPSED ms"
 	log_test $rc "route guard: up1 back in the route within 1 s of its address, capacity set" \
 		"after $ELAPSED ms: '$ROUTE', capacity '$cap'"
 
@@ -393,7 +441,7 @@ test_sigterm()
 	[ -n "$DPID" ] || { daemon_start; wait_until 15 all_probed_up; }
 	# up1's upstream dies, then the daemon is stopped: up1 stays down.
 	router_dead "$NS_TESTA"
-	wait_admin up1 1 $((DOWN * INTERVAL_MS + TIMEOUT_MS + SLACK_MS)) || rc=1
+	wait_admin up1 1 $((DOWN * INTERVAL_MS + TIMEOUT_MS + SLACK_MS)) "$(now_ms)" || rc=1
 	t0=$(now_ms)
 	kill -TERM "$DPID"
 	wait_pid_exit 2 "$DPID" || rc=1
